@@ -1,0 +1,45 @@
+# The two commands of the README: `make demo` and `make test`.
+# Both build .venv/ with the pinned stack on first use and reuse it after.
+# setuptools: torch 2.13 needs >= 77.0.3, mmcv 2.1.0's setup.py needs
+# pkg_resources (gone from recent releases); 80.9.0 satisfies both.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+CONFIG ?= configs/retinanet/retinanet_r18_fpn_demo.py
+WORK_DIR ?= work_dirs/demo
+STAMP := $(VENV)/.stack-installed
+
+.PHONY: venv demo test data lint bench clean
+
+venv: $(STAMP)
+
+# One stamp file for the whole stack so a half-built venv is finished on the
+# next run instead of being taken as complete.
+$(STAMP): setup.cfg setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo ">>> installing torch 2.13.0 (CPU) and build requirements"
+	$(PIP) install --quiet torch==2.13.0 numpy 'setuptools==80.9.0' wheel
+	@echo ">>> building mmcv 2.1.0 with ops (about 11 min the first time; pip caches the wheel)"
+	MMCV_WITH_OPS=1 MAX_JOBS=2 $(PIP) install --no-build-isolation mmcv==2.1.0
+	@echo ">>> installing mmengine, mmdet and the plugin"
+	$(PIP) install --quiet mmengine==0.10.7 mmdet==3.3.0
+	$(PIP) install --quiet --no-build-isolation -e '.[tests]'
+	@touch $(STAMP)
+
+data: $(STAMP)
+	$(PY) tools/misc/make_demo_data.py --out data/demo
+
+demo: $(STAMP)
+	$(PY) tools/demo.py $(CONFIG) --work-dir $(WORK_DIR)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+lint: $(STAMP)
+	$(PY) -m flake8 mmdet_lossplus tools tests
+	$(PY) -m isort --check-only --diff mmdet_lossplus tools tests
+
+clean:
+	rm -rf work_dirs build *.egg-info

@@ -1,0 +1,16 @@
+# mmdet's runtime with CPU-friendly logging, iteration-based checkpoints and
+# the picture of predictions written at the end of training.
+_base_ = 'mmdet::_base_/default_runtime.py'
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=25),
+    checkpoint=dict(
+        type='CheckpointHook', interval=1200, by_epoch=False,
+        max_keep_ckpts=2),
+    visualization=dict(type='DetVisualizationHook', draw=False))
+log_processor = dict(type='LogProcessor', window_size=25, by_epoch=False)
+custom_hooks = [
+    dict(type='mmdet_lossplus.PredictionGalleryHook', num_images=8)
+]
+randomness = dict(seed=0)
+env_cfg = dict(cudnn_benchmark=False)

@@ -1,0 +1,3 @@
+from .prediction_gallery import PredictionGalleryHook
+
+__all__ = ['PredictionGalleryHook']

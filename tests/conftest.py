@@ -1,0 +1,55 @@
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DEMO_CONFIG = osp.join(ROOT, 'configs', 'retinanet',
+                       'retinanet_r18_fpn_demo.py')
+
+# A tiny, fast version of the demo run for end-to-end tests.
+TINY_OPTIONS = [
+    'train_cfg.max_iters=4', 'train_cfg.val_interval=4',
+    'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False',
+    'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
+    'test_dataloader.num_workers=0',
+    'test_dataloader.persistent_workers=False',
+    'default_hooks.logger.interval=1', 'default_hooks.checkpoint.interval=2',
+    'custom_hooks.0.num_images=2', 'param_scheduler.0.end=2',
+    'param_scheduler.1.begin=2', 'param_scheduler.1.end=4',
+    'param_scheduler.1.T_max=2'
+]
+
+
+def run_py(args, timeout=600, env=None, check=True):
+    """Run a Python command of this repo with a clean, CPU-only env."""
+    full_env = dict(os.environ)
+    full_env['PYTHONPATH'] = ROOT + os.pathsep + full_env.get(
+        'PYTHONPATH', '')
+    full_env.setdefault('OMP_NUM_THREADS', '1')
+    if env:
+        full_env.update(env)
+    proc = subprocess.run([sys.executable] + list(args),
+                          cwd=ROOT,
+                          env=full_env,
+                          capture_output=True,
+                          text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f'command failed ({proc.returncode}): {args}\n'
+            f'--- stdout ---\n{proc.stdout[-6000:]}\n'
+            f'--- stderr ---\n{proc.stderr[-6000:]}')
+    return proc
+
+
+@pytest.fixture(scope='session')
+def tiny_data(tmp_path_factory):
+    """A small demo data set (16 train, 6 val images) shared by tests."""
+    from mmdet_lossplus.datasets import generate_digits_coco
+    out = str(tmp_path_factory.mktemp('digits'))
+    generate_digits_coco(out, num_train=16, num_val=6, seed=3)
+    return out

@@ -1,0 +1,104 @@
+"""The main job: data -> training -> COCO evaluation -> summary + picture.
+
+Generates the demo data when it is missing, trains CONFIG through
+tools/train.py (same code path as users), reads the final val metrics from
+the run's scalars.json and prints a summary. predictions.png in the work
+dir shows detections (left) and ground truth (right) on val images.
+
+Example:
+    python tools/demo.py configs/retinanet/retinanet_r18_fpn_demo.py
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+
+HERE = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(HERE)
+
+
+def latest_scalars(work_dir: str) -> list:
+    """Records of the newest run's ``vis_data/scalars.json``."""
+    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                      'scalars.json')))
+    if not files:
+        raise SystemExit(f'no scalars.json under {work_dir}: did training '
+                         'run?')
+    with open(files[-1]) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='config to train')
+    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--data-root', default='data/demo')
+    parser.add_argument(
+        '--gpus',
+        type=int,
+        default=1,
+        help='processes (GPUs, or CPU processes with gloo) to train with')
+    parser.add_argument('--cfg-options', nargs='+', default=[])
+    args = parser.parse_args(argv)
+
+    if not osp.exists(osp.join(args.data_root, 'annotations', 'val.json')):
+        print(f'>>> generating demo data in {args.data_root}', flush=True)
+        subprocess.run([
+            sys.executable,
+            osp.join(HERE, 'misc', 'make_demo_data.py'), '--out',
+            args.data_root
+        ],
+                       check=True)
+
+    train = [
+        osp.join(HERE, 'train.py'), args.config, '--work-dir', args.work_dir,
+        '--data-root', args.data_root
+    ]
+    if args.cfg_options:
+        train += ['--cfg-options'] + args.cfg_options
+    if args.gpus > 1:
+        cmd = [
+            sys.executable, '-m', 'torch.distributed.run', '--standalone',
+            f'--nproc_per_node={args.gpus}'
+        ] + train + ['--launcher', 'pytorch']
+    else:
+        cmd = [sys.executable] + train
+    print('>>> ' + ' '.join(cmd), flush=True)
+    start = time.time()
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep +
+               os.environ.get('PYTHONPATH', ''))
+    subprocess.run(cmd, check=True, env=env)
+    minutes = (time.time() - start) / 60
+
+    records = latest_scalars(args.work_dir)
+    evals = [r for r in records if 'coco/bbox_mAP' in r]
+    if not evals:
+        raise SystemExit('training finished without a COCO evaluation')
+    final = evals[-1]
+    losses = [r for r in records if 'loss' in r]
+    picture = osp.join(args.work_dir, 'predictions.png')
+    print('\n==================== demo summary ====================')
+    print(f'config        {args.config}')
+    print(f'processes     {args.gpus}')
+    print(f'iterations    {losses[-1]["iter"] if losses else "?"}')
+    print(f'wall time     {minutes:.1f} min (training + evaluation)')
+    if losses:
+        print(f'loss          {losses[0]["loss"]:.3f} (first log) -> '
+              f'{losses[-1]["loss"]:.3f} (last log)')
+    for key in ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s',
+                'bbox_mAP_m', 'bbox_mAP_l'):
+        value = final.get(f'coco/{key}')
+        if value is not None:
+            print(f'{key:<13} {value:.3f}')
+    print(f'predictions   {picture}'
+          f'{"" if osp.exists(picture) else " (missing!)"}')
+    print(f'logs          {args.work_dir}')
+    print('======================================================')
+
+
+if __name__ == '__main__':
+    main()
