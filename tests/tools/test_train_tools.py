@@ -77,7 +77,7 @@ def test_load_from_a_zoo_style_mmdet_checkpoint(tmp_path, tiny_data):
     torch.save(
         dict(
             state_dict=state,
-            meta=dict(mmdet_version='3.3.0', hist=HistoryBuffer([1.]))),
+            meta=dict(mmdet_version='3.3.0', hist=HistoryBuffer([1.], [1]))),
         path)
     work_dir = str(tmp_path / 'finetune')
     proc = _train(work_dir, tiny_data, options=[f'load_from={path}'])

@@ -1,0 +1,67 @@
+"""The few collectives the losses need; no-ops in a single process.
+
+This is the only module of the package that talks to ``torch.distributed``.
+Every function here is a collective when a process group exists: all ranks
+must call it in the same order with tensors of the same shape and dtype,
+whatever their data (empty batches included), or the job hangs.
+Without a process group (or with one rank) nothing is communicated.
+"""
+import torch
+import torch.distributed as torch_dist
+from torch import Tensor
+
+
+def is_distributed() -> bool:
+    """True when a process group with more than one rank exists."""
+    return (torch_dist.is_available() and torch_dist.is_initialized()
+            and torch_dist.get_world_size() > 1)
+
+
+def world_size() -> int:
+    """Number of ranks (1 without a process group)."""
+    return torch_dist.get_world_size() if is_distributed() else 1
+
+
+def all_reduce_sum(tensor: Tensor) -> Tensor:
+    """Sum of ``tensor`` over ranks, as a new tensor without autograd.
+
+    Meant for statistics (histogram counts, totals). Returns ``tensor``
+    itself in a single process.
+    """
+    if not is_distributed():
+        return tensor
+    out = tensor.detach().clone()
+    torch_dist.all_reduce(out, op=torch_dist.ReduceOp.SUM)
+    return out
+
+
+class _GlobalSum(torch.autograd.Function):
+    """Forward: sum over ranks. Backward: upstream gradient times W.
+
+    Used for a loss whose value must be the global one on every rank. Each
+    rank's loss is then the same number ``L = sum_r l_r``, and DDP divides
+    the summed parameter gradients by W; scaling the gradient by W here
+    makes the averaged gradient exactly ``dL/dtheta``. No collective runs
+    in backward: it relies on every rank back-propagating the same upstream
+    gradient into this value, which holds when the loss is used the same
+    way on all ranks (as mmdet's ``parse_losses`` does).
+    """
+
+    @staticmethod
+    def forward(ctx, local: Tensor) -> Tensor:
+        ctx.scale = world_size()
+        return all_reduce_sum(local)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        return grad * ctx.scale
+
+
+def global_sum(local: Tensor) -> Tensor:
+    """Differentiable sum over ranks (see :class:`_GlobalSum`).
+
+    Identity in a single process.
+    """
+    if not is_distributed():
+        return local
+    return _GlobalSum.apply(local)

@@ -1,0 +1,5 @@
+from .asl1 import ASL1Loss
+from .ghmc import GHMC
+from .ghmr import GHMR
+
+__all__ = ['ASL1Loss', 'GHMC', 'GHMR']

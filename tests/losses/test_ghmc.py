@@ -1,0 +1,195 @@
+"""GHMC against mmdet's GHMC, hand cases, state and errors."""
+import pytest
+import torch
+from mmdet.models.losses import GHMC as MMDetGHMC
+
+from mmdet_lossplus.losses import GHMC
+
+
+def _inputs(seed, n=400, c=5, ignore=0.2):
+    g = torch.Generator().manual_seed(seed)
+    pred = torch.randn(n, c, generator=g) * 3
+    labels = torch.randint(0, c + 1, (n, ), generator=g)  # c = background
+    label_weights = (torch.rand(n, generator=g) > ignore).float()
+    return pred, labels, label_weights
+
+
+def _loss_and_grad(module, pred, *args, **kwargs):
+    x = pred.clone().requires_grad_()
+    loss = module(x, *args, **kwargs)
+    loss.sum().backward()
+    return loss.detach(), x.grad
+
+
+@pytest.mark.parametrize('momentum', [0.0, 0.75])
+@pytest.mark.parametrize('bins', [1, 10, 30])
+def test_matches_mmdet_over_successive_calls(momentum, bins):
+    ours = GHMC(bins=bins, momentum=momentum, bias_correction=False)
+    ref = MMDetGHMC(bins=bins, momentum=momentum)
+    for call in range(4):
+        pred, labels, lw = _inputs(call)
+        l1, g1 = _loss_and_grad(ours, pred, labels, lw)
+        l2, g2 = _loss_and_grad(ref, pred, labels, lw)
+        assert torch.allclose(l1, l2, rtol=1e-6, atol=0), (call, l1, l2)
+        assert torch.allclose(g1, g2, rtol=1e-6, atol=1e-12), call
+        if momentum > 0:
+            assert torch.allclose(ours.acc_sum, ref.acc_sum, rtol=1e-6)
+
+
+def test_sum_is_mean_times_tot():
+    # mmdet's GHMC raises for 'sum' (it passes avg_factor); ours works.
+    pred, labels, lw = _inputs(5)
+    mean = GHMC(bins=10)(pred, labels, lw)
+    total = GHMC(bins=10, reduction='sum')(pred, labels, lw)
+    tot = (lw > 0).sum() * pred.shape[1]
+    assert total.item() == pytest.approx(mean.item() * tot.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize('reduction', ['none', 'mean'])
+def test_matches_mmdet_for_one_hot_targets_and_reductions(reduction):
+    pred, labels, _ = _inputs(7, n=100, c=3)
+    onehot = torch.zeros(100, 3)
+    fg = labels < 3
+    onehot[fg, labels[fg]] = 1
+    lw = (torch.rand(100, 3) > 0.1).float()
+    ours = GHMC(bins=8, reduction=reduction)
+    ref = MMDetGHMC(bins=8, reduction=reduction)
+    l1, g1 = _loss_and_grad(ours, pred, onehot, lw)
+    l2, g2 = _loss_and_grad(ref, pred, onehot, lw)
+    assert torch.allclose(l1, l2, rtol=1e-6)
+    assert torch.allclose(g1, g2, rtol=1e-6, atol=1e-12)
+
+
+def test_hand_computed_two_bins():
+    # Logit 0 -> g = 0.5 (bin 1 of 2); logit -10 with target 0 -> g ~ 0
+    # (bin 0). Three samples in bin 0, one in bin 1, tot = 4, n = 2:
+    # w = 4/(3*2) for bin 0, 4/(1*2) for bin 1; loss = sum(w * bce) / 4.
+    pred = torch.tensor([[-10.0], [-10.0], [-10.0], [0.0]])
+    target = torch.zeros(4, 1)
+    loss = GHMC(bins=2)(pred, target)
+    bce_small = torch.nn.functional.softplus(torch.tensor(-10.0)).item()
+    bce_half = torch.log(torch.tensor(2.0)).item()
+    expected = (3 * (4 / 6) * bce_small + 1 * (4 / 2) * bce_half) / 4
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_loss_weight_and_half_precision():
+    pred, labels, lw = _inputs(3)
+    full = GHMC(bins=10, loss_weight=2.0)(pred, labels, lw)
+    half = GHMC(bins=10, loss_weight=2.0)(pred.half(), labels, lw)
+    plain = GHMC(bins=10)(pred, labels, lw)
+    assert full.item() == pytest.approx(2 * plain.item(), rel=1e-6)
+    assert half.dtype == torch.float32 and torch.isfinite(half)
+    assert half.item() == pytest.approx(
+        GHMC(bins=10, loss_weight=2.0)(pred.half().float(), labels,
+                                       lw).item(), rel=1e-6)
+
+
+def test_bias_correction_changes_only_the_warm_up():
+    corrected = GHMC(bins=10, momentum=0.75)
+    raw = GHMC(bins=10, momentum=0.75, bias_correction=False)
+    pred, labels, lw = _inputs(0)
+    plain = GHMC(bins=10)(pred, labels, lw)
+    # First call: the corrected EMA equals this batch's counts.
+    assert corrected(pred, labels, lw).item() == pytest.approx(
+        plain.item(), rel=1e-6)
+    # The raw EMA starts at (1 - m) * counts: weights 4x too large.
+    assert raw(pred, labels, lw).item() == pytest.approx(
+        4 * plain.item(), rel=1e-5)
+    for _ in range(60):
+        a, b = corrected(pred, labels, lw), raw(pred, labels, lw)
+    assert a.item() == pytest.approx(b.item(), rel=1e-6)
+
+
+def test_non_finite_batch_leaves_the_ema_untouched():
+    loss = GHMC(bins=10, momentum=0.75)
+    pred, labels, lw = _inputs(0)
+    loss(pred, labels, lw)
+    acc, steps = loss.acc_sum.clone(), loss.ema_steps.clone()
+    bad = pred.clone()
+    bad[lw > 0][:1] = float('nan')
+    bad[torch.nonzero(lw > 0)[0, 0], 0] = float('nan')
+    out = loss(bad, labels, lw)
+    assert not torch.isfinite(out)
+    assert torch.equal(loss.acc_sum, acc)
+    assert torch.equal(loss.ema_steps, steps)
+    # A non-finite logit on an ignored sample does not count.
+    ignored = pred.clone()
+    ignored[torch.nonzero(lw == 0)[0, 0], 0] = float('inf')
+    assert torch.isfinite(loss(ignored, labels, lw))
+
+
+def test_eval_mode_does_not_move_the_ema():
+    loss = GHMC(bins=10, momentum=0.75)
+    pred, labels, lw = _inputs(0)
+    loss.eval()
+    loss(pred, labels, lw)
+    assert loss.acc_sum.abs().sum() == 0
+
+
+def test_state_dict_round_trip_and_mmdet_compatibility():
+    ours = GHMC(bins=10, momentum=0.75)
+    pred, labels, lw = _inputs(0)
+    ours(pred, labels, lw)
+    sd = ours.state_dict()
+    assert set(sd) == {'acc_sum', 'ema_steps'}
+    fresh = GHMC(bins=10, momentum=0.75)
+    fresh.load_state_dict(sd, strict=True)
+    assert torch.equal(fresh.acc_sum, ours.acc_sum)
+    assert torch.equal(fresh.ema_steps, ours.ema_steps)
+    # mmdet's GHMC state (edges + acc_sum) loads strictly into ours.
+    ref = MMDetGHMC(bins=10, momentum=0.75)
+    ref(pred, labels, lw)
+    taken = GHMC(bins=10, momentum=0.75, bias_correction=False)
+    taken.load_state_dict(ref.state_dict(), strict=True)
+    assert torch.equal(taken.acc_sum, ref.acc_sum)
+    # ... and then continues exactly like mmdet's.
+    p2, l2, w2 = _inputs(1)
+    assert torch.allclose(taken(p2, l2, w2), ref(p2, l2, w2), rtol=1e-6)
+    # An empty state (a model trained with another loss) is fine too.
+    GHMC(bins=10, momentum=0.75).load_state_dict({}, strict=True)
+    GHMC(bins=10).load_state_dict({}, strict=True)
+    # Wrong number of bins is reported, not silently truncated.
+    with pytest.raises(RuntimeError, match='bins=10'):
+        GHMC(bins=5, momentum=0.75).load_state_dict(ref.state_dict())
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(bins=0), 'bins'),
+    (dict(bins=2.5), 'bins'),
+    (dict(momentum=1.0), 'momentum'),
+    (dict(momentum=-0.1), 'momentum'),
+    (dict(use_sigmoid=False), 'use_sigmoid'),
+    (dict(reduction='avg'), 'reduction'),
+    (dict(loss_weight=float('nan')), 'loss_weight'),
+])
+def test_bad_configuration(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        GHMC(**kwargs)
+
+
+def test_bad_inputs():
+    loss = GHMC()
+    pred = torch.randn(4, 3)
+    with pytest.raises(ValueError, match=r'\[0, 3\]'):
+        loss(pred, torch.tensor([0, 1, 4, 2]))
+    with pytest.raises(ValueError, match=r'\[0, 3\]'):
+        loss(pred, torch.tensor([0, -1, 1, 2]))
+    with pytest.raises(ValueError, match='target'):
+        loss(pred, torch.zeros(4, 2))
+    with pytest.raises(ValueError, match='label_weight'):
+        loss(pred, torch.tensor([0, 1, 2, 3]), torch.ones(5))
+    with pytest.raises(TypeError, match='integer'):
+        loss(pred, torch.tensor([0., 1., 2., 3.]))
+    with pytest.raises(ValueError, match='reduction_override'):
+        loss(pred, torch.tensor([0, 1, 2, 3]), reduction_override='avg')
+    with pytest.raises(TypeError, match='pred'):
+        loss(torch.ones(4, 3, dtype=torch.long), torch.tensor([0, 1, 2, 3]))
+
+
+def test_empty_input_gives_zero_with_graph():
+    pred = torch.zeros(0, 3, requires_grad=True)
+    out = GHMC(bins=10, momentum=0.5)(pred, torch.zeros(0, dtype=torch.long))
+    assert out.item() == 0
+    out.backward()
+    assert pred.grad.shape == (0, 3)
