@@ -38,8 +38,9 @@ test: $(STAMP)
 	$(PY) -m pytest -q tests
 
 lint: $(STAMP)
-	$(PY) -m flake8 mmdet_lossplus tools tests
-	$(PY) -m isort --check-only --diff mmdet_lossplus tools tests
+	$(PY) -m flake8 mmdet_lossplus tools tests configs
+	$(PY) -m isort --check-only --diff -rc mmdet_lossplus tools tests
+	$(PY) -m yapf --diff -r mmdet_lossplus tools tests configs
 
 clean:
 	rm -rf work_dirs build *.egg-info

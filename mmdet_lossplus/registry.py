@@ -15,10 +15,7 @@ from mmengine.registry import Registry
 SCOPE = 'mmdet_lossplus'
 
 MODELS = Registry(
-    'model',
-    parent=MMDET_MODELS,
-    scope=SCOPE,
-    locations=['mmdet_lossplus'])
+    'model', parent=MMDET_MODELS, scope=SCOPE, locations=['mmdet_lossplus'])
 HOOKS = Registry(
     'hook', parent=MMDET_HOOKS, scope=SCOPE, locations=['mmdet_lossplus'])
 TASK_UTILS = Registry(

@@ -27,22 +27,21 @@ TINY_OPTIONS = [
 def run_py(args, timeout=600, env=None, check=True):
     """Run a Python command of this repo with a clean, CPU-only env."""
     full_env = dict(os.environ)
-    full_env['PYTHONPATH'] = ROOT + os.pathsep + full_env.get(
-        'PYTHONPATH', '')
+    full_env['PYTHONPATH'] = ROOT + os.pathsep + full_env.get('PYTHONPATH', '')
     full_env.setdefault('OMP_NUM_THREADS', '1')
     if env:
         full_env.update(env)
-    proc = subprocess.run([sys.executable] + list(args),
-                          cwd=ROOT,
-                          env=full_env,
-                          capture_output=True,
-                          text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable] + list(args),
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError(
-            f'command failed ({proc.returncode}): {args}\n'
-            f'--- stdout ---\n{proc.stdout[-6000:]}\n'
-            f'--- stderr ---\n{proc.stderr[-6000:]}')
+        raise AssertionError(f'command failed ({proc.returncode}): {args}\n'
+                             f'--- stdout ---\n{proc.stdout[-6000:]}\n'
+                             f'--- stderr ---\n{proc.stderr[-6000:]}')
     return proc
 
 

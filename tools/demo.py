@@ -23,8 +23,8 @@ ROOT = osp.dirname(HERE)
 
 def latest_scalars(work_dir: str) -> list:
     """Records of the newest run's ``vis_data/scalars.json``."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                      'scalars.json')))
+    files = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     if not files:
         raise SystemExit(f'no scalars.json under {work_dir}: did training '
                          'run?')
@@ -69,8 +69,9 @@ def main(argv=None) -> None:
         cmd = [sys.executable] + train
     print('>>> ' + ' '.join(cmd), flush=True)
     start = time.time()
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep +
-               os.environ.get('PYTHONPATH', ''))
+    env = dict(
+        os.environ,
+        PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
     subprocess.run(cmd, check=True, env=env)
     minutes = (time.time() - start) / 60
 

@@ -67,8 +67,9 @@ def main(argv=None) -> dict:
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise SystemExit('--out must be a .pkl or .pickle file')
-        cfg.test_evaluator = [cfg.test_evaluator] if not isinstance(
-            cfg.test_evaluator, list) else cfg.test_evaluator
+        cfg.test_evaluator = [
+            cfg.test_evaluator
+        ] if not isinstance(cfg.test_evaluator, list) else cfg.test_evaluator
         cfg.test_evaluator.append(
             dict(type='DumpDetResults', out_file_path=args.out))
     adapt_cfg_to_device(cfg, args.launcher)

@@ -38,8 +38,9 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """A cluttered ``[size, size, 3]`` float background in [0, 1]."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     c0, c1 = rng.uniform(0.35, 0.95, 3), rng.uniform(0.35, 0.95, 3)
-    t = (np.cos(rng.uniform(0, 2 * np.pi)) * xx +
-         np.sin(rng.uniform(0, 2 * np.pi)) * yy)
+    t = (
+        np.cos(rng.uniform(0, 2 * np.pi)) * xx +
+        np.sin(rng.uniform(0, 2 * np.pi)) * yy)
     t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
     img = c0 * (1 - t[..., None]) + c1 * t[..., None]
     img = np.ascontiguousarray(img, dtype=np.float32)
@@ -61,14 +62,13 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
                         start + float(rng.uniform(60, 200)), colour, 1,
                         cv2.LINE_AA)
         else:
-            cv2.circle(img, tuple(int(v) for v in p),
-                       int(rng.integers(2, 7)), colour, -1, cv2.LINE_AA)
+            cv2.circle(img, tuple(int(v) for v in p), int(rng.integers(2, 7)),
+                       colour, -1, cv2.LINE_AA)
     img += rng.normal(0.0, 0.04, img.shape).astype(np.float32)
     return img
 
 
-def _rotated_digit(glyph: np.ndarray, scale: int,
-                   angle: float) -> np.ndarray:
+def _rotated_digit(glyph: np.ndarray, scale: int, angle: float) -> np.ndarray:
     """Upscale an 8x8 glyph to ``scale`` px and rotate it by ``angle``.
 
     Returns an alpha mask on a canvas large enough for any rotation.
@@ -89,8 +89,8 @@ def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
     iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = iw * ih
-    union = ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) *
-             (b[3] - b[1]) - inter)
+    union = ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) -
+             inter)
     return inter / union if union > 0 else 0.0
 
 
@@ -125,8 +125,10 @@ def render_image(rng: np.random.Generator, glyphs: np.ndarray,
                 break  # an empty glyph; skip this object
             x0 = int(rng.integers(-xs.min(), size - xs.max()))
             y0 = int(rng.integers(-ys.min(), size - ys.max()))
-            box = np.array([x0 + xs.min(), y0 + ys.min(), x0 + xs.max() + 1,
-                            y0 + ys.max() + 1], np.float64)
+            box = np.array([
+                x0 + xs.min(), y0 + ys.min(), x0 + xs.max() + 1,
+                y0 + ys.max() + 1
+            ], np.float64)
             # Some overlap is allowed (IoU <= 0.3), heavy occlusion is not.
             if all(_box_iou(box, o['bbox']) <= 0.3 for o in objects):
                 break
@@ -143,8 +145,7 @@ def render_image(rng: np.random.Generator, glyphs: np.ndarray,
             colour = np.where(local > 0.5, 0.05, 0.95).astype(np.float32)
         a = alpha[ys0 - y0:ys1 - y0, xs0 - x0:xs1 - x0, None]
         img[ys0:ys1, xs0:xs1] = img[ys0:ys1, xs0:xs1] * (1 - a) + colour * a
-        objects.append(
-            dict(bbox=box, label=int(targets[k]), angle=angle))
+        objects.append(dict(bbox=box, label=int(targets[k]), angle=angle))
     out = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     return out, objects
 

@@ -100,8 +100,7 @@ def ghm_bin_counts(bin_idx: Tensor, bins: int) -> Tensor:
 
 
 def ghm_ema_update(acc_sum: Tensor, ema_steps: Tensor, counts: Tensor,
-                   momentum: float,
-                   accept: Tensor) -> Tuple[Tensor, Tensor]:
+                   momentum: float, accept: Tensor) -> Tuple[Tensor, Tensor]:
     """One EMA step of the per-bin counts, non-empty bins only (as mmdet).
 
     ``acc[i] <- momentum * acc[i] + (1 - momentum) * counts[i]`` where

@@ -1,5 +1,5 @@
 """RetinaNet head whose losses see all FPN levels and images in one call."""
-from typing import List, Optional
+from typing import List
 
 import torch
 from mmdet.models.dense_heads import RetinaHead
@@ -48,8 +48,8 @@ class AllLevelRetinaHead(RetinaHead):
         anchor_list, valid_flag_list = self.get_anchors(
             featmap_sizes, batch_img_metas, device=device)
         # unmap_outputs keeps every anchor so rows match the predictions.
-        (labels_list, label_weights_list, bbox_targets_list,
-         bbox_weights_list, avg_factor) = self.get_targets(
+        (labels_list, label_weights_list, bbox_targets_list, bbox_weights_list,
+         avg_factor) = self.get_targets(
              anchor_list,
              valid_flag_list,
              batch_gt_instances,

@@ -5,19 +5,19 @@ from typing import List, Optional, Sequence
 import cv2
 import numpy as np
 import torch
+from mmdet.structures.bbox import get_box_tensor
 from mmengine.dist import master_only
 from mmengine.hooks import Hook
-from mmdet.structures.bbox import get_box_tensor
 from mmengine.model import is_model_wrapper
 
 from ..registry import HOOKS
 
 # Distinct BGR colours, one per class id (cycled).
-_PALETTE = np.array(
-    [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
-     (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230),
-     (210, 245, 60), (250, 190, 212)],
-    dtype=np.uint8)[:, ::-1]
+_PALETTE = np.array([(230, 25, 75), (60, 180, 75), (255, 225, 25),
+                     (0, 130, 200), (245, 130, 48), (145, 30, 180),
+                     (70, 240, 240), (240, 50, 230), (210, 245, 60),
+                     (250, 190, 212)],
+                    dtype=np.uint8)[:, ::-1]
 
 
 def draw_detections(image: np.ndarray,
@@ -121,8 +121,8 @@ class PredictionGalleryHook(Hook):
         pred = sample.pred_instances
         keep = pred.scores >= self.score_thr
         s = self.scale
-        big = cv2.resize(image, None, fx=s, fy=s,
-                         interpolation=cv2.INTER_NEAREST)
+        big = cv2.resize(
+            image, None, fx=s, fy=s, interpolation=cv2.INTER_NEAREST)
         left = draw_detections(big, pred.bboxes[keep].cpu().numpy() * s,
                                pred.labels[keep].cpu().numpy(),
                                pred.scores[keep].cpu().numpy(), names)
@@ -130,9 +130,9 @@ class PredictionGalleryHook(Hook):
         # frame of the test pipeline: undo the resize.
         gt = sample.gt_instances
         w_scale, h_scale = sample.metainfo.get('scale_factor', (1.0, 1.0))
-        gt_boxes = get_box_tensor(gt.bboxes).cpu().numpy().reshape(-1, 4) / np.array(
-            [w_scale, h_scale, w_scale, h_scale])
-        right = draw_detections(big, gt_boxes * s, gt.labels.cpu().numpy(),
-                                None, names)
+        gt_boxes = get_box_tensor(gt.bboxes).cpu().numpy().reshape(-1, 4)
+        gt_boxes = gt_boxes / np.array([w_scale, h_scale, w_scale, h_scale])
+        right = draw_detections(big, gt_boxes * s,
+                                gt.labels.cpu().numpy(), None, names)
         gap = np.full((big.shape[0], 4, 3), 255, dtype=np.uint8)
         return np.concatenate([left, gap, right], axis=1)

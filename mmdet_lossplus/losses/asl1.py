@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 from ..functional.ghm import asl1_loss
 from ..registry import MODELS
-from .ghm_state import check_reduction_override, _REDUCTIONS
+from .ghm_state import _REDUCTIONS, check_reduction_override
 from .ghmr import check_mu, check_regression_inputs
 
 

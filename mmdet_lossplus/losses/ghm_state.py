@@ -37,8 +37,8 @@ def check_ghm_args(bins: int, momentum: float, loss_weight: float,
                         f'{momentum!r}')
     if not 0 <= momentum < 1:
         raise ValueError(f'momentum must be in [0, 1), got {momentum}')
-    if not isinstance(loss_weight, (int, float)) or not math.isfinite(
-            loss_weight):
+    if not isinstance(loss_weight,
+                      (int, float)) or not math.isfinite(loss_weight):
         raise ValueError(
             f'loss_weight must be a finite number, got {loss_weight!r}')
     if reduction not in _REDUCTIONS:
@@ -73,13 +73,16 @@ class GHMState(nn.Module):
         self.momentum = float(momentum)
         self.bias_correction = bool(bias_correction)
         self.global_stats = bool(global_stats)
+        self.last_counts: Optional[Tensor] = None
         self.register_buffer(
             'edges', ghm_edges(bins, last_edge), persistent=False)
         self.register_buffer(
-            'acc_sum', torch.zeros(bins, dtype=torch.float32),
+            'acc_sum',
+            torch.zeros(bins, dtype=torch.float32),
             persistent=False)
         self.register_buffer(
-            'ema_steps', torch.zeros(bins, dtype=torch.float32),
+            'ema_steps',
+            torch.zeros(bins, dtype=torch.float32),
             persistent=False)
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
@@ -90,8 +93,8 @@ class GHMState(nn.Module):
                 destination[prefix + name] = buf if keep_vars else \
                     buf.detach()
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
-                              strict, missing_keys: List[str],
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys: List[str],
                               unexpected_keys: List[str],
                               error_msgs: List[str]) -> None:
         edges = state_dict.pop(prefix + 'edges', None)
@@ -129,8 +132,7 @@ class GHMState(nn.Module):
         self.ema_steps.copy_(ema_steps)
 
     def harmonize(self, elem_loss: Tensor, g: Tensor, valid: Tensor,
-                  tot: Tensor, nonfinite: Tensor,
-                  reduction: str) -> Tensor:
+                  tot: Tensor, nonfinite: Tensor, reduction: str) -> Tensor:
         """Weight ``elem_loss`` by the inverse gradient density and reduce.
 
         With ``global_stats`` in a distributed run the bin counts, ``tot``
@@ -166,6 +168,9 @@ class GHMState(nn.Module):
         if self.global_stats:
             stats = dist.all_reduce_sum(stats)
         counts, tot_all, bad = stats[:-2], stats[-2], stats[-1]
+        # The global histogram of the last call, for hooks to log without
+        # recomputing it (not state: never saved, never broadcast).
+        self.last_counts = counts.detach()
         tot_all = tot_all.clamp_min(1.0)  # as mmdet: max(tot, 1)
         if self.momentum > 0:
             acc, steps = ghm_ema_update(self.acc_sum, self.ema_steps, counts,
@@ -178,8 +183,7 @@ class GHMState(nn.Module):
             density = counts
         weights = ghm_weights(bin_idx, counts, density, tot_all)
         # where, not a product: an ignored inf/NaN must not leak (0 * inf).
-        loss = torch.where(valid, elem_loss * weights,
-                           elem_loss.new_zeros(()))
+        loss = torch.where(valid, elem_loss * weights, elem_loss.new_zeros(()))
         if reduction == 'none':
             return loss
         total = loss.sum()

@@ -53,6 +53,6 @@ def enable_trusted_checkpoint_loading() -> None:
     import importlib
     for name in _PATCHED_MODULES:
         module = importlib.import_module(name)
-        if hasattr(module, 'torch') and not isinstance(
-                module.torch, _TrustedTorch):
+        if hasattr(module,
+                   'torch') and not isinstance(module.torch, _TrustedTorch):
             module.torch = _TrustedTorch()

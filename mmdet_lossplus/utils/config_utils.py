@@ -44,7 +44,8 @@ def set_data_root(cfg: Any, data_root: str) -> None:
     cfg.data_root = data_root
 
 
-def adapt_cfg_to_device(cfg: Any, launcher: str,
+def adapt_cfg_to_device(cfg: Any,
+                        launcher: str,
                         cuda: Optional[bool] = None) -> None:
     """Make a GPU config run distributed on CPU processes.
 

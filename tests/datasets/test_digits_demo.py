@@ -1,5 +1,4 @@
 import hashlib
-import json
 import math
 import os
 import os.path as osp
@@ -102,8 +101,7 @@ def test_mmdet_reads_it_and_ground_truth_scores_map_one(medium):
         pipeline=[])
     assert len(ds) == 40
     metric = CocoMetric(
-        ann_file=osp.join(medium, 'annotations', 'val.json'),
-        metric='bbox')
+        ann_file=osp.join(medium, 'annotations', 'val.json'), metric='bbox')
     metric.dataset_meta = ds.metainfo
     samples = []
     for i in range(len(ds)):

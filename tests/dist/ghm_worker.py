@@ -29,8 +29,8 @@ def union_batch(call, kind):
     else:
         pred = torch.randn(n, 4, generator=g) * 0.2
         target = torch.randn(n, 4, generator=g) * 0.2
-        weight = (torch.rand(n, 1, generator=g) > 0.4).float().expand(
-            n, 4).contiguous()
+        weight = (torch.rand(n, 1, generator=g)
+                  > 0.4).float().expand(n, 4).contiguous()
     return pred, target, weight
 
 
@@ -59,11 +59,12 @@ def check(case, kind, make):
         xs = pred.clone().requires_grad_()
         ref = single(xs, target, weight)
         ref.backward()
-        assert torch.allclose(loss.detach(), ref.detach(), rtol=1e-6), (
-            case, kind, call, rank, loss.item(), ref.item())
         assert torch.allclose(
-            x.grad / world, xs.grad[rows], rtol=1e-5, atol=1e-10), (
-                case, kind, call, rank)
+            loss.detach(), ref.detach(),
+            rtol=1e-6), (case, kind, call, rank, loss.item(), ref.item())
+        assert torch.allclose(
+            x.grad / world, xs.grad[rows], rtol=1e-5,
+            atol=1e-10), (case, kind, call, rank)
         assert torch.allclose(ours.acc_sum, single.acc_sum, rtol=1e-6)
         gathered = [torch.zeros_like(ours.acc_sum) for _ in range(world)]
         dist.all_gather(gathered, ours.acc_sum)
@@ -73,8 +74,7 @@ def check(case, kind, make):
 def main():
     case = sys.argv[1]
     dist.init_process_group('gloo')
-    check(case, 'cls',
-          lambda g: GHMC(bins=30, momentum=0.75, global_stats=g))
+    check(case, 'cls', lambda g: GHMC(bins=30, momentum=0.75, global_stats=g))
     check(case, 'reg',
           lambda g: GHMR(mu=0.02, bins=10, momentum=0.7, global_stats=g))
     dist.barrier()

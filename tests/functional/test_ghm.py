@@ -30,8 +30,8 @@ def test_bin_index_matches_loop_including_edges():
     edges = ghm_edges(10, 1.0 + 1e-6)
     g = torch.cat([torch.rand(300), edges[:-1], torch.tensor([1.0, 0.0])])
     valid = torch.rand(g.shape) > 0.2
-    assert torch.equal(ghm_bin_index(g, valid, edges),
-                       loop_bin_index(g, valid, edges))
+    assert torch.equal(
+        ghm_bin_index(g, valid, edges), loop_bin_index(g, valid, edges))
     # g == 1 falls in the last bin, not outside.
     one = ghm_bin_index(torch.tensor([1.0]), torch.tensor([True]), edges)
     assert one.item() == 9
@@ -105,8 +105,8 @@ def test_asl1_values_and_gradient_norm(d):
     mu = 0.02
     t = torch.tensor([d], dtype=torch.float64, requires_grad=True)
     loss = asl1_loss(t, mu)
-    assert loss.item() == pytest.approx(math.sqrt(d * d + mu * mu) - mu,
-                                        abs=1e-15)
+    assert loss.item() == pytest.approx(
+        math.sqrt(d * d + mu * mu) - mu, abs=1e-15)
     loss.sum().backward()
     # g is |dL/dd| by definition.
     assert asl1_gradient_norm(t, mu).item() == pytest.approx(

@@ -26,7 +26,10 @@ HEAD = dict(
         target_means=[.0, .0, .0, .0],
         target_stds=[1.0, 1.0, 1.0, 1.0]),
     loss_cls=dict(
-        type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25,
+        type='FocalLoss',
+        use_sigmoid=True,
+        gamma=2.0,
+        alpha=0.25,
         loss_weight=1.0),
     loss_bbox=dict(type='L1Loss', loss_weight=1.0),
     train_cfg=dict(
@@ -61,8 +64,7 @@ def _batch(seed, with_empty=True):
 def _loss(head, feats, gts, metas):
     cls_scores, bbox_preds = head(feats)
     losses = head.loss_by_feat(cls_scores, bbox_preds, gts, metas)
-    return {k: sum(v) if isinstance(v, list) else v
-            for k, v in losses.items()}
+    return {k: sum(v) if isinstance(v, list) else v for k, v in losses.items()}
 
 
 def _build(cls, **overrides):
@@ -75,8 +77,7 @@ def _build(cls, **overrides):
 def test_equals_mmdet_per_level_sum(reg_decoded):
     extra = {}
     if reg_decoded:
-        extra = dict(
-            reg_decoded_bbox=True, loss_bbox=dict(type='GIoULoss'))
+        extra = dict(reg_decoded_bbox=True, loss_bbox=dict(type='GIoULoss'))
     ref = _build(RetinaHead, **extra)
     ours = _build(AllLevelRetinaHead, **extra)
     ours.load_state_dict(ref.state_dict(), strict=True)
@@ -96,22 +97,32 @@ def test_equals_mmdet_per_level_sum(reg_decoded):
 
 def test_state_dict_is_mmdet_retinahead_both_ways():
     ref = _build(RetinaHead)
-    ours = _build(AllLevelRetinaHead,
-                  loss_cls=dict(type='mmdet_lossplus.GHMC', use_sigmoid=True,
-                                bins=30, momentum=0.75))
+    ours = _build(
+        AllLevelRetinaHead,
+        loss_cls=dict(
+            type='mmdet_lossplus.GHMC',
+            use_sigmoid=True,
+            bins=30,
+            momentum=0.75))
     ours.load_state_dict(ref.state_dict(), strict=True)
     ref.load_state_dict(
-        {k: v for k, v in ours.state_dict().items()
-         if not k.startswith('loss_')}, strict=True)
+        {
+            k: v
+            for k, v in ours.state_dict().items() if not k.startswith('loss_')
+        },
+        strict=True)
 
 
 def test_ghm_sees_one_histogram_per_iteration():
     head = _build(
         AllLevelRetinaHead,
-        loss_cls=dict(type='mmdet_lossplus.GHMC', use_sigmoid=True, bins=30,
-                      momentum=0.75),
-        loss_bbox=dict(type='mmdet_lossplus.GHMR', mu=0.02, bins=10,
-                       momentum=0.7))
+        loss_cls=dict(
+            type='mmdet_lossplus.GHMC',
+            use_sigmoid=True,
+            bins=30,
+            momentum=0.75),
+        loss_bbox=dict(
+            type='mmdet_lossplus.GHMR', mu=0.02, bins=10, momentum=0.7))
     feats, gts, metas = _batch(1)
     losses = _loss(head, feats, gts, metas)
     assert losses['loss_cls'].dim() == 0 and losses['loss_bbox'].dim() == 0
@@ -122,7 +133,8 @@ def test_ghm_sees_one_histogram_per_iteration():
     # (anchor, class) logit of a non-ignored anchor, once.
     cls_scores, _ = head(feats)
     anchors, valid = head.get_anchors([c.shape[-2:] for c in cls_scores],
-                                      metas, device='cpu')
+                                      metas,
+                                      device='cpu')
     label_weights = head.get_targets(anchors, valid, gts, metas)[1]
     n_valid = sum((w > 0).sum().item() for w in label_weights)
     assert 0 < n_valid < 1512

@@ -81,8 +81,8 @@ def test_loss_weight_and_half_precision():
     assert full.item() == pytest.approx(2 * plain.item(), rel=1e-6)
     assert half.dtype == torch.float32 and torch.isfinite(half)
     assert half.item() == pytest.approx(
-        GHMC(bins=10, loss_weight=2.0)(pred.half().float(), labels,
-                                       lw).item(), rel=1e-6)
+        GHMC(bins=10, loss_weight=2.0)(pred.half().float(), labels, lw).item(),
+        rel=1e-6)
 
 
 def test_bias_correction_changes_only_the_warm_up():

@@ -24,8 +24,8 @@ def _loss_and_grad(module, pred, *args, **kwargs):
 @pytest.mark.parametrize('momentum', [0.0, 0.7])
 @pytest.mark.parametrize('reduction', ['mean', 'none'])
 def test_matches_mmdet_over_successive_calls(momentum, reduction):
-    ours = GHMR(bins=10, momentum=momentum, bias_correction=False,
-                reduction=reduction)
+    ours = GHMR(
+        bins=10, momentum=momentum, bias_correction=False, reduction=reduction)
     ref = MMDetGHMR(bins=10, momentum=momentum, reduction=reduction)
     for call in range(4):
         pred, target, weight = _inputs(call)
@@ -55,8 +55,9 @@ def test_one_bin_is_mean_asl1_over_weight_sum():
 
 def test_asl1_loss_follows_mmdet_weighting():
     pred, target, weight = _inputs(1)
-    loss = ASL1Loss(mu=0.02, loss_weight=3.0)(
-        pred, target, weight, avg_factor=11.0)
+    loss = ASL1Loss(
+        mu=0.02, loss_weight=3.0)(
+            pred, target, weight, avg_factor=11.0)
     d = pred - target
     expected = 3.0 * ((torch.sqrt(d * d + 4e-4) - 0.02) * weight).sum() / 11
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)

@@ -7,7 +7,6 @@ import socket
 
 import pytest
 import torch
-
 from conftest import DEMO_CONFIG, TINY_OPTIONS, run_py
 
 
@@ -18,8 +17,8 @@ def _free_port():
 
 
 def _scalars(work_dir):
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                      'scalars.json')))
+    files = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     assert files, f'no scalars.json in {work_dir}'
     with open(files[-1]) as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -52,11 +51,12 @@ def test_single_process_trains_evaluates_and_draws(single_run):
 def test_resume_continues_exactly(single_run, tmp_path, tiny_data):
     """Resuming from iter 2 reproduces iterations 3-4 of the full run."""
     work_dir = str(tmp_path / 'resumed')
-    _train(work_dir, tiny_data,
-           extra=['--resume', osp.join(single_run, 'iter_2.pth')])
+    _train(
+        work_dir,
+        tiny_data,
+        extra=['--resume', osp.join(single_run, 'iter_2.pth')])
     full = {r['iter']: r['loss'] for r in _scalars(single_run) if 'loss' in r}
-    resumed = {r['iter']: r['loss'] for r in _scalars(work_dir)
-               if 'loss' in r}
+    resumed = {r['iter']: r['loss'] for r in _scalars(work_dir) if 'loss' in r}
     assert sorted(resumed) == [3, 4]
     for it in (3, 4):
         assert resumed[it] == pytest.approx(full[it], rel=1e-5), it
@@ -110,3 +110,14 @@ def test_amp_on_cpu_fails_with_a_clear_message(tmp_path, tiny_data):
                   check=False)
     assert proc.returncode != 0
     assert '--amp needs a CUDA device' in proc.stderr
+
+
+def test_tools_test_py_evaluates_a_checkpoint(single_run, tmp_path, tiny_data):
+    proc = run_py([
+        'tools/test.py', DEMO_CONFIG,
+        osp.join(single_run, 'iter_4.pth'), '--work-dir',
+        str(tmp_path), '--data-root', tiny_data, '--out',
+        str(tmp_path / 'res.pkl'), '--cfg-options'
+    ] + [o for o in TINY_OPTIONS if o.startswith('test_dataloader')])
+    assert 'coco/bbox_mAP' in proc.stdout + proc.stderr
+    assert (tmp_path / 'res.pkl').exists()

@@ -16,8 +16,8 @@ def _full_checkpoint(path):
         dict(
             meta=dict(epoch=1, seed=np.int64(3)),
             state_dict=dict(w=torch.arange(3.)),
-            message_hub=dict(log_scalars=dict(loss=HistoryBuffer([1.0], [1])))),
-        path)
+            message_hub=dict(log_scalars=dict(
+                loss=HistoryBuffer([1.0], [1])))), path)
 
 
 def test_mmengine_loads_full_checkpoints(tmp_path):

@@ -1,7 +1,7 @@
+from conftest import DEMO_CONFIG
 from mmengine.config import Config
 
 from mmdet_lossplus.utils import adapt_cfg_to_device, set_data_root
-from conftest import DEMO_CONFIG
 
 
 def test_set_data_root_moves_datasets_and_evaluators():
