@@ -1,0 +1,150 @@
+"""AP-loss value and error-driven update, exact, in O((P+N) log(P+N)).
+
+Chen et al., "Towards Accurate One-Stage Object Detection with AP-Loss",
+CVPR 2019, https://arxiv.org/abs/1904.06373 (and its TPAMI extension).
+
+Every entry is a binary example with a score ``s`` and a label (1 positive,
+0 negative, -1 ignored). With ``H`` the linear step of half-width ``delta``
+(:func:`~.ranking.step_h`), for a positive ``i``:
+
+* ``rank+(i) = 1 + sum_{k in P, k != i} H(s_k - s_i)``
+* ``fp(i)    = sum_{j in N} H(s_j - s_i)``
+* ``prec(i)  = rank+(i) / (rank+(i) + fp(i))``
+* ``p^(i)    = max prec(k)`` over positives ``k`` with ``s_k <= s_i``
+  (interpolated precision)
+
+``loss = 1 - mean_i p^(i)``. The error-driven update, used as the gradient
+of the loss with respect to the scores, is ``-(1 - p^(i)) / |P|`` for a
+positive and ``(1/|P|) sum_i w_i H(s_j - s_i) / (rank+(i) + fp(i))`` for a
+negative, with ``w_i = (1 - p^(i)) / (1 - prec(i))`` where interpolation
+raised the precision and 1 elsewhere. The update sums to zero.
+
+The public implementations loop over positives (O(P*N)); here every sum is
+computed with :mod:`.ranking` (sorting, float64 prefix sums, binary search).
+Negatives below ``min positive score - delta`` have ``H = 0`` against every
+positive and are dropped before sorting.
+
+Distributed use: the functions take the *global* positives' scores and a
+``reduce_sum`` callable for the per-positive false-positive counts, so a
+caller can rank every positive against the negatives of all processes while
+sending only O(P) numbers. This module itself never communicates.
+"""
+from typing import Callable, NamedTuple, Optional
+
+import torch
+from torch import Tensor
+
+from .ranking import (sort_scores, step_sum_over_sorted,
+                      weighted_step_sum_over_sorted)
+
+
+class APLossResult(NamedTuple):
+    """Outputs of :func:`ap_loss_with_update`.
+
+    Attributes:
+        loss: 0-dim float64, ``1 - mean interpolated precision`` (0 when
+            there is no positive).
+        update: float64 shaped like the input scores: the error-driven
+            update of every entry (0 for ignored entries).
+        num_pos: 0-dim float64, number of positives ranked (global).
+        interp_prec: ``[P_global]`` float64 interpolated precision of every
+            positive, in the order of ``all_pos_scores``.
+    """
+    loss: Tensor
+    update: Tensor
+    num_pos: Tensor
+    interp_prec: Tensor
+
+
+def check_delta(delta: float) -> None:
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or \
+            not delta > 0 or delta == float('inf'):
+        raise ValueError(f'delta must be a finite number > 0, got {delta!r}')
+
+
+def ap_loss_with_update(
+        scores: Tensor,
+        labels: Tensor,
+        delta: float = 1.0,
+        all_pos_scores: Optional[Tensor] = None,
+        pos_offset: int = 0,
+        reduce_sum: Optional[Callable[[Tensor], Tensor]] = None
+) -> APLossResult:
+    """AP-loss and its error-driven update for flat scores.
+
+    Args:
+        scores: ``[M]`` scores (logits) of this process's entries.
+        labels: ``[M]`` int labels: 1 positive, 0 negative, -1 ignored.
+        delta: Half-width of the linear step, > 0 (paper: 1).
+        all_pos_scores: ``[P_global]`` scores of the positives of every
+            process (this one's included, as the contiguous block starting
+            at ``pos_offset``, in the order they appear in ``scores``).
+            None means this process alone.
+        pos_offset: Where this process's positives start in
+            ``all_pos_scores``.
+        reduce_sum: Sums a ``[P_global]`` float64 tensor over processes;
+            None means the identity.
+
+    Returns:
+        :class:`APLossResult`.
+    """
+    check_delta(delta)
+    s = scores.detach().reshape(-1).double()
+    labels = labels.reshape(-1)
+    pos_mask = labels == 1
+    neg_mask = labels == 0
+    local_pos = s[pos_mask]
+    if all_pos_scores is None:
+        all_pos = local_pos
+    else:
+        all_pos = all_pos_scores.detach().reshape(-1).double()
+    num_pos = all_pos.numel()
+    update = torch.zeros_like(s)
+    if num_pos == 0:
+        # Still enter the reduction so that every process issues the same
+        # collectives (a zero-length one).
+        if reduce_sum is not None:
+            reduce_sum(s.new_zeros(0))
+        zero = s.new_zeros(())
+        return APLossResult(zero, update, zero, s.new_zeros(0))
+
+    pos_sorted, order = sort_scores(all_pos)
+    # Pruning: a negative below min positive - delta has H = 0 against every
+    # positive, so it changes neither fp nor its own (zero) update.
+    neg = s[neg_mask]
+    keep = neg > pos_sorted[0] - delta
+    neg_kept = neg[keep]
+    neg_sorted, _ = sort_scores(neg_kept)
+
+    fp = step_sum_over_sorted(neg_sorted, pos_sorted, delta)
+    if reduce_sum is not None:
+        fp = reduce_sum(fp)
+    # H(0) = 1/2 is the self term, removed from the positives' sum.
+    rank_pos = 0.5 + step_sum_over_sorted(pos_sorted, pos_sorted, delta)
+    denom = rank_pos + fp
+    prec = rank_pos / denom
+    # Interpolated precision: max over positives scoring <= s_i, ties
+    # included (the last index with a score <= s_i).
+    best = torch.cummax(prec, 0).values
+    last = torch.searchsorted(pos_sorted, pos_sorted, right=True) - 1
+    interp = best[last]
+    raised = interp > prec
+    w = torch.where(raised, (1.0 - interp) / (1.0 - prec).clamp_min(1e-300),
+                    torch.ones_like(prec))
+    coef = w / denom
+
+    loss = 1.0 - interp.mean()
+    # Negatives: (1/|P|) sum_i coef_i H(s_j - s_i).
+    neg_update = weighted_step_sum_over_sorted(pos_sorted, coef, neg_kept,
+                                               delta) / num_pos
+    neg_full = torch.zeros_like(neg)
+    neg_full[keep] = neg_update
+    update[neg_mask] = neg_full
+    # Positives: -(1 - p^(i)) / |P|, back in input order.
+    interp_in_order = torch.empty_like(interp)
+    interp_in_order[order] = interp
+    n_local = local_pos.numel()
+    mine = interp_in_order[pos_offset:pos_offset + n_local]
+    update[pos_mask] = -(1.0 - mine) / num_pos
+    return APLossResult(loss, update, s.new_tensor(float(num_pos)),
+                        interp_in_order)
