@@ -6,6 +6,8 @@ must call it in the same order with tensors of the same shape and dtype,
 whatever their data (empty batches included), or the job hangs.
 Without a process group (or with one rank) nothing is communicated.
 """
+from typing import Tuple
+
 import torch
 import torch.distributed as torch_dist
 from torch import Tensor
@@ -65,3 +67,37 @@ def global_sum(local: Tensor) -> Tensor:
     if not is_distributed():
         return local
     return _GlobalSum.apply(local)
+
+
+def rank() -> int:
+    """This process's rank (0 without a process group)."""
+    return torch_dist.get_rank() if is_distributed() else 0
+
+
+def all_gather_variable(tensor: Tensor) -> Tuple[Tensor, int]:
+    """Concatenate 1-D tensors of different lengths from all ranks.
+
+    Two collectives: the lengths, then the tensors padded to the longest.
+    Reading the lengths costs one host synchronisation.
+
+    Args:
+        tensor: ``[n_r]`` on rank r (``n_r`` may be 0).
+
+    Returns:
+        ``(concatenation in rank order, offset of this rank's block)``;
+        ``(tensor, 0)`` in a single process. No autograd.
+    """
+    if not is_distributed():
+        return tensor, 0
+    world = world_size()
+    length = torch.tensor([tensor.numel()], device=tensor.device)
+    lengths = [torch.zeros_like(length) for _ in range(world)]
+    torch_dist.all_gather(lengths, length)
+    sizes = torch.cat(lengths).tolist()
+    longest = max(max(sizes), 1)  # gloo and NCCL dislike empty buffers
+    padded = tensor.detach().new_zeros(longest)
+    padded[:tensor.numel()] = tensor.detach().reshape(-1)
+    parts = [torch.zeros_like(padded) for _ in range(world)]
+    torch_dist.all_gather(parts, padded)
+    out = torch.cat([p[:n] for p, n in zip(parts, sizes)])
+    return out, sum(sizes[:rank()])

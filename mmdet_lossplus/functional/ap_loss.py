@@ -101,10 +101,8 @@ def ap_loss_with_update(
     num_pos = all_pos.numel()
     update = torch.zeros_like(s)
     if num_pos == 0:
-        # Still enter the reduction so that every process issues the same
-        # collectives (a zero-length one).
-        if reduce_sum is not None:
-            reduce_sum(s.new_zeros(0))
+        # num_pos is global, so every process returns here together and
+        # none is left waiting in reduce_sum.
         zero = s.new_zeros(())
         return APLossResult(zero, update, zero, s.new_zeros(0))
 

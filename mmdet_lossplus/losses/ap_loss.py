@@ -1,0 +1,143 @@
+"""AP-loss (mmdet adapter): ranking of the global mini-batch."""
+import math
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from .. import dist
+from ..functional.ap_loss import ap_loss_with_update, check_delta
+from ..registry import MODELS
+from .targets import binary_targets
+
+_MODES = ('global', 'local')
+
+
+class _APLossFunction(torch.autograd.Function):
+    """Forward: AP-loss value. Backward: the error-driven update.
+
+    In ``global`` mode under DDP the update of this process's entries is
+    multiplied by the world size, so that DDP's gradient averaging gives
+    exactly the single-process update on the union (see
+    :func:`mmdet_lossplus.dist.global_sum` for the same convention).
+    """
+
+    @staticmethod
+    def forward(ctx, scores: Tensor, labels: Tensor, delta: float,
+                global_rank: bool, owner: 'APLoss') -> Tensor:
+        flat = scores.detach().reshape(-1)
+        flat_labels = labels.reshape(-1)
+        scale = 1
+        if global_rank and dist.is_distributed():
+            local_pos = flat[flat_labels == 1]
+            all_pos, offset = dist.all_gather_variable(local_pos)
+            out = ap_loss_with_update(
+                flat,
+                flat_labels,
+                delta,
+                all_pos_scores=all_pos,
+                pos_offset=offset,
+                reduce_sum=dist.all_reduce_sum)
+            scale = dist.world_size()
+        else:
+            out = ap_loss_with_update(flat, flat_labels, delta)
+        owner.last_num_pos = out.num_pos.detach()
+        owner.last_loss = out.loss.detach()
+        ctx.save_for_backward(out.update)
+        ctx.scale = scale
+        ctx.shape = scores.shape
+        ctx.dtype = scores.dtype
+        return out.loss.to(torch.float32)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        update, = ctx.saved_tensors
+        g = (update * (grad.double() * ctx.scale)).reshape(ctx.shape)
+        return g.to(ctx.dtype), None, None, None, None
+
+
+@MODELS.register_module()
+class APLoss(nn.Module):
+    """AP-loss (Chen et al., CVPR 2019) for sigmoid classification heads.
+
+    Each (anchor, class) pair is one binary example: positive for the
+    anchor's assigned class, negative for the other classes and for
+    background anchors, ignored where ``label_weight`` is 0. The loss is
+    ``1 - mean interpolated AP`` of the ranking of all examples, trained
+    with the paper's error-driven update (exact, sort-based; see
+    :mod:`mmdet_lossplus.functional.ap_loss`).
+
+    ``mode='global'`` (default) ranks every positive against the negatives
+    of all processes, so the loss and gradients equal a single process on
+    the whole mini-batch (only the positives' scores and per-positive
+    counts are communicated). ``mode='local'`` ranks each process's
+    examples separately, as the authors' code does. Use it with a head that
+    passes all levels and images at once
+    (:class:`~mmdet_lossplus.AllLevelRetinaHead`): the ranking must see the
+    whole batch.
+
+    Args:
+        delta: Half-width of the linear step function, > 0 (paper: 1.0).
+        loss_weight: Multiplier of the loss.
+        mode: ``'global'`` or ``'local'``.
+        use_sigmoid: Must be True; heads read it to size their output.
+    """
+
+    def __init__(self,
+                 delta: float = 1.0,
+                 loss_weight: float = 1.0,
+                 mode: str = 'global',
+                 use_sigmoid: bool = True) -> None:
+        super().__init__()
+        check_delta(delta)
+        if mode not in _MODES:
+            raise ValueError(f'mode must be one of {_MODES}, got {mode!r}')
+        if use_sigmoid is not True:
+            raise ValueError('use_sigmoid must be True: AP-loss ranks '
+                             'per-class scores (got use_sigmoid='
+                             f'{use_sigmoid!r})')
+        if not isinstance(loss_weight, (int, float)) or not math.isfinite(
+                loss_weight):
+            raise ValueError(
+                f'loss_weight must be a finite number, got {loss_weight!r}')
+        self.delta = float(delta)
+        self.loss_weight = float(loss_weight)
+        self.mode = mode
+        self.use_sigmoid = True
+        self.last_num_pos: Optional[Tensor] = None
+        self.last_loss: Optional[Tensor] = None
+
+    def forward(self,
+                pred: Tensor,
+                target: Tensor,
+                label_weight: Optional[Tensor] = None,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None,
+                **kwargs) -> Tensor:
+        """Compute the loss.
+
+        Args:
+            pred: ``[N, C]`` classification logits.
+            target: ``[N]`` class indices in ``[0, C]`` (``C`` =
+                background) or ``[N, C]`` binary targets.
+            label_weight: ``[N]`` or ``[N, C]``; entries <= 0 are ignored.
+            avg_factor: Accepted for mmdet's convention and unused: AP-loss
+                normalises by the number of positives itself.
+            reduction_override: None or ``'mean'`` (a ranking loss has no
+                per-element form).
+
+        Returns:
+            A float32 scalar.
+        """
+        if reduction_override not in (None, 'mean'):
+            raise ValueError('reduction_override must be None or "mean" for '
+                             f'APLoss, got {reduction_override!r}')
+        target, valid = binary_targets(pred, target, label_weight)
+        labels = torch.where(valid, target.to(torch.int8),
+                             torch.full_like(target, -1, dtype=torch.int8))
+        loss = _APLossFunction.apply(pred, labels, self.delta,
+                                     self.mode == 'global', self)
+        return loss * self.loss_weight
+
+    def extra_repr(self) -> str:
+        return f'delta={self.delta}, mode={self.mode!r}'
