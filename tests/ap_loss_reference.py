@@ -16,8 +16,8 @@ def reference_ap_loss(scores, labels, delta):
         return 0.0, update
     rank, fp, prec = {}, {}, {}
     for i in pos:
-        rank[i] = 1 + sum(h(scores[k] - scores[i], delta) for k in pos
-                          if k != i)
+        rank[i] = 1 + sum(
+            h(scores[k] - scores[i], delta) for k in pos if k != i)
         fp[i] = sum(h(scores[j] - scores[i], delta) for j in neg)
         prec[i] = rank[i] / (rank[i] + fp[i])
     interp = {

@@ -5,7 +5,7 @@ _base_ = 'mmdet::_base_/default_runtime.py'
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=25),
     checkpoint=dict(
-        type='CheckpointHook', interval=1200, by_epoch=False,
+        type='CheckpointHook', interval=2000, by_epoch=False,
         max_keep_ckpts=2),
     visualization=dict(type='DetVisualizationHook', draw=False))
 log_processor = dict(type='LogProcessor', window_size=25, by_epoch=False)

@@ -175,7 +175,7 @@ def _coco_dict(records: List[Tuple[str, List[Dict]]], size: int) -> Dict:
 
 
 def generate_digits_coco(out_dir: str,
-                         num_train: int = 800,
+                         num_train: int = 3000,
                          num_val: int = 200,
                          image_size: int = 128,
                          max_objects: int = 6,

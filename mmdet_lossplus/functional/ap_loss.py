@@ -20,7 +20,9 @@ negative, with ``w_i = (1 - p^(i)) / (1 - prec(i))`` where interpolation
 raised the precision and 1 elsewhere. The update sums to zero.
 
 The public implementations loop over positives (O(P*N)); here every sum is
-computed with :mod:`.ranking` (sorting, float64 prefix sums, binary search).
+computed with :mod:`.ranking` from the sorted positives only (float64 prefix
+sums, binary search, difference arrays): O(P log P + N log P) time, O(P + N)
+memory, and the many negatives are never sorted.
 Negatives below ``min positive score - delta`` have ``H = 0`` against every
 positive and are dropped before sorting.
 
@@ -34,8 +36,8 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from .ranking import (sort_scores, step_sum_over_sorted,
-                      weighted_step_sum_over_sorted)
+from .ranking import (ramp_ranges, sort_scores, step_sum_from_ranges,
+                      step_sum_over_sorted, weighted_step_sum_from_ranges)
 
 
 class APLossResult(NamedTuple):
@@ -44,8 +46,9 @@ class APLossResult(NamedTuple):
     Attributes:
         loss: 0-dim float64, ``1 - mean interpolated precision`` (0 when
             there is no positive).
-        update: float64 shaped like the input scores: the error-driven
-            update of every entry (0 for ignored entries).
+        update: Shaped like the input scores, float64 for float64 scores
+            and float32 otherwise: the error-driven update of every entry
+            (0 for ignored entries).
         num_pos: 0-dim float64, number of positives ranked (global).
         interp_prec: ``[P_global]`` float64 interpolated precision of every
             positive, in the order of ``all_pos_scores``.
@@ -68,8 +71,8 @@ def ap_loss_with_update(
         delta: float = 1.0,
         all_pos_scores: Optional[Tensor] = None,
         pos_offset: int = 0,
-        reduce_sum: Optional[Callable[[Tensor], Tensor]] = None
-) -> APLossResult:
+        reduce_sum: Optional[Callable[[Tensor],
+                                      Tensor]] = None) -> APLossResult:
     """AP-loss and its error-driven update for flat scores.
 
     Args:
@@ -89,32 +92,36 @@ def ap_loss_with_update(
         :class:`APLossResult`.
     """
     check_delta(delta)
-    s = scores.detach().reshape(-1).double()
+    flat = scores.detach().reshape(-1)
     labels = labels.reshape(-1)
-    pos_mask = labels == 1
-    neg_mask = labels == 0
-    local_pos = s[pos_mask]
+    out_dtype = torch.float64 if flat.dtype == torch.float64 else \
+        torch.float32
+    pos_idx = torch.nonzero(labels == 1).flatten()
+    local_pos = flat[pos_idx].double()
     if all_pos_scores is None:
         all_pos = local_pos
     else:
         all_pos = all_pos_scores.detach().reshape(-1).double()
     num_pos = all_pos.numel()
-    update = torch.zeros_like(s)
+    update = torch.zeros(flat.shape, dtype=out_dtype, device=flat.device)
     if num_pos == 0:
         # num_pos is global, so every process returns here together and
         # none is left waiting in reduce_sum.
-        zero = s.new_zeros(())
-        return APLossResult(zero, update, zero, s.new_zeros(0))
+        zero = flat.new_zeros((), dtype=torch.float64)
+        return APLossResult(zero, update, zero, zero.new_zeros(0))
 
     pos_sorted, order = sort_scores(all_pos)
-    # Pruning: a negative below min positive - delta has H = 0 against every
-    # positive, so it changes neither fp nor its own (zero) update.
-    neg = s[neg_mask]
-    keep = neg > pos_sorted[0] - delta
-    neg_kept = neg[keep]
-    neg_sorted, _ = sort_scores(neg_kept)
-
-    fp = step_sum_over_sorted(neg_sorted, pos_sorted, delta)
+    # Pruning: a negative at or below min positive - delta has H = 0
+    # against every positive: it changes neither fp nor its own (zero)
+    # update. The margin keeps the (low-precision) comparison a superset;
+    # the extra entries contribute exactly 0 below.
+    thr = (pos_sorted[0] - delta).to(flat.dtype) - 1e-3 * delta
+    neg_idx = torch.nonzero((labels == 0) & (flat > thr)).flatten()
+    neg = flat[neg_idx].double()
+    # One pair of binary searches per kept negative into the sorted
+    # positives serves both sums below; the negatives are never sorted.
+    lo, hi = ramp_ranges(pos_sorted, neg, delta)
+    fp = step_sum_from_ranges(pos_sorted, neg, lo, hi, delta)
     if reduce_sum is not None:
         fp = reduce_sum(fp)
     # H(0) = 1/2 is the self term, removed from the positives' sum.
@@ -133,16 +140,13 @@ def ap_loss_with_update(
 
     loss = 1.0 - interp.mean()
     # Negatives: (1/|P|) sum_i coef_i H(s_j - s_i).
-    neg_update = weighted_step_sum_over_sorted(pos_sorted, coef, neg_kept,
+    neg_update = weighted_step_sum_from_ranges(pos_sorted, coef, neg, lo, hi,
                                                delta) / num_pos
-    neg_full = torch.zeros_like(neg)
-    neg_full[keep] = neg_update
-    update[neg_mask] = neg_full
+    update[neg_idx] = neg_update.to(out_dtype)
     # Positives: -(1 - p^(i)) / |P|, back in input order.
     interp_in_order = torch.empty_like(interp)
     interp_in_order[order] = interp
-    n_local = local_pos.numel()
-    mine = interp_in_order[pos_offset:pos_offset + n_local]
-    update[pos_mask] = -(1.0 - mine) / num_pos
-    return APLossResult(loss, update, s.new_tensor(float(num_pos)),
+    mine = interp_in_order[pos_offset:pos_offset + pos_idx.numel()]
+    update[pos_idx] = (-(1.0 - mine) / num_pos).to(out_dtype)
+    return APLossResult(loss, update, loss.new_tensor(float(num_pos)),
                         interp_in_order)

@@ -73,11 +73,32 @@ def weighted_step_sum_over_sorted(sorted_ref: Tensor, weights: Tensor,
     """
     if sorted_ref.numel() == 0:
         return queries.new_zeros(queries.shape, dtype=torch.float64)
+    lo, hi = ramp_ranges(sorted_ref, queries, delta)
+    return weighted_step_sum_from_ranges(sorted_ref, weights, queries, lo, hi,
+                                         delta)
+
+
+def ramp_ranges(sorted_ref: Tensor, queries: Tensor,
+                delta: float) -> Tuple[Tensor, Tensor]:
+    """Where each query's ramp ``(q - delta, q + delta)`` falls in a
+    sorted array: indices ``[lo, hi)``, with ``[0, lo)`` at or below
+    ``q - delta`` and ``[hi, M)`` at or above ``q + delta``.
+
+    Two binary searches per query; shared by the two sums below, which
+    need exactly these ranges.
+    """
+    lo = torch.searchsorted(sorted_ref, queries - delta, right=True)
+    hi = torch.searchsorted(sorted_ref, queries + delta, right=False)
+    return lo, hi
+
+
+def weighted_step_sum_from_ranges(sorted_ref: Tensor, weights: Tensor,
+                                  queries: Tensor, lo: Tensor, hi: Tensor,
+                                  delta: float) -> Tensor:
+    """:func:`weighted_step_sum_over_sorted` given :func:`ramp_ranges`."""
     cw = _prefix(weights)
     cws = _prefix(weights * sorted_ref)
     # ref_i <= q - delta contributes w_i; (q - delta, q + delta) is linear.
-    lo = torch.searchsorted(sorted_ref, queries - delta, right=True)
-    hi = torch.searchsorted(sorted_ref, queries + delta, right=False)
     w_win = cw[hi] - cw[lo]
     ws_win = cws[hi] - cws[lo]
     return cw[lo] + (w_win * queries - ws_win) / (2.0 * delta) + \
@@ -88,3 +109,47 @@ def sort_scores(scores: Tensor) -> Tuple[Tensor, Tensor]:
     """Scores in float64 sorted ascending, with the sorting permutation."""
     values, order = torch.sort(scores.double())
     return values, order
+
+
+def step_sum_into_sorted(sorted_queries: Tensor, ref: Tensor,
+                         delta: float) -> Tensor:
+    """``out[q] = sum_j H(ref_j - query_q)`` without sorting ``ref``.
+
+    Same result as :func:`step_sum_over_sorted`, computed from the other
+    side: each reference score ``ref_j`` contributes 1 to the queries at or
+    below ``ref_j - delta`` and a linear ramp to those within ``delta`` of
+    it. Two binary searches per ``ref_j`` into the (short) sorted queries
+    give the ranges; range additions become ``bincount`` + ``cumsum``
+    (difference arrays). O(R log Q + Q) time: the long side (negatives) is
+    never sorted.
+
+    Args:
+        sorted_queries: ``[Q]`` queries sorted ascending (float64).
+        ref: ``[R]`` reference scores in any order (float64).
+        delta: Half-width of the linear part of H, > 0.
+
+    Returns:
+        ``[Q]`` float64 sums, in the order of ``sorted_queries``.
+    """
+    q = sorted_queries.numel()
+    if ref.numel() == 0 or q == 0:
+        return sorted_queries.new_zeros(q, dtype=torch.float64)
+    a, b = ramp_ranges(sorted_queries, ref, delta)
+    return step_sum_from_ranges(sorted_queries, ref, a, b, delta)
+
+
+def step_sum_from_ranges(sorted_queries: Tensor, ref: Tensor, a: Tensor,
+                         b: Tensor, delta: float) -> Tensor:
+    """:func:`step_sum_into_sorted` given ``ramp_ranges(sorted_queries,
+    ref)``: queries ``[0, a_j)`` get 1 from ``ref_j``, ``[a_j, b_j)`` the
+    ramp."""
+    q = sorted_queries.numel()
+    ramp = ref / (2.0 * delta) + 0.5
+    n_a = torch.cumsum(torch.bincount(a, minlength=q + 1), 0)[:q]
+    n_b = torch.cumsum(torch.bincount(b, minlength=q + 1), 0)[:q]
+    v_a = torch.cumsum(torch.bincount(a, weights=ramp, minlength=q + 1), 0)[:q]
+    v_b = torch.cumsum(torch.bincount(b, weights=ramp, minlength=q + 1), 0)[:q]
+    full = ref.numel() - n_a  # #{j : a_j > i}
+    in_ramp = (n_a - n_b).double()  # #{j : a_j <= i < b_j}
+    return full.double() + (v_a -
+                            v_b) - in_ramp * sorted_queries / (2.0 * delta)

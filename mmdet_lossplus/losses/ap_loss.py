@@ -96,8 +96,8 @@ class APLoss(nn.Module):
             raise ValueError('use_sigmoid must be True: AP-loss ranks '
                              'per-class scores (got use_sigmoid='
                              f'{use_sigmoid!r})')
-        if not isinstance(loss_weight, (int, float)) or not math.isfinite(
-                loss_weight):
+        if not isinstance(loss_weight,
+                          (int, float)) or not math.isfinite(loss_weight):
             raise ValueError(
                 f'loss_weight must be a finite number, got {loss_weight!r}')
         self.delta = float(delta)

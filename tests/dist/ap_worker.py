@@ -66,8 +66,9 @@ def main():
             values = [torch.zeros(()) for _ in range(world)]
             dist.all_gather(values, loss.detach())
             # Ranking each GPU alone misses the score shift between them.
-            assert not all(torch.allclose(v, ref.detach(), rtol=1e-3)
-                           for v in values), (values, ref)
+            assert not all(
+                torch.allclose(v, ref.detach(), rtol=1e-3)
+                for v in values), (values, ref)
     if case == 'allneg':
         assert ref.item() == 0
     dist.barrier()

@@ -1,10 +1,11 @@
 """The sort-based AP-loss engine against the O(P*N) transcription."""
 import pytest
 import torch
-
 from ap_loss_reference import reference_ap_loss
+
 from mmdet_lossplus.functional.ap_loss import ap_loss_with_update
-from mmdet_lossplus.functional.ranking import (step_h, step_sum_over_sorted,
+from mmdet_lossplus.functional.ranking import (step_h, step_sum_into_sorted,
+                                               step_sum_over_sorted,
                                                weighted_step_sum_over_sorted)
 
 
@@ -21,13 +22,15 @@ def _random_case(seed, n, p_pos, p_ign, scale, ties):
 
 
 def _check(scores, labels, delta):
-    ref_loss, ref_update = reference_ap_loss(scores.tolist(),
-                                             labels.tolist(), delta)
+    ref_loss, ref_update = reference_ap_loss(scores.tolist(), labels.tolist(),
+                                             delta)
     out = ap_loss_with_update(scores, labels, delta)
     assert out.loss.item() == pytest.approx(ref_loss, abs=1e-9)
     assert torch.allclose(
-        out.update, torch.tensor(ref_update, dtype=torch.float64),
-        atol=1e-9, rtol=0)
+        out.update,
+        torch.tensor(ref_update, dtype=torch.float64),
+        atol=1e-9,
+        rtol=0)
     return out
 
 
@@ -40,13 +43,15 @@ def test_matches_reference_on_random_cases(delta, seed, ties):
     _check(scores, labels, delta)
 
 
-@pytest.mark.parametrize('labels', [
-    [0, 0, 0, 0, 0],        # no positive
-    [1, 1, 1, 1],           # no negative
-    [0, 1, 0, 0, 0, 0],     # a single positive
-    [-1, -1, 1, -1, 0],     # mostly ignored
-    [-1, -1, -1],           # everything ignored
-])
+@pytest.mark.parametrize(
+    'labels',
+    [
+        [0, 0, 0, 0, 0],  # no positive
+        [1, 1, 1, 1],  # no negative
+        [0, 1, 0, 0, 0, 0],  # a single positive
+        [-1, -1, 1, -1, 0],  # mostly ignored
+        [-1, -1, -1],  # everything ignored
+    ])
 def test_degenerate_batches(labels):
     labels = torch.tensor(labels)
     scores = torch.linspace(-1, 1, len(labels), dtype=torch.float64)
@@ -102,12 +107,13 @@ def test_step_sums_match_brute_force():
     w = torch.rand(200, generator=g, dtype=torch.float64)
     for delta in (0.1, 1.0, 3.0):
         brute = step_h(ref[None, :] - q[:, None], delta).sum(1)
-        assert torch.allclose(step_sum_over_sorted(ref, q, delta), brute,
-                              atol=1e-10)
-        brute_w = (w[None, :] * step_h(q[:, None] - ref[None, :],
-                                       delta)).sum(1)
         assert torch.allclose(
-            weighted_step_sum_over_sorted(ref, w, q, delta), brute_w,
+            step_sum_over_sorted(ref, q, delta), brute, atol=1e-10)
+        brute_w = (w[None, :] *
+                   step_h(q[:, None] - ref[None, :], delta)).sum(1)
+        assert torch.allclose(
+            weighted_step_sum_over_sorted(ref, w, q, delta),
+            brute_w,
             atol=1e-10)
 
 
@@ -115,3 +121,20 @@ def test_step_sums_match_brute_force():
 def test_bad_delta(delta):
     with pytest.raises(ValueError, match='delta'):
         ap_loss_with_update(torch.zeros(2), torch.tensor([1, 0]), delta)
+
+
+def test_step_sum_into_sorted_equals_the_sorted_version():
+    g = torch.Generator().manual_seed(1)
+    q = torch.sort(
+        torch.round(torch.randn(40, generator=g, dtype=torch.float64) * 4) /
+        4)[0]
+    ref = torch.round(
+        torch.randn(300, generator=g, dtype=torch.float64) * 8) / 4
+    for delta in (0.25, 1.0):
+        expected = step_h(ref[None, :] - q[:, None], delta).sum(1)
+        assert torch.allclose(
+            step_sum_into_sorted(q, ref, delta), expected, atol=1e-10)
+        assert torch.allclose(
+            step_sum_over_sorted(torch.sort(ref)[0], q, delta),
+            expected,
+            atol=1e-10)

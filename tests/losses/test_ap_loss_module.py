@@ -1,8 +1,8 @@
 """APLoss module: mmdet's target convention, autograd = error-driven update."""
 import pytest
 import torch
-
 from ap_loss_reference import reference_ap_loss
+
 from mmdet_lossplus.losses import APLoss
 
 
@@ -23,8 +23,8 @@ def _flat_reference(pred, labels, weights):
                 flat_labels.append(-1)
             else:
                 flat_labels.append(1 if labels[a] == k else 0)
-    return reference_ap_loss(
-        pred.double().reshape(-1).tolist(), flat_labels, 1.0)
+    return reference_ap_loss(pred.double().reshape(-1).tolist(), flat_labels,
+                             1.0)
 
 
 @pytest.mark.parametrize('seed', range(3))

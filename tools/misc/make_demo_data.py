@@ -12,7 +12,7 @@ from mmdet_lossplus.datasets import generate_digits_coco
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--out', default='data/demo', help='output dir')
-    parser.add_argument('--num-train', type=int, default=800)
+    parser.add_argument('--num-train', type=int, default=3000)
     parser.add_argument('--num-val', type=int, default=200)
     parser.add_argument('--image-size', type=int, default=128)
     parser.add_argument('--seed', type=int, default=0)

@@ -1,7 +1,7 @@
 # A CPU-sized schedule: a few minutes on 2 cores, iteration based, one
 # evaluation at the end. From-scratch training (no pretrained weights may be
 # downloaded), hence AdamW and gradient clipping.
-max_iters = 1200
+max_iters = 2000
 train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
