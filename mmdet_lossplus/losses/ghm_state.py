@@ -16,8 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from .. import dist
-from ..functional.ghm import (ghm_bin_counts, ghm_bin_index, ghm_density,
-                              ghm_edges, ghm_ema_update, ghm_weights)
+from ..functional.ghm import (ghm_bin_stats, ghm_density, ghm_edges,
+                              ghm_ema_update, ghm_weights, with_gradient)
 
 _REDUCTIONS = ('none', 'mean', 'sum')
 # ema_steps assumed for an EMA loaded from an mmdet checkpoint, which has no
@@ -131,67 +131,70 @@ class GHMState(nn.Module):
         self.acc_sum.copy_(acc_sum)
         self.ema_steps.copy_(ema_steps)
 
-    def harmonize(self, elem_loss: Tensor, g: Tensor, valid: Tensor,
-                  tot: Tensor, nonfinite: Tensor, reduction: str) -> Tensor:
-        """Weight ``elem_loss`` by the inverse gradient density and reduce.
+    def harmonize(self, pred: Tensor, elem_loss: Tensor, grad_elem: Tensor,
+                  bin_idx: Tensor, tot: Tensor, reduction: str,
+                  loss_weight: float) -> Tensor:
+        """Weight the per-sample losses by inverse gradient density, reduce.
 
-        With ``global_stats`` in a distributed run the bin counts, ``tot``
-        and the non-finite count are summed over ranks in one all-reduce of
-        ``bins + 2`` numbers, so every rank uses the density of the global
-        mini-batch and keeps the same EMA. The ``'mean'``/``'sum'`` value is
-        then the global one on every rank (:func:`dist.global_sum`), and
-        after DDP's gradient averaging every gradient equals the
-        single-process gradient on the union of the ranks' samples.
+        Per-bin counts and loss sums plus ``tot`` form one vector of
+        ``2 * bins + 1`` numbers; with ``global_stats`` in a distributed run
+        it is summed over ranks in a single all-reduce. Every rank then
+        weights by the density of the global mini-batch, keeps the same
+        EMA, and gets the global loss value; its gradient is scaled by the
+        world size so that DDP's averaging yields exactly the single-process
+        gradient on the union of the ranks' samples.
 
-        A call whose valid samples include non-finite values leaves the EMA
-        untouched (decided on the device, without a host sync); its loss is
-        non-finite, as the input.
+        Value and gradient come from the same pass: the value is
+        ``sum_b w_b * loss_sum_b`` and the gradient ``w[bin] * grad_elem``
+        (:func:`~mmdet_lossplus.functional.ghm.with_gradient`).
+
+        A call whose loss sums are not finite (a NaN/inf prediction among
+        the valid samples) leaves the EMA untouched, decided on the device
+        without a host sync; its loss is non-finite, as its input.
 
         Args:
-            elem_loss: Per-sample loss (float32).
-            g: Gradient norms, same shape.
-            valid: Bool mask of samples that count.
+            pred: The prediction tensor (graph input).
+            elem_loss: Per-sample loss, detached (float64 saves a copy).
+            grad_elem: ``d elem_loss / d pred``, float32, detached.
+            bin_idx: Bins from ``ghm_bin_index`` (``bins`` = invalid).
             tot: 0-dim local normaliser.
-            nonfinite: 0-dim local count of non-finite valid inputs.
             reduction: ``'none'``, ``'mean'`` or ``'sum'``.
-
-        Returns:
-            The weighted loss, reduced as asked (not yet times
-            ``loss_weight``).
+            loss_weight: Multiplier.
         """
-        bin_idx = ghm_bin_index(g, valid, self.edges)
-        stats = torch.cat([
-            ghm_bin_counts(bin_idx, self.bins),
-            tot.reshape(1).double(),
-            nonfinite.reshape(1).double()
-        ])
-        if self.global_stats:
+        m = self.bins
+        stats = torch.cat(
+            [ghm_bin_stats(bin_idx, elem_loss, m),
+             tot.reshape(1).double()])
+        global_mode = self.global_stats and dist.is_distributed()
+        if global_mode:
             stats = dist.all_reduce_sum(stats)
-        counts, tot_all, bad = stats[:-2], stats[-2], stats[-1]
+        counts, sums = stats[:m], stats[m:2 * m]
+        tot_all = stats[2 * m].clamp_min(1.0)  # as mmdet: max(tot, 1)
         # The global histogram of the last call, for hooks to log without
         # recomputing it (not state: never saved, never broadcast).
         self.last_counts = counts.detach()
-        tot_all = tot_all.clamp_min(1.0)  # as mmdet: max(tot, 1)
         if self.momentum > 0:
             acc, steps = ghm_ema_update(self.acc_sum, self.ema_steps, counts,
-                                        self.momentum, bad == 0)
+                                        self.momentum,
+                                        torch.isfinite(sums).all())
             if self.training:
                 self.assign(acc, steps)
             density = ghm_density(counts, acc, steps, self.momentum,
                                   self.bias_correction)
         else:
             density = counts
-        weights = ghm_weights(bin_idx, counts, density, tot_all)
-        # where, not a product: an ignored inf/NaN must not leak (0 * inf).
-        loss = torch.where(valid, elem_loss * weights, elem_loss.new_zeros(()))
+        per_bin = ghm_weights(counts, density, tot_all) * loss_weight
+        flat_idx = bin_idx.reshape(-1)
         if reduction == 'none':
-            return loss
-        total = loss.sum()
-        if self.global_stats:
-            total = dist.global_sum(total)
+            w = per_bin.float().index_select(0, flat_idx).view_as(grad_elem)
+            return with_gradient(pred, w * elem_loss.float(), w * grad_elem)
         if reduction == 'mean':
-            total = total / tot_all.to(total.dtype)
-        return total
+            per_bin = per_bin / tot_all
+        value = (per_bin[:m] * sums).sum().float()
+        if global_mode:
+            per_bin = per_bin * dist.world_size()
+        grad = per_bin.float().index_select(0, flat_idx).view_as(grad_elem)
+        return with_gradient(pred, value, grad.mul_(grad_elem))
 
     def extra_repr(self) -> str:
         return (f'bins={self.bins}, momentum={self.momentum}, '

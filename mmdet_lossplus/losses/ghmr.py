@@ -5,7 +5,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ..functional.ghm import asl1_gradient_norm, asl1_loss
+from ..functional.ghm import ghm_bin_index
 from ..registry import MODELS
 from .ghm_state import GHMState, check_ghm_args, check_reduction_override
 
@@ -84,13 +84,21 @@ class GHMR(GHMState):
         check_reduction_override(reduction_override)
         check_regression_inputs(pred, target, label_weight)
         reduction = reduction_override or self.reduction
+        d = pred.detach().float() - target.float()
+        # In-place steps below: on CPU every fresh large tensor costs page
+        # faults comparable to the arithmetic itself.
+        # mmdet's formula, bit for bit (hypot rounds differently, and
+        # sqrt(d^2 + mu^2) - mu cancels for tiny d).
+        root = torch.mul(d, d).add_(self.mu * self.mu).sqrt_()
         if label_weight is None:
-            label_weight = torch.ones_like(pred, dtype=torch.float32)
-        diff = pred.float() - target.float()
-        valid = label_weight > 0
-        g = asl1_gradient_norm(diff, self.mu)
-        tot = label_weight.float().sum()
-        nonfinite = (~torch.isfinite(diff) & valid).sum()
-        loss = self.harmonize(
-            asl1_loss(diff, self.mu), g, valid, tot, nonfinite, reduction)
-        return loss * self.loss_weight
+            valid = None
+            tot = d.new_tensor(float(d.numel()))
+        else:
+            valid = label_weight > 0
+            tot = label_weight.float().sum()
+        # ASL1 = root - mu, its derivative d / root, g = |d| / root.
+        grad_elem = d.div_(root)
+        bin_idx = ghm_bin_index(grad_elem, self.bins, valid, absolute=True)
+        elem_loss = root.sub_(self.mu)
+        return self.harmonize(pred, elem_loss, grad_elem, bin_idx, tot,
+                              reduction, self.loss_weight)

@@ -1,23 +1,22 @@
-"""Turn mmdet's classification targets into binary (one-hot) form."""
+"""Check and convert mmdet's classification targets."""
 from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
 
-def binary_targets(pred: Tensor, target: Tensor,
-                   label_weight: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
-    """One-hot float targets and a validity mask shaped like ``pred``.
+def check_cls_inputs(pred: Tensor, target: Tensor,
+                     label_weight: Optional[Tensor]) -> bool:
+    """Validate ``(pred, target, label_weight)`` of a sigmoid classifier.
 
     Args:
         pred: ``[N, C]`` logits.
         target: ``[N]`` class indices with background ``C`` (mmdet 3.x), or
             ``[N, C]`` binary targets.
-        label_weight: None, ``[N]`` (per anchor) or ``[N, C]``; entries
-            > 0 are valid.
+        label_weight: None, ``[N]`` (per anchor) or ``[N, C]``.
 
     Returns:
-        ``(target [N, C] float32, valid [N, C] bool)``.
+        True for class-index targets, False for ``[N, C]`` targets.
 
     Raises:
         TypeError: for a non-floating ``pred`` or a floating index target.
@@ -31,35 +30,59 @@ def binary_targets(pred: Tensor, target: Tensor,
         raise ValueError(
             f'pred must have shape [N, C], got {tuple(pred.shape)}')
     n, c = pred.shape
-    if target.dim() == 1:
-        if target.shape[0] != n:
-            raise ValueError(f'target has {target.shape[0]} labels for {n} '
-                             'predictions')
-        if target.is_floating_point():
-            raise TypeError('class-index target must be an integer tensor, '
-                            f'got {target.dtype}')
-        if target.numel() and bool(((target < 0) | (target > c)).any()):
-            raise ValueError(
-                f'target labels must be in [0, {c}] ({c} = background), got '
-                f'values in [{int(target.min())}, {int(target.max())}]')
-        onehot = torch.zeros_like(pred, dtype=torch.float32)
-        fg = target < c
-        onehot[fg.nonzero(as_tuple=True)[0], target[fg]] = 1.0
-        target = onehot
-    elif target.shape == pred.shape:
-        target = target.float()
-    else:
-        raise ValueError(
-            f'target must have shape [N] (class indices) or [N, C] = '
-            f'{tuple(pred.shape)}, got {tuple(target.shape)}')
-    if label_weight is None:
-        valid = torch.ones_like(pred, dtype=torch.bool)
-    elif label_weight.shape == (n, ):
-        valid = (label_weight > 0)[:, None].expand(n, c)
-    elif label_weight.shape == pred.shape:
-        valid = label_weight > 0
-    else:
+    if label_weight is not None and label_weight.shape not in ((n, ),
+                                                               pred.shape):
         raise ValueError(
             f'label_weight must have shape [N] = ({n},) or [N, C] = '
             f'{tuple(pred.shape)}, got {tuple(label_weight.shape)}')
+    if target.shape == pred.shape and target.dim() == 2:
+        return False
+    if target.dim() != 1:
+        raise ValueError(
+            f'target must have shape [N] (class indices) or [N, C] = '
+            f'{tuple(pred.shape)}, got {tuple(target.shape)}')
+    if target.shape[0] != n:
+        raise ValueError(
+            f'target has {target.shape[0]} labels for {n} predictions')
+    if target.is_floating_point():
+        raise TypeError('class-index target must be an integer tensor, got '
+                        f'{target.dtype}')
+    if target.numel() and bool(((target < 0) | (target > c)).any()):
+        raise ValueError(
+            f'target labels must be in [0, {c}] ({c} = background), got '
+            f'values in [{int(target.min())}, {int(target.max())}]')
+    return True
+
+
+def positive_entries(target: Tensor,
+                     num_classes: int) -> Tuple[Tensor, Tensor]:
+    """Rows and columns of the positive entries of class-index targets."""
+    rows = torch.nonzero(target < num_classes).flatten()
+    return rows, target[rows]
+
+
+def binary_targets(pred: Tensor, target: Tensor,
+                   label_weight: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+    """One-hot float targets and a validity mask shaped like ``pred``.
+
+    Inputs as :func:`check_cls_inputs` (which is applied); entries with
+    ``label_weight <= 0`` are invalid.
+
+    Returns:
+        ``(target [N, C] float32, valid [N, C] bool)``.
+    """
+    n, c = pred.shape if pred.dim() == 2 else (None, None)
+    if check_cls_inputs(pred, target, label_weight):
+        onehot = torch.zeros_like(pred, dtype=torch.float32)
+        rows, cols = positive_entries(target, c)
+        onehot[rows, cols] = 1.0
+        target = onehot
+    else:
+        target = target.float()
+    if label_weight is None:
+        valid = torch.ones_like(pred, dtype=torch.bool)
+    elif label_weight.dim() == 1:
+        valid = (label_weight > 0)[:, None].expand(n, c)
+    else:
+        valid = label_weight > 0
     return target, valid

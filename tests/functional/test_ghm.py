@@ -1,80 +1,93 @@
 """GHM maths: against plain transcriptions and hand-computed values."""
 import math
+from fractions import Fraction
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from mmdet_lossplus.functional.ghm import (asl1_gradient_norm, asl1_loss,
-                                           ghm_bin_counts, ghm_bin_index,
+                                           ghm_bin_index, ghm_bin_stats,
                                            ghm_density, ghm_edges,
                                            ghm_ema_update, ghm_weights,
-                                           ghmc_gradient_norm)
+                                           ghmc_gradient_norm, with_gradient)
 
 
-def loop_bin_index(g, valid, edges):
-    """Plain transcription of mmdet's rule: edges[i] <= g < edges[i+1]."""
-    bins = len(edges) - 1
-    out = torch.full_like(g, bins, dtype=torch.long)
+def loop_bin_index(g, valid, bins):
+    """Plain transcription of the definition with exact rational edges:
+    bin i iff i/M <= g < (i+1)/M, the last bin closed at 1."""
+    out = torch.full(g.shape, bins, dtype=torch.int32)
     for k in range(g.numel()):
         if not valid.view(-1)[k]:
             continue
+        value = Fraction(float(g.view(-1)[k]))
         for i in range(bins):
-            if edges[i] <= g.view(-1)[k] < edges[i + 1]:
+            upper_ok = value < Fraction(i + 1, bins) or i == bins - 1
+            if Fraction(i, bins) <= value and upper_ok:
                 out.view(-1)[k] = i
     return out
 
 
-def test_bin_index_matches_loop_including_edges():
+def test_bin_index_matches_the_definition():
     torch.manual_seed(0)
-    edges = ghm_edges(10, 1.0 + 1e-6)
-    g = torch.cat([torch.rand(300), edges[:-1], torch.tensor([1.0, 0.0])])
+    g = torch.cat([torch.rand(300), torch.tensor([1.0, 0.0, 0.5, 0.25])])
     valid = torch.rand(g.shape) > 0.2
-    assert torch.equal(
-        ghm_bin_index(g, valid, edges), loop_bin_index(g, valid, edges))
-    # g == 1 falls in the last bin, not outside.
-    one = ghm_bin_index(torch.tensor([1.0]), torch.tensor([True]), edges)
-    assert one.item() == 9
+    for bins in (1, 4, 10, 30):
+        assert torch.equal(
+            ghm_bin_index(g, bins, valid), loop_bin_index(g, valid, bins))
 
 
-def test_non_finite_norms_are_dropped():
-    edges = ghm_edges(4, 1.0 + 1e-6)
-    g = torch.tensor([float('nan'), float('inf'), 0.3])
-    idx = ghm_bin_index(g, torch.ones(3, dtype=torch.bool), edges)
-    assert idx.tolist() == [4, 4, 1]
+def test_bin_index_agrees_with_mmdet_edges_away_from_ulps():
+    # mmdet compares with float32 edges; both rules agree unless g is
+    # within a float32 ulp of an edge.
+    torch.manual_seed(1)
+    g = torch.rand(100000)
+    edges = ghm_edges(30, 1.0 + 1e-6)
+    mmdet_rule = torch.bucketize(g, edges, right=True) - 1
+    assert torch.equal(ghm_bin_index(g, 30).long(), mmdet_rule)
 
 
-def test_counts_weights_hand_computed():
+def test_non_finite_norms_are_caught_by_the_loss_sums():
+    g = torch.tensor([float('nan'), 0.3, 0.9])
+    idx = ghm_bin_index(g, 4)
+    assert ((idx >= 0) & (idx < 4)).all()
+    stats = ghm_bin_stats(idx, torch.tensor([float('nan'), 1.0, 2.0]), 4)
+    assert not torch.isfinite(stats[4:]).all()
+
+
+def test_counts_sums_and_weights_hand_computed():
     # 6 valid samples: bins 0,0,0,1,3,3 of M=4 -> counts 3,1,0,2, n=3.
-    idx = torch.tensor([0, 0, 0, 1, 3, 3, 4])  # the last one is invalid
-    counts = ghm_bin_counts(idx, 4)
-    assert counts.tolist() == [3, 1, 0, 2]
-    w = ghm_weights(idx, counts, counts, torch.tensor(6.0))
-    expected = [6 / (3 * 3)] * 3 + [6 / (1 * 3)] + [6 / (2 * 3)] * 2 + [0]
+    idx = torch.tensor([0, 0, 0, 1, 3, 3, 4], dtype=torch.int32)
+    loss = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 100.0])
+    stats = ghm_bin_stats(idx, loss, 4)
+    assert stats[:4].tolist() == [3, 1, 0, 2]
+    assert stats[4:].tolist() == [6.0, 4.0, 0.0, 11.0]  # slot 4 dropped
+    w = ghm_weights(stats[:4], stats[:4], torch.tensor(6.0))
+    expected = [6 / (3 * 3), 6 / (1 * 3), 0.0, 6 / (2 * 3), 0.0]
     assert w.tolist() == pytest.approx(expected)
-    # sum of weights over valid samples = tot (each non-empty bin gets
-    # tot / n in total).
-    assert w.sum().item() == pytest.approx(6.0)
+    # Each non-empty bin gets tot / n in total.
+    assert (w[idx.long()].sum()).item() == pytest.approx(6.0)
 
 
 def test_ghmc_with_one_bin_is_mean_bce_with_gradients():
     torch.manual_seed(1)
-    x = torch.randn(50, 3, requires_grad=True)
+    x = torch.randn(50, 3)
     y = (torch.rand(50, 3) > 0.7).float()
-    edges = ghm_edges(1, 1.0 + 1e-6)
-    valid = torch.ones_like(y, dtype=torch.bool)
-    idx = ghm_bin_index(ghmc_gradient_norm(x, y), valid, edges)
-    counts = ghm_bin_counts(idx, 1)
+    idx = ghm_bin_index(ghmc_gradient_norm(x, y), 1)
+    bce = F.binary_cross_entropy_with_logits(x, y, reduction='none')
+    stats = ghm_bin_stats(idx, bce, 1)
     tot = torch.tensor(150.0)
-    w = ghm_weights(idx, counts, counts, tot)
-    ours = (w * F.binary_cross_entropy_with_logits(
-        x, y, reduction='none')).sum() / tot
-    ref_x = x.detach().clone().requires_grad_()
+    w = ghm_weights(stats[:1], stats[:1], tot) / tot
+    ours_x = x.clone().requires_grad_()
+    value = (w[:1] * stats[1:]).sum().float()
+    grad = w.float()[idx.long()] * (torch.sigmoid(x) - y)
+    ours = with_gradient(ours_x, value, grad)
+    ref_x = x.clone().requires_grad_()
     ref = F.binary_cross_entropy_with_logits(ref_x, y)
     ours.backward()
     ref.backward()
     assert ours.item() == pytest.approx(ref.item(), rel=1e-6)
-    assert torch.allclose(x.grad, ref_x.grad, rtol=1e-6, atol=1e-9)
+    assert torch.allclose(ours_x.grad, ref_x.grad, rtol=1e-6, atol=1e-9)
 
 
 def test_ema_updates_non_empty_bins_only_and_respects_accept():

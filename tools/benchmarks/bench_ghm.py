@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument('--anchors', type=int, default=25000)
     parser.add_argument('--classes', type=int, default=80)
     parser.add_argument('--reg-rows', type=int, default=400000)
-    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--repeats', type=int, default=15)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument(
         '--quick',
