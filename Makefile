@@ -42,5 +42,9 @@ lint: $(STAMP)
 	$(PY) -m isort --check-only --diff -rc mmdet_lossplus tools tests
 	$(PY) -m yapf --diff -r mmdet_lossplus tools tests configs
 
+bench: $(STAMP)
+	$(PY) tools/benchmarks/bench_ghm.py
+	$(PY) tools/benchmarks/bench_ap_loss.py
+
 clean:
 	rm -rf work_dirs build *.egg-info

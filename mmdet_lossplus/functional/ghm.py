@@ -24,22 +24,6 @@ import torch
 from torch import Tensor
 
 
-def ghm_edges(bins: int, last_edge: float, device=None) -> Tensor:
-    """Bin edges ``i / bins`` (float32), the last one replaced.
-
-    Args:
-        bins: Number of bins ``M >= 1``.
-        last_edge: Upper edge of the last bin. mmdet uses ``1 + 1e-6`` for
-            GHM-C (so that ``g = 1`` falls inside) and ``1e3`` for GHM-R.
-
-    Returns:
-        ``[M + 1]`` float32 edges.
-    """
-    edges = torch.arange(bins + 1, dtype=torch.float32, device=device) / bins
-    edges[-1] = last_edge
-    return edges
-
-
 def ghmc_gradient_norm(pred: Tensor, target: Tensor) -> Tensor:
     """``g = |sigmoid(x) - y|`` of sigmoid cross-entropy, float32, detached.
 

@@ -1,5 +1,4 @@
 """AP-loss (mmdet adapter): ranking of the global mini-batch."""
-import math
 from typing import Optional
 
 import torch
@@ -8,6 +7,7 @@ from torch import Tensor, nn
 from .. import dist
 from ..functional.ap_loss import ap_loss_with_update, check_delta
 from ..registry import MODELS
+from .checks import check_loss_weight
 from .targets import binary_targets
 
 _MODES = ('global', 'local')
@@ -96,10 +96,7 @@ class APLoss(nn.Module):
             raise ValueError('use_sigmoid must be True: AP-loss ranks '
                              'per-class scores (got use_sigmoid='
                              f'{use_sigmoid!r})')
-        if not isinstance(loss_weight,
-                          (int, float)) or not math.isfinite(loss_weight):
-            raise ValueError(
-                f'loss_weight must be a finite number, got {loss_weight!r}')
+        check_loss_weight(loss_weight)
         self.delta = float(delta)
         self.loss_weight = float(loss_weight)
         self.mode = mode

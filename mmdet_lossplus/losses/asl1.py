@@ -6,8 +6,8 @@ from torch import Tensor, nn
 
 from ..functional.ghm import asl1_loss
 from ..registry import MODELS
-from .ghm_state import _REDUCTIONS, check_reduction_override
-from .ghmr import check_mu, check_regression_inputs
+from .checks import (check_loss_weight, check_positive, check_reduction,
+                     check_reduction_override, check_regression_inputs)
 
 
 @MODELS.register_module()
@@ -29,10 +29,9 @@ class ASL1Loss(nn.Module):
                  loss_weight: float = 1.0,
                  reduction: str = 'mean') -> None:
         super().__init__()
-        check_mu(mu)
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f'reduction must be one of {_REDUCTIONS}, got '
-                             f'{reduction!r}')
+        check_positive('mu', mu)
+        check_loss_weight(loss_weight)
+        check_reduction(reduction)
         self.mu = float(mu)
         self.loss_weight = float(loss_weight)
         self.reduction = reduction

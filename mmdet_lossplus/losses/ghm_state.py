@@ -1,7 +1,8 @@
 """EMA histogram state shared by GHM-C and GHM-R.
 
-Kept out of the model's strict key set so that mmdet checkpoints load into
-models that use our GHM losses, and ours into mmdet's GHM models:
+Kept out of the model's strict key set so that mmdet checkpoints (focal-loss
+models and mmdet's own GHM models) load strictly into models that use our
+GHM losses:
 
 * buffers are non-persistent for torch, and this class writes
   ``acc_sum`` (mmdet's name) and ``ema_steps`` itself when momentum > 0;
@@ -9,17 +10,16 @@ models that use our GHM losses, and ours into mmdet's GHM models:
   starts fresh), with mmdet's ``edges``/``acc_sum`` (mmdet's GHM: the EMA is
   taken over, treated as warmed up) or with ours (exact resume).
 """
-import math
 from typing import List, Optional
 
 import torch
 from torch import Tensor, nn
 
 from .. import dist
-from ..functional.ghm import (ghm_bin_stats, ghm_density, ghm_edges,
-                              ghm_ema_update, ghm_weights, with_gradient)
+from ..functional.ghm import (ghm_bin_stats, ghm_density, ghm_ema_update,
+                              ghm_weights, with_gradient)
+from .checks import check_loss_weight, check_reduction
 
-_REDUCTIONS = ('none', 'mean', 'sum')
 # ema_steps assumed for an EMA loaded from an mmdet checkpoint, which has no
 # step count: large enough that bias correction is the identity.
 _WARM_STEPS = 1e4
@@ -37,20 +37,8 @@ def check_ghm_args(bins: int, momentum: float, loss_weight: float,
                         f'{momentum!r}')
     if not 0 <= momentum < 1:
         raise ValueError(f'momentum must be in [0, 1), got {momentum}')
-    if not isinstance(loss_weight,
-                      (int, float)) or not math.isfinite(loss_weight):
-        raise ValueError(
-            f'loss_weight must be a finite number, got {loss_weight!r}')
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f'reduction must be one of {_REDUCTIONS}, got '
-                         f'{reduction!r}')
-
-
-def check_reduction_override(reduction_override) -> None:
-    if reduction_override not in (None, ) + _REDUCTIONS:
-        raise ValueError(
-            f'reduction_override must be None or one of {_REDUCTIONS}, got '
-            f'{reduction_override!r}')
+    check_loss_weight(loss_weight)
+    check_reduction(reduction)
 
 
 class GHMState(nn.Module):
@@ -61,21 +49,18 @@ class GHMState(nn.Module):
     Args:
         bins: Number of bins.
         momentum: EMA momentum; 0 disables the state.
-        last_edge: Upper edge of the last bin.
         bias_correction: Divide the EMA by ``1 - momentum ** steps``.
         global_stats: Sum the histogram over ranks (see ``harmonize``).
     """
 
-    def __init__(self, bins: int, momentum: float, last_edge: float,
-                 bias_correction: bool, global_stats: bool) -> None:
+    def __init__(self, bins: int, momentum: float, bias_correction: bool,
+                 global_stats: bool) -> None:
         super().__init__()
         self.bins = bins
         self.momentum = float(momentum)
         self.bias_correction = bool(bias_correction)
         self.global_stats = bool(global_stats)
         self.last_counts: Optional[Tensor] = None
-        self.register_buffer(
-            'edges', ghm_edges(bins, last_edge), persistent=False)
         self.register_buffer(
             'acc_sum',
             torch.zeros(bins, dtype=torch.float32),
@@ -100,7 +85,8 @@ class GHMState(nn.Module):
         edges = state_dict.pop(prefix + 'edges', None)
         acc = state_dict.pop(prefix + 'acc_sum', None)
         steps = state_dict.pop(prefix + 'ema_steps', None)
-        if edges is not None and edges.shape != self.edges.shape:
+        # mmdet stores its M + 1 bin edges; they only tell the bin count.
+        if edges is not None and edges.numel() != self.bins + 1:
             error_msgs.append(
                 f'{prefix}edges: the checkpoint has {edges.numel() - 1} bins,'
                 f' this loss {self.bins}; set bins={edges.numel() - 1}')

@@ -7,7 +7,8 @@ from torch import Tensor
 
 from ..functional.ghm import ghm_bin_index
 from ..registry import MODELS
-from .ghm_state import GHMState, check_ghm_args, check_reduction_override
+from .checks import check_reduction_override
+from .ghm_state import GHMState, check_ghm_args
 from .targets import binary_targets, check_cls_inputs, positive_entries
 
 
@@ -58,8 +59,7 @@ class GHMC(GHMState):
             raise ValueError(
                 'use_sigmoid must be True: GHM-C harmonises sigmoid '
                 f'cross-entropy gradients (got use_sigmoid={use_sigmoid!r})')
-        super().__init__(bins, momentum, 1.0 + 1e-6, bias_correction,
-                         global_stats)
+        super().__init__(bins, momentum, bias_correction, global_stats)
         self.use_sigmoid = True
         self.loss_weight = float(loss_weight)
         self.reduction = reduction

@@ -1,5 +1,4 @@
 """GHM-R: gradient harmonized authentic smooth L1 (mmdet adapter)."""
-import math
 from typing import Optional
 
 import torch
@@ -7,26 +6,9 @@ from torch import Tensor
 
 from ..functional.ghm import ghm_bin_index
 from ..registry import MODELS
-from .ghm_state import GHMState, check_ghm_args, check_reduction_override
-
-
-def check_mu(mu: float) -> None:
-    if isinstance(mu, bool) or not isinstance(mu, (int, float)) or \
-            not math.isfinite(mu) or mu <= 0:
-        raise ValueError(f'mu must be a finite number > 0, got {mu!r}')
-
-
-def check_regression_inputs(pred: Tensor, target: Tensor,
-                            weight: Optional[Tensor]) -> None:
-    if not torch.is_tensor(pred) or not pred.is_floating_point():
-        raise TypeError('pred must be a floating-point tensor, got '
-                        f'{getattr(pred, "dtype", type(pred))}')
-    if target.shape != pred.shape:
-        raise ValueError(f'target shape {tuple(target.shape)} must equal '
-                         f'pred shape {tuple(pred.shape)}')
-    if weight is not None and weight.shape != pred.shape:
-        raise ValueError(f'weight shape {tuple(weight.shape)} must equal '
-                         f'pred shape {tuple(pred.shape)}')
+from .checks import (check_positive, check_reduction_override,
+                     check_regression_inputs)
+from .ghm_state import GHMState, check_ghm_args
 
 
 @MODELS.register_module()
@@ -57,9 +39,9 @@ class GHMR(GHMState):
                  reduction: str = 'mean',
                  bias_correction: bool = True,
                  global_stats: bool = True) -> None:
-        check_mu(mu)
+        check_positive('mu', mu)
         check_ghm_args(bins, momentum, loss_weight, reduction)
-        super().__init__(bins, momentum, 1e3, bias_correction, global_stats)
+        super().__init__(bins, momentum, bias_correction, global_stats)
         self.mu = float(mu)
         self.loss_weight = float(loss_weight)
         self.reduction = reduction

@@ -6,7 +6,6 @@ import os.path as osp
 
 import pytest
 import torch
-
 from conftest import ROOT, TINY_OPTIONS, run_py
 
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '*', '*.py')))
