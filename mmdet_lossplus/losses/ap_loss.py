@@ -27,8 +27,19 @@ class _APLossFunction(torch.autograd.Function):
                 global_rank: bool, owner: 'APLoss') -> Tensor:
         flat = scores.detach().reshape(-1)
         flat_labels = labels.reshape(-1)
+        distributed = global_rank and dist.is_distributed()
+        # A NaN would silently fall out of the ranking. Decide together so
+        # that every rank raises (and none waits in a collective).
+        bad = (~torch.isfinite(flat) & (flat_labels >= 0)).sum()
+        if distributed:
+            bad = dist.all_reduce_sum(bad)
+        if bool(bad > 0):
+            raise ValueError(
+                f'scores: {int(bad)} non-finite value(s) among the '
+                'non-ignored (anchor, class) entries; AP-loss needs finite '
+                'logits')
         scale = 1
-        if global_rank and dist.is_distributed():
+        if distributed:
             local_pos = flat[flat_labels == 1]
             all_pos, offset = dist.all_gather_variable(local_pos)
             out = ap_loss_with_update(

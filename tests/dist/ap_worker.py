@@ -9,7 +9,7 @@ differs from the union when the ranks' scores are shifted apart.
 
 Usage: torchrun --nproc_per_node=2 ap_worker.py CASE
 CASE: split | nopos (rank 1 has no positives) | empty (rank 1 has no rows)
-      | allneg (no positive anywhere) | shifted
+      | allneg (no positive anywhere) | shifted | nan (rank 1 has a NaN)
 """
 import sys
 
@@ -47,6 +47,20 @@ def main():
     rank, world = dist.get_rank(), dist.get_world_size()
     pred, labels, weights = union_batch(case)
     rows = rows_of(rank, case)
+    if case == 'nan':
+        # Only rank 1 sees a NaN; both must raise, neither may hang.
+        x = pred[rows].clone()
+        if rank == 1:
+            x[0, :] = float('nan')
+            weights[200] = 1.0
+        try:
+            APLoss()(x, labels[rows], weights[rows])
+        except ValueError as e:
+            assert 'non-finite' in str(e)
+            dist.barrier()
+            print(f'rank {rank} OK {case}', flush=True)
+            return
+        raise AssertionError('no error raised')
 
     xs = pred.clone().requires_grad_()
     ref = APLoss(mode='local')(xs, labels, weights)  # no collective

@@ -16,8 +16,8 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize('case',
-                         ['split', 'nopos', 'empty', 'allneg', 'shifted'])
+@pytest.mark.parametrize(
+    'case', ['split', 'nopos', 'empty', 'allneg', 'shifted', 'nan'])
 def test_global_ranking_equals_one_process_on_the_union(case):
     proc = run_py([
         '-m', 'torch.distributed.run', '--nnodes=1', '--nproc_per_node=2',

@@ -92,3 +92,13 @@ def test_bad_inputs():
         APLoss()(pred, labels, weights, reduction_override='none')
     with pytest.raises(ValueError, match='target labels'):
         APLoss()(pred, labels + 10, weights)
+    with pytest.raises(ValueError, match='target'):
+        APLoss()(pred, labels[:-1], weights)
+    bad = pred.clone()
+    bad[torch.nonzero(weights > 0)[0, 0], 1] = float('nan')
+    with pytest.raises(ValueError, match='non-finite'):
+        APLoss()(bad, labels, weights)
+    # Non-finite values on ignored anchors are not an error.
+    ignored = pred.clone()
+    ignored[torch.nonzero(weights == 0)[0, 0], 1] = float('inf')
+    assert torch.isfinite(APLoss()(ignored, labels, weights))
