@@ -52,3 +52,32 @@ def tiny_data(tmp_path_factory):
     out = str(tmp_path_factory.mktemp('digits'))
     generate_digits_coco(out, num_train=16, num_val=6, seed=3)
     return out
+
+
+def free_port():
+    """A TCP port free on this machine now (for torchrun's master)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def run_torchrun(args, nproc=2, timeout=600):
+    """Run ``args`` under ``torchrun --nproc_per_node=nproc`` (gloo on CPU)."""
+    return run_py(
+        [
+            '-m', 'torch.distributed.run', '--nnodes=1',
+            f'--nproc_per_node={nproc}', f'--master_port={free_port()}'
+        ] + list(args),
+        timeout=timeout)
+
+
+def read_scalars(work_dir):
+    """Records of the newest run's ``vis_data/scalars.json``."""
+    import glob
+    import json
+    files = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+    assert files, f'no scalars.json in {work_dir}'
+    with open(files[-1]) as f:
+        return [json.loads(line) for line in f if line.strip()]

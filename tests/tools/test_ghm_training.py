@@ -1,22 +1,19 @@
 """GHM through tools/train.py: EMA state saved, resumed runs continue
 exactly, and the state is what makes them exact."""
-import glob
-import json
 import os.path as osp
 
 import pytest
 import torch
-from conftest import ROOT, TINY_OPTIONS, run_py
+from conftest import ROOT, TINY_OPTIONS, read_scalars, run_py
 
 GHM_CONFIG = osp.join(ROOT, 'configs', 'ghm', 'retinanet_r18_fpn_ghm_demo.py')
 
 
 def _losses(work_dir):
-    files = sorted(
-        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    with open(files[-1]) as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    return {r['iter']: r['loss'] for r in records if 'loss' in r}
+    return {
+        r['iter']: r['loss']
+        for r in read_scalars(work_dir) if 'loss' in r
+    }
 
 
 def _train(work_dir, data, extra=()):

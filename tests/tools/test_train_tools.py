@@ -1,27 +1,12 @@
 """End to end through tools/train.py: single process, torchrun, resume,
 load_from, and strict loading of mmdet's own RetinaNet weights."""
 import glob
-import json
 import os.path as osp
-import socket
 
 import pytest
 import torch
-from conftest import DEMO_CONFIG, TINY_OPTIONS, run_py
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def _scalars(work_dir):
-    files = sorted(
-        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    assert files, f'no scalars.json in {work_dir}'
-    with open(files[-1]) as f:
-        return [json.loads(line) for line in f if line.strip()]
+from conftest import (DEMO_CONFIG, TINY_OPTIONS, read_scalars, run_py,
+                      run_torchrun)
 
 
 def _train(work_dir, data, extra=(), options=()):
@@ -39,7 +24,7 @@ def single_run(tmp_path_factory, tiny_data):
 
 
 def test_single_process_trains_evaluates_and_draws(single_run):
-    records = _scalars(single_run)
+    records = read_scalars(single_run)
     losses = [r for r in records if 'loss' in r]
     assert [r['iter'] for r in losses] == [1, 2, 3, 4]
     assert all(r['loss'] > 0 for r in losses)
@@ -55,8 +40,14 @@ def test_resume_continues_exactly(single_run, tmp_path, tiny_data):
         work_dir,
         tiny_data,
         extra=['--resume', osp.join(single_run, 'iter_2.pth')])
-    full = {r['iter']: r['loss'] for r in _scalars(single_run) if 'loss' in r}
-    resumed = {r['iter']: r['loss'] for r in _scalars(work_dir) if 'loss' in r}
+    full = {
+        r['iter']: r['loss']
+        for r in read_scalars(single_run) if 'loss' in r
+    }
+    resumed = {
+        r['iter']: r['loss']
+        for r in read_scalars(work_dir) if 'loss' in r
+    }
     assert sorted(resumed) == [3, 4]
     for it in (3, 4):
         assert resumed[it] == pytest.approx(full[it], rel=1e-5), it
@@ -88,13 +79,11 @@ def test_load_from_a_zoo_style_mmdet_checkpoint(tmp_path, tiny_data):
 
 def test_two_process_gloo_training(tmp_path, tiny_data):
     work_dir = str(tmp_path / 'dist')
-    run_py([
-        '-m', 'torch.distributed.run', '--nnodes=1', '--nproc_per_node=2',
-        f'--master_port={_free_port()}', 'tools/train.py', DEMO_CONFIG,
-        '--launcher', 'pytorch', '--work-dir', work_dir, '--data-root',
-        tiny_data, '--cfg-options'
+    run_torchrun([
+        'tools/train.py', DEMO_CONFIG, '--launcher', 'pytorch', '--work-dir',
+        work_dir, '--data-root', tiny_data, '--cfg-options'
     ] + TINY_OPTIONS)
-    records = _scalars(work_dir)
+    records = read_scalars(work_dir)
     assert [r['iter'] for r in records if 'loss' in r] == [1, 2, 3, 4]
     assert any('coco/bbox_mAP' in r for r in records)
     log = ''.join(
