@@ -140,3 +140,44 @@ def test_ghm_sees_one_histogram_per_iteration():
     assert 0 < n_valid < 1512
     assert head.loss_cls.acc_sum.sum().item() == pytest.approx(
         0.25 * n_valid * 4, rel=1e-6)
+
+
+@pytest.mark.parametrize('momentum', [0.0, 0.75])
+def test_our_ghm_in_the_head_equals_mmdet_ghm_called_once(momentum):
+    """Inside the head, ours == mmdet's GHMC/GHMR fed the same all-level
+    tensors (values and parameter gradients, over two iterations)."""
+    ours = _build(
+        AllLevelRetinaHead,
+        loss_cls=dict(
+            type='mmdet_lossplus.GHMC',
+            use_sigmoid=True,
+            bins=30,
+            momentum=momentum,
+            bias_correction=False),
+        loss_bbox=dict(
+            type='mmdet_lossplus.GHMR',
+            mu=0.02,
+            bins=10,
+            momentum=momentum,
+            bias_correction=False,
+            loss_weight=10.0))
+    ref = _build(
+        AllLevelRetinaHead,
+        loss_cls=dict(
+            type='GHMC', use_sigmoid=True, bins=30, momentum=momentum),
+        loss_bbox=dict(
+            type='GHMR', mu=0.02, bins=10, momentum=momentum,
+            loss_weight=10.0))
+    ref.load_state_dict(ours.state_dict(), strict=False)
+    for it in range(2):
+        feats, gts, metas = _batch(10 + it)
+        lo = _loss(ours, feats, gts, metas)
+        lr = _loss(ref, feats, gts, metas)
+        for k in ('loss_cls', 'loss_bbox'):
+            assert torch.allclose(lo[k], lr[k], rtol=1e-5), (it, k)
+        go = torch.autograd.grad(lo['loss_cls'] + lo['loss_bbox'],
+                                 list(ours.parameters()))
+        gr = torch.autograd.grad(lr['loss_cls'] + lr['loss_bbox'],
+                                 list(ref.parameters()))
+        for a, b in zip(go, gr):
+            assert torch.allclose(a, b, rtol=1e-4, atol=1e-7), it
