@@ -12,7 +12,7 @@ from mmengine.runner import Runner
 
 import mmdet_lossplus  # noqa: F401  (registries, checkpoint loading fix)
 from mmdet_lossplus.utils import (adapt_cfg_to_device, init_cpu_process_group,
-                                  set_data_root)
+                                  set_data_root, shutdown_process_group)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -74,7 +74,9 @@ def main(argv=None) -> dict:
             dict(type='DumpDetResults', out_file_path=args.out))
     adapt_cfg_to_device(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
-    return runner.test()
+    metrics = runner.test()
+    shutdown_process_group()
+    return metrics
 
 
 if __name__ == '__main__':

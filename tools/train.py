@@ -14,7 +14,7 @@ from mmengine.runner import Runner
 
 import mmdet_lossplus  # noqa: F401  (registries, checkpoint loading fix)
 from mmdet_lossplus.utils import (adapt_cfg_to_device, init_cpu_process_group,
-                                  set_data_root)
+                                  set_data_root, shutdown_process_group)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -114,6 +114,7 @@ def main(argv=None) -> None:
     cfg = build_cfg(args)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    shutdown_process_group()
 
 
 if __name__ == '__main__':

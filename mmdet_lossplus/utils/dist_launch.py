@@ -72,3 +72,15 @@ def init_cpu_process_group(launcher: str,
         kwargs['timeout'] = timedelta(seconds=timeout_s)
     dist.init_process_group(backend='gloo', init_method='env://', **kwargs)
     return True
+
+
+def shutdown_process_group() -> None:
+    """Destroy the default process group, if any, before the process exits.
+
+    Left alive, gloo's background threads can abort the interpreter at
+    exit ("terminate called without an active exception") and turn a
+    finished run into a failed one.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -59,6 +59,7 @@ def main():
             assert 'non-finite' in str(e)
             dist.barrier()
             print(f'rank {rank} OK {case}', flush=True)
+            dist.destroy_process_group()
             return
         raise AssertionError('no error raised')
 

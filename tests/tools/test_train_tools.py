@@ -107,6 +107,9 @@ def test_tools_test_py_evaluates_a_checkpoint(single_run, tmp_path, tiny_data):
         osp.join(single_run, 'iter_4.pth'), '--work-dir',
         str(tmp_path), '--data-root', tiny_data, '--out',
         str(tmp_path / 'res.pkl'), '--cfg-options'
-    ] + [o for o in TINY_OPTIONS if o.startswith('test_dataloader')])
+    ] + [
+        o for o in TINY_OPTIONS
+        if o.startswith(('test_dataloader', 'model.test_cfg'))
+    ])
     assert 'coco/bbox_mAP' in proc.stdout + proc.stderr
     assert (tmp_path / 'res.pkl').exists()
