@@ -106,14 +106,11 @@ class GHMC(GHMState):
             if label_weight is None:
                 tot = x.new_tensor(float(x.numel()))
             else:
-                if label_weight.dim() == 1:
-                    invalid = label_weight <= 0
-                    bin_idx.masked_fill_(invalid[:, None], m)
-                    tot = (~invalid).sum() * x.shape[1]
-                else:
-                    invalid = label_weight <= 0
-                    bin_idx.masked_fill_(invalid, m)
-                    tot = (~invalid).sum()
+                invalid = label_weight <= 0
+                per_anchor = label_weight.dim() == 1
+                bin_idx.masked_fill_(
+                    invalid[:, None] if per_anchor else invalid, m)
+                tot = (~invalid).sum() * (x.shape[1] if per_anchor else 1)
         else:
             y, valid = binary_targets(pred, target, label_weight)
             grad_elem = p - y
