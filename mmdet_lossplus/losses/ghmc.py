@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..functional.ghm import ghm_bin_index
+from ..functional.ghm import compiled, ghm_bin_index, ghmc_elementwise
 from ..registry import MODELS
 from .checks import check_reduction_override
 from .ghm_state import GHMState, check_ghm_args
@@ -44,6 +44,10 @@ class GHMC(GHMState):
         reduction: ``'mean'`` (divide by ``tot``), ``'sum'`` or ``'none'``.
         bias_correction: See above.
         global_stats: See above; False gives per-process histograms.
+        compile_elementwise: Fuse the per-logit arithmetic with
+            ``torch.compile`` (same values; faster after a one-time
+            compilation of about 15 s per process; needs a C++ compiler on
+            CPU, Triton on CUDA).
     """
 
     def __init__(self,
@@ -53,7 +57,8 @@ class GHMC(GHMState):
                  loss_weight: float = 1.0,
                  reduction: str = 'mean',
                  bias_correction: bool = True,
-                 global_stats: bool = True) -> None:
+                 global_stats: bool = True,
+                 compile_elementwise: bool = False) -> None:
         check_ghm_args(bins, momentum, loss_weight, reduction)
         if use_sigmoid is not True:
             raise ValueError(
@@ -61,6 +66,7 @@ class GHMC(GHMState):
                 f'cross-entropy gradients (got use_sigmoid={use_sigmoid!r})')
         super().__init__(bins, momentum, bias_correction, global_stats)
         self.use_sigmoid = True
+        self.compile_elementwise = bool(compile_elementwise)
         self.loss_weight = float(loss_weight)
         self.reduction = reduction
 
@@ -90,16 +96,16 @@ class GHMC(GHMState):
         index_targets = check_cls_inputs(pred, target, label_weight)
         m = self.bins
         x = pred.detach().float()
-        p = torch.sigmoid(x)
         if index_targets:
             # One-hot targets are never materialised: every entry is first
             # treated as a negative (g = p, BCE = softplus(x), dBCE/dx = p)
             # and the few positives are corrected in place.
             rows, cols = positive_entries(target, pred.shape[1])
-            bin_idx = ghm_bin_index(p, m)
+            elementwise = compiled(ghmc_elementwise) \
+                if self.compile_elementwise else ghmc_elementwise
+            p, bin_idx, elem_loss = elementwise(x, m)
             p_pos = p[rows, cols]
             bin_idx[rows, cols] = ghm_bin_index(1.0 - p_pos, m)
-            elem_loss = F.softplus(x)
             elem_loss[rows, cols] -= x[rows, cols]
             p[rows, cols] = p_pos - 1.0
             grad_elem = p
@@ -113,7 +119,7 @@ class GHMC(GHMState):
                 tot = (~invalid).sum() * (x.shape[1] if per_anchor else 1)
         else:
             y, valid = binary_targets(pred, target, label_weight)
-            grad_elem = p - y
+            grad_elem = torch.sigmoid(x) - y
             bin_idx = ghm_bin_index(grad_elem.abs(), m, valid)
             elem_loss = F.binary_cross_entropy_with_logits(
                 x, y, reduction='none')

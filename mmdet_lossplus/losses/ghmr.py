@@ -1,10 +1,9 @@
 """GHM-R: gradient harmonized authentic smooth L1 (mmdet adapter)."""
 from typing import Optional
 
-import torch
 from torch import Tensor
 
-from ..functional.ghm import ghm_bin_index
+from ..functional.ghm import compiled, ghmr_elementwise
 from ..registry import MODELS
 from .checks import (check_positive, check_reduction_override,
                      check_regression_inputs)
@@ -29,6 +28,10 @@ class GHMR(GHMState):
         reduction: ``'mean'`` (divide by ``tot``), ``'sum'`` or ``'none'``.
         bias_correction: Remove the zero-start bias of the EMA.
         global_stats: One histogram over all ranks.
+        compile_elementwise: Fuse the per-coordinate arithmetic with
+            ``torch.compile`` (same values; about 2x faster on CPU after a
+            one-time compilation of about 15 s per process; needs a C++
+            compiler on CPU, Triton on CUDA).
     """
 
     def __init__(self,
@@ -38,11 +41,13 @@ class GHMR(GHMState):
                  loss_weight: float = 1.0,
                  reduction: str = 'mean',
                  bias_correction: bool = True,
-                 global_stats: bool = True) -> None:
+                 global_stats: bool = True,
+                 compile_elementwise: bool = False) -> None:
         check_positive('mu', mu)
         check_ghm_args(bins, momentum, loss_weight, reduction)
         super().__init__(bins, momentum, bias_correction, global_stats)
         self.mu = float(mu)
+        self.compile_elementwise = bool(compile_elementwise)
         self.loss_weight = float(loss_weight)
         self.reduction = reduction
 
@@ -66,21 +71,12 @@ class GHMR(GHMState):
         check_reduction_override(reduction_override)
         check_regression_inputs(pred, target, label_weight)
         reduction = reduction_override or self.reduction
-        d = pred.detach().float() - target.float()
-        # In-place steps below: on CPU every fresh large tensor costs page
-        # faults comparable to the arithmetic itself.
-        # mmdet's formula, bit for bit (hypot rounds differently, and
-        # sqrt(d^2 + mu^2) - mu cancels for tiny d).
-        root = torch.mul(d, d).add_(self.mu * self.mu).sqrt_()
-        if label_weight is None:
-            valid = None
-            tot = d.new_tensor(float(d.numel()))
-        else:
-            valid = label_weight > 0
-            tot = label_weight.float().sum()
-        # ASL1 = root - mu, its derivative d / root, g = |d| / root.
-        grad_elem = d.div_(root)
-        bin_idx = ghm_bin_index(grad_elem, self.bins, valid, absolute=True)
-        elem_loss = root.sub_(self.mu)
+        elementwise = compiled(ghmr_elementwise) if self.compile_elementwise \
+            else ghmr_elementwise
+        grad_elem, bin_idx, elem_loss = elementwise(pred.detach(), target,
+                                                    label_weight, self.mu,
+                                                    self.bins)
+        tot = (label_weight.float().sum() if label_weight is not None else
+               grad_elem.new_tensor(float(grad_elem.numel())))
         return self.harmonize(pred, elem_loss, grad_elem, bin_idx, tot,
                               reduction, self.loss_weight)

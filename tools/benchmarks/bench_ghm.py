@@ -21,9 +21,11 @@ CASES = {
     # name: (kind, implementation)
     'ghmc_mmdet': ('cls', 'mmdet'),
     'ghmc_ours': ('cls', 'ours'),
+    'ghmc_ours_compiled': ('cls', 'ours_compiled'),
     'bce_plain': ('cls', 'bce'),
     'ghmr_mmdet': ('reg', 'mmdet'),
     'ghmr_ours': ('reg', 'ours'),
+    'ghmr_ours_compiled': ('reg', 'ours_compiled'),
 }
 
 
@@ -45,9 +47,12 @@ def run_case(name: str, anchors: int, classes: int, reg_rows: int,
         if impl == 'mmdet':
             from mmdet.models.losses import GHMC
             loss = GHMC(bins=30, momentum=0.75)
-        elif impl == 'ours':
+        elif impl.startswith('ours'):
             from mmdet_lossplus.losses import GHMC
-            loss = GHMC(bins=30, momentum=0.75)
+            loss = GHMC(
+                bins=30,
+                momentum=0.75,
+                compile_elementwise=impl == 'ours_compiled')
         else:
             onehot = F.one_hot(labels, classes + 1)[:, :classes].float()
 
@@ -60,11 +65,17 @@ def run_case(name: str, anchors: int, classes: int, reg_rows: int,
         weights = torch.ones(reg_rows, 4)
         if impl == 'mmdet':
             from mmdet.models.losses import GHMR
+            loss = GHMR(mu=0.02, bins=10, momentum=0.7)
         else:
             from mmdet_lossplus.losses import GHMR
-        loss = GHMR(mu=0.02, bins=10, momentum=0.7)
+            loss = GHMR(
+                mu=0.02,
+                bins=10,
+                momentum=0.7,
+                compile_elementwise=impl == 'ours_compiled')
     base = _rss_mb()
     times = []
+    first = None
     for i in range(repeats + 1):
         x = pred.clone().requires_grad_()
         start = time.perf_counter()
@@ -73,10 +84,13 @@ def run_case(name: str, anchors: int, classes: int, reg_rows: int,
         elapsed = time.perf_counter() - start
         if i > 0:
             times.append(elapsed)
+        else:
+            first = elapsed  # includes torch.compile's one-time work
         del x, value
     return dict(
         case=name,
         ms=1e3 * statistics.median(times),
+        first_s=first,
         peak_mb=max(_rss_mb() - base, 0.0))
 
 
@@ -121,19 +135,25 @@ def main() -> None:
     print('| loss | input | mmdet ms | ours ms | speed-up | plain BCE ms | '
           'ours / BCE | mmdet peak MB | ours peak MB |')
     print('|---|---|---|---|---|---|---|---|---|')
-    print(f'| GHM-C bins=30 m=0.75 | {args.anchors:,} x {args.classes} = '
-          f'{n_cls:,} logits | {r["ghmc_mmdet"]["ms"]:.1f} | '
-          f'{r["ghmc_ours"]["ms"]:.1f} | '
-          f'{r["ghmc_mmdet"]["ms"] / r["ghmc_ours"]["ms"]:.1f}x | '
-          f'{r["bce_plain"]["ms"]:.1f} | '
-          f'{r["ghmc_ours"]["ms"] / r["bce_plain"]["ms"]:.2f}x | '
-          f'{r["ghmc_mmdet"]["peak_mb"]:.0f} | '
-          f'{r["ghmc_ours"]["peak_mb"]:.0f} |')
-    print(f'| GHM-R bins=10 m=0.7 | {args.reg_rows:,} x 4 targets | '
-          f'{r["ghmr_mmdet"]["ms"]:.1f} | {r["ghmr_ours"]["ms"]:.1f} | '
-          f'{r["ghmr_mmdet"]["ms"] / r["ghmr_ours"]["ms"]:.1f}x | - | - | '
-          f'{r["ghmr_mmdet"]["peak_mb"]:.0f} | '
-          f'{r["ghmr_ours"]["peak_mb"]:.0f} |')
+    bce = r['bce_plain']['ms']
+    rows = (('ghmc', 'GHM-C bins=30 m=0.75',
+             f'{args.anchors:,} x {args.classes} = {n_cls:,} logits'),
+            ('ghmr', 'GHM-R bins=10 m=0.7', f'{args.reg_rows:,} x 4 targets'))
+    for kind, title, inp in rows:
+        ref = r[f'{kind}_mmdet']
+        for impl in ('ours', 'ours_compiled'):
+            ours = r[f'{kind}_{impl}']
+            label = title + (' (compile_elementwise)'
+                             if impl == 'ours_compiled' else '')
+            vs_bce = f'{bce:.1f} | {ours["ms"] / bce:.2f}x' \
+                if kind == 'ghmc' else '- | -'
+            print(f'| {label} | {inp} | {ref["ms"]:.1f} | {ours["ms"]:.1f} '
+                  f'| {ref["ms"] / ours["ms"]:.1f}x | {vs_bce} | '
+                  f'{ref["peak_mb"]:.0f} | {ours["peak_mb"]:.0f} |')
+    for kind in ('ghmc', 'ghmr'):
+        print(f'\n{kind}: first call with compile_elementwise '
+              f'{r[f"{kind}_ours_compiled"]["first_s"]:.1f} s '
+              '(one-time torch.compile per process)')
 
 
 if __name__ == '__main__':
