@@ -12,11 +12,11 @@ loss is ``sum(weight * per-sample loss) / tot``.
 
 All functions are vectorised (arithmetic binning + ``bincount``), need no
 host synchronisation and work in float32 whatever the input precision. They
-are split so that the per-bin counts and loss sums can be summed over
-distributed ranks between :func:`ghm_bin_stats` and :func:`ghm_weights`;
-this module itself never communicates. With the per-bin loss sums the loss
-value is ``sum_b weight_b * loss_sum_b``, so the value and the gradient
-(``weight[bin] * dloss/dx``) come from one fused pass (:func:`with_gradient`).
+are split so that the per-bin counts can be summed over distributed ranks
+between :func:`ghm_bin_counts` and :func:`ghm_weights`; this module itself
+never communicates. The value and the gradient (``weight[bin] * dloss/dx``)
+come from one pass over precomputed per-sample quantities
+(:func:`with_gradient`), without an autograd graph of the intermediates.
 """
 from typing import Callable, Dict, Optional, Tuple
 
@@ -68,7 +68,7 @@ def ghm_bin_index(g: Tensor,
     instead). Arithmetic binning costs two cheap passes where
     ``bucketize`` costs a binary search per element (about 10x slower on
     CPU). A non-finite ``g`` lands in some regular bin; callers detect it
-    through the non-finite loss it comes with (:func:`ghm_bin_stats`).
+    through the non-finite loss it comes with.
 
     Args:
         g: Gradient norms in [0, 1], any shape, float32.
@@ -89,7 +89,8 @@ def ghm_bin_index(g: Tensor,
     return idx
 
 
-def ghmc_elementwise(x: Tensor, bins: int) -> Tuple[Tensor, Tensor, Tensor]:
+def ghmc_elementwise(x: Tensor, row_valid: Optional[Tensor],
+                     bins: int) -> Tuple[Tensor, Tensor, Tensor]:
     """GHM-C per-logit quantities, every entry taken as a negative.
 
     For target 0: ``g = sigmoid(x)``, ``BCE = softplus(x)`` and
@@ -97,13 +98,34 @@ def ghmc_elementwise(x: Tensor, bins: int) -> Tuple[Tensor, Tensor, Tensor]:
 
     Args:
         x: ``[N, C]`` float32 logits.
+        row_valid: ``[N, 1]`` or ``[N, C]`` bool, or None (all valid);
+            invalid entries get bin ``M`` and loss 0.
         bins: ``M``.
 
     Returns:
         ``(sigmoid(x), bin of sigmoid(x) (int32), softplus(x))``.
     """
     p = torch.sigmoid(x)
-    return p, ghm_bin_index(p, bins), F.softplus(x)
+    loss = F.softplus(x)
+    idx = ghm_bin_index(p, bins)
+    if row_valid is not None:
+        idx = torch.where(row_valid, idx, bins)
+        loss = torch.where(row_valid, loss, 0.0)
+    return p, idx, loss
+
+
+def ghm_weighted_sum(per_bin: Tensor, bin_idx: Tensor, elem_loss: Tensor,
+                     grad_elem: Tensor) -> Tuple[Tensor, Tensor]:
+    """``(sum_i w[bin_i] * loss_i, w[bin] * grad_elem)``.
+
+    Args:
+        per_bin: ``[M + 1]`` float32 weights (0 for the invalid slot).
+        bin_idx: int bins, any shape.
+        elem_loss: Per-sample loss, same shape.
+        grad_elem: Per-sample derivative, same shape.
+    """
+    w = per_bin[bin_idx.long()]
+    return (w * elem_loss).sum(), w * grad_elem
 
 
 def ghmr_elementwise(pred: Tensor, target: Tensor,
@@ -117,7 +139,8 @@ def ghmr_elementwise(pred: Tensor, target: Tensor,
     Args:
         pred: Regression outputs (any float dtype).
         target: Targets, same shape.
-        label_weight: Same shape or None; entries <= 0 get bin ``M``.
+        label_weight: Same shape or None; entries <= 0 get bin ``M`` and
+            loss 0 (so that an ignored inf cannot leak into sums).
         mu: ASL1 scale.
         bins: ``M``.
 
@@ -127,8 +150,12 @@ def ghmr_elementwise(pred: Tensor, target: Tensor,
     d = pred.float() - target.float()
     root = torch.sqrt(d * d + mu * mu)
     grad = d / root
-    valid = None if label_weight is None else label_weight > 0
-    return grad, ghm_bin_index(grad, bins, valid, absolute=True), root - mu
+    loss = root - mu
+    valid = None
+    if label_weight is not None:
+        valid = label_weight > 0
+        loss = torch.where(valid, loss, 0.0)
+    return grad, ghm_bin_index(grad, bins, valid, absolute=True), loss
 
 
 _COMPILED: Dict[Callable, Callable] = {}
@@ -146,26 +173,12 @@ def compiled(fn: Callable) -> Callable:
     return _COMPILED[fn]
 
 
-def ghm_bin_stats(bin_idx: Tensor, elem_loss: Tensor, bins: int) -> Tensor:
-    """Per-bin counts and loss sums, packed for a single all-reduce.
-
-    Args:
-        bin_idx: int bins from :func:`ghm_bin_index` (``M`` = invalid).
-        elem_loss: Per-sample loss, same shape (float64 avoids a copy).
-        bins: ``M``.
-
-    Returns:
-        ``[2M]`` float64: ``counts[0:M]`` then ``loss_sums[M:2M]`` (the
-        invalid slot dropped). Loss sums accumulate in float64.
-    """
-    flat = bin_idx.reshape(-1)
-    counts = torch.bincount(flat, minlength=bins + 1)[:bins]
-    # bincount accumulates in the weights' dtype: float32 would lose
-    # percents over millions of samples.
-    sums = torch.bincount(
-        flat, weights=elem_loss.reshape(-1).double(),
-        minlength=bins + 1)[:bins]
-    return torch.cat([counts.double(), sums])
+def ghm_bin_counts(bin_idx: Tensor, bins: int) -> Tensor:
+    """``[M]`` float64 counts of the samples in each bin (slot ``M``, the
+    invalid samples, dropped). float64 keeps them exact when summed over
+    ranks."""
+    counts = torch.bincount(bin_idx.reshape(-1), minlength=bins + 1)
+    return counts[:bins].double()
 
 
 def ghm_ema_update(acc_sum: Tensor, ema_steps: Tensor, counts: Tensor,

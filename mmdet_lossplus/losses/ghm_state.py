@@ -16,8 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from .. import dist
-from ..functional.ghm import (ghm_bin_stats, ghm_density, ghm_ema_update,
-                              ghm_weights, with_gradient)
+from ..functional.ghm import (ghm_bin_counts, ghm_density, ghm_ema_update,
+                              ghm_weighted_sum, ghm_weights, with_gradient)
 from .checks import check_loss_weight, check_reduction
 
 # ema_steps assumed for an EMA loaded from an mmdet checkpoint, which has no
@@ -122,25 +122,28 @@ class GHMState(nn.Module):
                   loss_weight: float) -> Tensor:
         """Weight the per-sample losses by inverse gradient density, reduce.
 
-        Per-bin counts and loss sums plus ``tot`` form one vector of
-        ``2 * bins + 1`` numbers; with ``global_stats`` in a distributed run
-        it is summed over ranks in a single all-reduce. Every rank then
-        weights by the density of the global mini-batch, keeps the same
-        EMA, and gets the global loss value; its gradient is scaled by the
-        world size so that DDP's averaging yields exactly the single-process
+        The per-bin counts, ``tot`` and the sum of the valid losses (a
+        finiteness probe) form one vector of ``bins + 2`` numbers; with
+        ``global_stats`` in a distributed run it is summed over ranks in one
+        all-reduce, so every rank weights by the density of the global
+        mini-batch and keeps the same EMA. The reduced loss is then summed
+        over ranks too (a second, scalar all-reduce): its value is the
+        global one on every rank, and its gradient is scaled by the world
+        size so that DDP's averaging yields exactly the single-process
         gradient on the union of the ranks' samples.
 
         Value and gradient come from the same pass: the value is
-        ``sum_b w_b * loss_sum_b`` and the gradient ``w[bin] * grad_elem``
+        ``sum_i w[bin_i] * loss_i`` (float32 cascade summation) and the
+        gradient ``w[bin] * grad_elem``
         (:func:`~mmdet_lossplus.functional.ghm.with_gradient`).
 
-        A call whose loss sums are not finite (a NaN/inf prediction among
-        the valid samples) leaves the EMA untouched, decided on the device
-        without a host sync; its loss is non-finite, as its input.
+        A call whose valid losses are not all finite (a NaN/inf prediction)
+        leaves the EMA untouched, decided on the device without a host
+        sync; its loss is non-finite, as its input.
 
         Args:
             pred: The prediction tensor (graph input).
-            elem_loss: Per-sample loss, detached (float64 saves a copy).
+            elem_loss: Per-sample loss, float32, detached, 0 where invalid.
             grad_elem: ``d elem_loss / d pred``, float32, detached.
             bin_idx: Bins from ``ghm_bin_index`` (``bins`` = invalid).
             tot: 0-dim local normaliser.
@@ -148,21 +151,23 @@ class GHMState(nn.Module):
             loss_weight: Multiplier.
         """
         m = self.bins
-        stats = torch.cat(
-            [ghm_bin_stats(bin_idx, elem_loss, m),
-             tot.reshape(1).double()])
+        stats = torch.cat([
+            ghm_bin_counts(bin_idx, m),
+            tot.reshape(1).double(),
+            elem_loss.sum().reshape(1).double()
+        ])
         global_mode = self.global_stats and dist.is_distributed()
         if global_mode:
             stats = dist.all_reduce_sum(stats)
-        counts, sums = stats[:m], stats[m:2 * m]
-        tot_all = stats[2 * m].clamp_min(1.0)  # as mmdet: max(tot, 1)
+        counts = stats[:m]
+        tot_all = stats[m].clamp_min(1.0)  # as mmdet: max(tot, 1)
         # The global histogram of the last call, for hooks to log without
         # recomputing it (not state: never saved, never broadcast).
         self.last_counts = counts.detach()
         if self.momentum > 0:
             acc, steps = ghm_ema_update(self.acc_sum, self.ema_steps, counts,
                                         self.momentum,
-                                        torch.isfinite(sums).all())
+                                        torch.isfinite(stats[m + 1]))
             if self.training:
                 self.assign(acc, steps)
             density = ghm_density(counts, acc, steps, self.momentum,
@@ -170,17 +175,19 @@ class GHMState(nn.Module):
         else:
             density = counts
         per_bin = ghm_weights(counts, density, tot_all) * loss_weight
-        flat_idx = bin_idx.reshape(-1)
-        if reduction == 'none':
-            w = per_bin.float().index_select(0, flat_idx).view_as(grad_elem)
-            return with_gradient(pred, w * elem_loss.float(), w * grad_elem)
         if reduction == 'mean':
             per_bin = per_bin / tot_all
-        value = (per_bin[:m] * sums).sum().float()
+        if reduction == 'none':
+            w = per_bin.float()[bin_idx.long()]
+            return with_gradient(pred, w * elem_loss, w * grad_elem)
         if global_mode:
+            # DDP averages the W identical-loss gradients: pre-scale by W.
             per_bin = per_bin * dist.world_size()
-        grad = per_bin.float().index_select(0, flat_idx).view_as(grad_elem)
-        return with_gradient(pred, value, grad.mul_(grad_elem))
+        value, grad = ghm_weighted_sum(per_bin.float(), bin_idx, elem_loss,
+                                       grad_elem)
+        if global_mode:
+            value = dist.all_reduce_sum(value / dist.world_size())
+        return with_gradient(pred, value, grad)
 
     def extra_repr(self) -> str:
         return (f'bins={self.bins}, momentum={self.momentum}, '

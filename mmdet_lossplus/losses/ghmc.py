@@ -101,9 +101,17 @@ class GHMC(GHMState):
             # treated as a negative (g = p, BCE = softplus(x), dBCE/dx = p)
             # and the few positives are corrected in place.
             rows, cols = positive_entries(target, pred.shape[1])
+            row_valid = None
+            if label_weight is not None:
+                valid = label_weight > 0
+                row_valid = valid[:, None] if label_weight.dim() == 1 \
+                    else valid
+                # positives of ignored anchors stay ignored
+                keep = row_valid[rows, 0 if label_weight.dim() == 1 else cols]
+                rows, cols = rows[keep], cols[keep]
             elementwise = compiled(ghmc_elementwise) \
                 if self.compile_elementwise else ghmc_elementwise
-            p, bin_idx, elem_loss = elementwise(x, m)
+            p, bin_idx, elem_loss = elementwise(x, row_valid, m)
             p_pos = p[rows, cols]
             bin_idx[rows, cols] = ghm_bin_index(1.0 - p_pos, m)
             elem_loss[rows, cols] -= x[rows, cols]
@@ -112,17 +120,16 @@ class GHMC(GHMState):
             if label_weight is None:
                 tot = x.new_tensor(float(x.numel()))
             else:
-                invalid = label_weight <= 0
-                per_anchor = label_weight.dim() == 1
-                bin_idx.masked_fill_(
-                    invalid[:, None] if per_anchor else invalid, m)
-                tot = (~invalid).sum() * (x.shape[1] if per_anchor else 1)
+                tot = valid.sum() * (
+                    x.shape[1] if label_weight.dim() == 1 else 1)
         else:
             y, valid = binary_targets(pred, target, label_weight)
             grad_elem = torch.sigmoid(x) - y
             bin_idx = ghm_bin_index(grad_elem.abs(), m, valid)
-            elem_loss = F.binary_cross_entropy_with_logits(
-                x, y, reduction='none')
+            elem_loss = torch.where(
+                valid,
+                F.binary_cross_entropy_with_logits(x, y, reduction='none'),
+                0.0)
             tot = valid.sum()
         return self.harmonize(pred, elem_loss, grad_elem, bin_idx, tot,
                               reduction, self.loss_weight)

@@ -76,7 +76,8 @@ class GHMR(GHMState):
         grad_elem, bin_idx, elem_loss = elementwise(pred.detach(), target,
                                                     label_weight, self.mu,
                                                     self.bins)
-        tot = (label_weight.float().sum() if label_weight is not None else
-               grad_elem.new_tensor(float(grad_elem.numel())))
+        tot = (
+            label_weight.float().sum() if label_weight is not None else
+            grad_elem.new_tensor(float(grad_elem.numel())))
         return self.harmonize(pred, elem_loss, grad_elem, bin_idx, tot,
                               reduction, self.loss_weight)
