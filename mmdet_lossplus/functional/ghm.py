@@ -79,13 +79,14 @@ def ghm_bin_index(g: Tensor,
     Returns:
         int32 tensor shaped like ``g`` with values in ``[0, M]``.
     """
+    # In place after the first allocation: on CPU every fresh large tensor
+    # costs page faults comparable to the arithmetic.
     idx = torch.mul(g, bins).to(torch.int32)
     if absolute:
-        # Truncation is symmetric: |trunc(v)| = trunc(|v|).
-        idx = torch.abs(idx)
-    idx = torch.clamp(idx, 0, bins - 1)
+        idx.abs_()  # truncation is symmetric: |trunc(v)| = trunc(|v|)
+    idx.clamp_(0, bins - 1)
     if valid is not None:
-        idx = torch.where(valid, idx, bins)
+        idx.masked_fill_(~valid, bins)
     return idx
 
 
@@ -109,8 +110,9 @@ def ghmc_elementwise(x: Tensor, row_valid: Optional[Tensor],
     loss = F.softplus(x)
     idx = ghm_bin_index(p, bins)
     if row_valid is not None:
-        idx = torch.where(row_valid, idx, bins)
-        loss = torch.where(row_valid, loss, 0.0)
+        invalid = ~row_valid
+        idx.masked_fill_(invalid, bins)
+        loss.masked_fill_(invalid, 0.0)
     return p, idx, loss
 
 
@@ -124,8 +126,9 @@ def ghm_weighted_sum(per_bin: Tensor, bin_idx: Tensor, elem_loss: Tensor,
         elem_loss: Per-sample loss, same shape.
         grad_elem: Per-sample derivative, same shape.
     """
-    w = per_bin[bin_idx.long()]
-    return (w * elem_loss).sum(), w * grad_elem
+    w = per_bin.index_select(0, bin_idx.reshape(-1)).view_as(grad_elem)
+    value = torch.mul(w, elem_loss).sum()
+    return value, w.mul_(grad_elem)
 
 
 def ghmr_elementwise(pred: Tensor, target: Tensor,
@@ -148,13 +151,13 @@ def ghmr_elementwise(pred: Tensor, target: Tensor,
         ``(d / r (float32), bins (int32), r - mu (float32))``.
     """
     d = pred.float() - target.float()
-    root = torch.sqrt(d * d + mu * mu)
-    grad = d / root
-    loss = root - mu
+    root = torch.mul(d, d).add_(mu * mu).sqrt_()
+    grad = d.div_(root)
+    loss = root.sub_(mu)
     valid = None
     if label_weight is not None:
         valid = label_weight > 0
-        loss = torch.where(valid, loss, 0.0)
+        loss.masked_fill_(~valid, 0.0)
     return grad, ghm_bin_index(grad, bins, valid, absolute=True), loss
 
 
