@@ -5,6 +5,15 @@ Every function here is a collective when a process group exists: all ranks
 must call it in the same order with tensors of the same shape and dtype,
 whatever their data (empty batches included), or the job hangs.
 Without a process group (or with one rank) nothing is communicated.
+
+Gradient convention of the "global" losses: every rank reports the same,
+global loss value ``L = sum_r l_r``, and DDP divides the summed parameter
+gradients by the world size W. Each loss therefore scales the gradient of
+its own entries by W, so that the averaged gradient is exactly
+``dL/dtheta``, with no collective in backward. This relies on every rank
+back-propagating the same upstream gradient into the loss, which holds when
+the loss is used the same way on all ranks (as mmdet's ``parse_losses``
+does).
 """
 from typing import Tuple
 
@@ -35,38 +44,6 @@ def all_reduce_sum(tensor: Tensor) -> Tensor:
     out = tensor.detach().clone()
     torch_dist.all_reduce(out, op=torch_dist.ReduceOp.SUM)
     return out
-
-
-class _GlobalSum(torch.autograd.Function):
-    """Forward: sum over ranks. Backward: upstream gradient times W.
-
-    Used for a loss whose value must be the global one on every rank. Each
-    rank's loss is then the same number ``L = sum_r l_r``, and DDP divides
-    the summed parameter gradients by W; scaling the gradient by W here
-    makes the averaged gradient exactly ``dL/dtheta``. No collective runs
-    in backward: it relies on every rank back-propagating the same upstream
-    gradient into this value, which holds when the loss is used the same
-    way on all ranks (as mmdet's ``parse_losses`` does).
-    """
-
-    @staticmethod
-    def forward(ctx, local: Tensor) -> Tensor:
-        ctx.scale = world_size()
-        return all_reduce_sum(local)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        return grad * ctx.scale
-
-
-def global_sum(local: Tensor) -> Tensor:
-    """Differentiable sum over ranks (see :class:`_GlobalSum`).
-
-    Identity in a single process.
-    """
-    if not is_distributed():
-        return local
-    return _GlobalSum.apply(local)
 
 
 def rank() -> int:

@@ -36,8 +36,8 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from .ranking import (ramp_ranges, sort_scores, step_sum_from_ranges,
-                      step_sum_over_sorted, weighted_step_sum_from_ranges)
+from .ranking import (ramp_ranges, step_sum_from_ranges, step_sum_over_sorted,
+                      weighted_step_sum_from_ranges)
 
 
 class APLossResult(NamedTuple):
@@ -110,7 +110,7 @@ def ap_loss_with_update(
         zero = flat.new_zeros((), dtype=torch.float64)
         return APLossResult(zero, update, zero, zero.new_zeros(0))
 
-    pos_sorted, order = sort_scores(all_pos)
+    pos_sorted, order = torch.sort(all_pos)  # all_pos is float64
     # Pruning: a negative at or below min positive - delta has H = 0
     # against every positive: it changes neither fp nor its own (zero)
     # update. The margin keeps the (low-precision) comparison a superset;

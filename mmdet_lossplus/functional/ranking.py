@@ -105,12 +105,6 @@ def weighted_step_sum_from_ranges(sorted_ref: Tensor, weights: Tensor,
         0.5 * w_win
 
 
-def sort_scores(scores: Tensor) -> Tuple[Tensor, Tensor]:
-    """Scores in float64 sorted ascending, with the sorting permutation."""
-    values, order = torch.sort(scores.double())
-    return values, order
-
-
 def step_sum_into_sorted(sorted_queries: Tensor, ref: Tensor,
                          delta: float) -> Tensor:
     """``out[q] = sum_j H(ref_j - query_q)`` without sorting ``ref``.

@@ -18,8 +18,8 @@ class _APLossFunction(torch.autograd.Function):
 
     In ``global`` mode under DDP the update of this process's entries is
     multiplied by the world size, so that DDP's gradient averaging gives
-    exactly the single-process update on the union (see
-    :func:`mmdet_lossplus.dist.global_sum` for the same convention).
+    exactly the single-process update on the union (the convention of
+    :mod:`mmdet_lossplus.dist`).
     """
 
     @staticmethod

@@ -181,7 +181,9 @@ class GHMState(nn.Module):
             w = per_bin.float()[bin_idx.long()]
             return with_gradient(pred, w * elem_loss, w * grad_elem)
         if global_mode:
-            # DDP averages the W identical-loss gradients: pre-scale by W.
+            # The gradient convention of ``dist``: scale by W. Doing it on
+            # the M + 1 weights saves a pass over the samples; the value is
+            # divided back below.
             per_bin = per_bin * dist.world_size()
         value, grad = ghm_weighted_sum(per_bin.float(), bin_idx, elem_loss,
                                        grad_elem)
