@@ -8,6 +8,7 @@ from mmdet.utils import InstanceList, OptInstanceList
 from torch import Tensor
 
 from ..registry import MODELS
+from .configurable_nms import ConfigurableNMSMixin
 
 
 def flatten_levels(per_level: List[Tensor], channels: int) -> Tensor:
@@ -22,7 +23,7 @@ def flatten_levels(per_level: List[Tensor], channels: int) -> Tensor:
 
 
 @MODELS.register_module()
-class AllLevelRetinaHead(RetinaHead):
+class AllLevelRetinaHead(ConfigurableNMSMixin, RetinaHead):
     """mmdet's ``RetinaHead`` with one loss call over all levels and images.
 
     mmdet calls ``loss_cls``/``loss_bbox`` once per FPN level, so a loss with
@@ -34,6 +35,7 @@ class AllLevelRetinaHead(RetinaHead):
 
     For losses that use ``avg_factor`` (focal, L1) the result equals mmdet's
     per-level sum exactly, since each level was divided by the same factor.
+    ``test_cfg.nms`` may be ``dict(type='mmdet_lossplus.diou_nms', ...)``.
     """
 
     def loss_by_feat(

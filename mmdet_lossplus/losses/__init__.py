@@ -2,5 +2,9 @@ from .ap_loss import APLoss
 from .asl1 import ASL1Loss
 from .ghmc import GHMC
 from .ghmr import GHMR
+from .iou_losses import CIoULoss, DIoULoss, GIoULoss, IoULoss
 
-__all__ = ['APLoss', 'ASL1Loss', 'GHMC', 'GHMR']
+__all__ = [
+    'APLoss', 'ASL1Loss', 'CIoULoss', 'DIoULoss', 'GHMC', 'GHMR', 'GIoULoss',
+    'IoULoss'
+]

@@ -1,0 +1,160 @@
+"""IoU, GIoU, DIoU and CIoU losses in mmdet's box-loss call convention.
+
+Use them with ``reg_decoded_bbox=True`` heads (the head decodes its
+predictions to ``(x1, y1, x2, y2)`` boxes before calling the loss).
+"""
+from typing import Optional
+
+import torch
+from mmdet.models.losses.utils import weight_reduce_loss
+from torch import Tensor, nn
+
+from ..functional.iou_losses import (CIOU_ALPHAS, IOU_MODES, check_box_pairs,
+                                     ciou_loss, diou_loss, giou_loss, iou_loss)
+from ..registry import MODELS
+from .checks import (check_loss_weight, check_positive, check_reduction,
+                     check_reduction_override)
+
+
+class _BoxOverlapLoss(nn.Module):
+    """Shared call convention of the IoU family.
+
+    ``weight`` may be ``[N]`` or ``[N, 4]`` (averaged over the last
+    dimension, as mmdet does); ``'mean'`` divides by ``avg_factor`` when
+    given. If every weight is 0 (no positive anchor) the result is a 0
+    connected to ``pred``, so DDP still sees a gradient for every parameter.
+    Empty input gives 0 for ``'mean'``/``'sum'`` (mmdet returns NaN).
+    Subclasses define ``elementwise(pred, target) -> [N]`` losses.
+    """
+
+    def __init__(self, eps: float, reduction: str, loss_weight: float):
+        super().__init__()
+        check_positive('eps', eps)
+        check_reduction(reduction)
+        check_loss_weight(loss_weight)
+        self.eps = float(eps)
+        self.reduction = reduction
+        self.loss_weight = float(loss_weight)
+
+    def forward(self,
+                pred: Tensor,
+                target: Tensor,
+                weight: Optional[Tensor] = None,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None,
+                **kwargs) -> Tensor:
+        check_reduction_override(reduction_override)
+        check_box_pairs(pred, target)
+        reduction = reduction_override or self.reduction
+        if weight is not None:
+            if weight.shape == pred.shape:
+                weight = weight.float().mean(-1)
+            elif weight.shape != pred.shape[:-1]:
+                raise ValueError(
+                    f'weight must have shape {tuple(pred.shape[:-1])} or '
+                    f'{tuple(pred.shape)}, got {tuple(weight.shape)}')
+            if not torch.any(weight > 0):
+                return (pred * weight[..., None]).sum().to(pred.dtype)
+        if pred.numel() == 0 and reduction != 'none':
+            return pred.sum() * 0.0
+        # Upcast once: the element losses are summed in float32 too.
+        loss = self.elementwise(pred.float(), target.float())
+        loss = weight_reduce_loss(
+            loss,
+            weight.float() if weight is not None else None, reduction,
+            avg_factor)
+        return (loss * self.loss_weight).to(pred.dtype)
+
+
+@MODELS.register_module()
+class IoULoss(_BoxOverlapLoss):
+    """IoU loss (UnitBox): ``-log IoU`` (``mode='log'``), ``1 - IoU`` or
+    ``1 - IoU^2``; defaults are mmdet's ``IoULoss`` ones.
+
+    Args:
+        mode: ``'log'``, ``'linear'`` or ``'square'``.
+        eps: Added to the union; lower bound of IoU for the log.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'``.
+        loss_weight: Multiplier of the loss.
+    """
+
+    def __init__(self,
+                 mode: str = 'log',
+                 eps: float = 1e-6,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0) -> None:
+        super().__init__(eps, reduction, loss_weight)
+        if mode not in IOU_MODES:
+            raise ValueError(f'mode must be one of {IOU_MODES}, got {mode!r}')
+        self.mode = mode
+
+    def elementwise(self, pred: Tensor, target: Tensor) -> Tensor:
+        return iou_loss(pred, target, self.mode, self.eps)
+
+
+@MODELS.register_module()
+class GIoULoss(_BoxOverlapLoss):
+    """GIoU loss ``1 - GIoU`` (Rezatofighi et al., CVPR 2019).
+
+    Args:
+        eps: Added to the union and the enclosing area.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'``.
+        loss_weight: Multiplier of the loss.
+    """
+
+    def __init__(self,
+                 eps: float = 1e-6,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0) -> None:
+        super().__init__(eps, reduction, loss_weight)
+
+    def elementwise(self, pred: Tensor, target: Tensor) -> Tensor:
+        return giou_loss(pred, target, self.eps)
+
+
+@MODELS.register_module()
+class DIoULoss(_BoxOverlapLoss):
+    """DIoU loss ``1 - IoU + rho^2/c^2`` (Zheng et al., AAAI 2020).
+
+    Args:
+        eps: Added to the union and to ``c^2``.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'``.
+        loss_weight: Multiplier of the loss.
+    """
+
+    def __init__(self,
+                 eps: float = 1e-6,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0) -> None:
+        super().__init__(eps, reduction, loss_weight)
+
+    def elementwise(self, pred: Tensor, target: Tensor) -> Tensor:
+        return diou_loss(pred, target, self.eps)
+
+
+@MODELS.register_module()
+class CIoULoss(_BoxOverlapLoss):
+    """CIoU loss ``1 - IoU + rho^2/c^2 + a*v`` (Zheng et al., AAAI 2020).
+
+    Args:
+        alpha: ``'paper'`` (default, AAAI 2020 and torchvision; continuous)
+            or ``'gated'`` (``a = 0`` where IoU <= 0.5, mmdet's
+            ``CIoULoss``). See :func:`~..functional.iou_losses.ciou_loss`.
+        eps: Added to every denominator.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'``.
+        loss_weight: Multiplier of the loss.
+    """
+
+    def __init__(self,
+                 alpha: str = 'paper',
+                 eps: float = 1e-6,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0) -> None:
+        super().__init__(eps, reduction, loss_weight)
+        if alpha not in CIOU_ALPHAS:
+            raise ValueError(f'alpha must be one of {CIOU_ALPHAS}, got '
+                             f'{alpha!r}')
+        self.alpha = alpha
+
+    def elementwise(self, pred: Tensor, target: Tensor) -> Tensor:
+        return ciou_loss(pred, target, self.eps, self.alpha)
