@@ -5,7 +5,7 @@ to register its modules in the ``mmdet_lossplus`` registry scope.
 """
 # Registering the modules makes ``custom_imports`` and the scoped
 # ``type='mmdet_lossplus.X'`` behave the same.
-from . import heads, hooks, losses  # noqa: E402,F401
+from . import coders, datasets, evaluation, heads, hooks, losses  # noqa: F401
 from .utils import enable_trusted_checkpoint_loading
 from .version import __version__
 

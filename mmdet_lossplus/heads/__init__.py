@@ -1,7 +1,8 @@
 from .all_level_retina_head import AllLevelRetinaHead, flatten_levels
+from .angle_retina_head import AngleRetinaHead
 from .configurable_nms import ConfigurableNMSMixin, resolve_nms_cfg
 
 __all__ = [
-    'AllLevelRetinaHead', 'ConfigurableNMSMixin', 'flatten_levels',
-    'resolve_nms_cfg'
+    'AllLevelRetinaHead', 'AngleRetinaHead', 'ConfigurableNMSMixin',
+    'flatten_levels', 'resolve_nms_cfg'
 ]

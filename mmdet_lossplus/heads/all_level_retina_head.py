@@ -38,6 +38,47 @@ class AllLevelRetinaHead(ConfigurableNMSMixin, RetinaHead):
     ``test_cfg.nms`` may be ``dict(type='mmdet_lossplus.diou_nms', ...)``.
     """
 
+    def flat_targets(
+            self,
+            cls_scores: List[Tensor],
+            batch_gt_instances: InstanceList,
+            batch_img_metas: List[dict],
+            batch_gt_instances_ignore: OptInstanceList = None) -> tuple:
+        """Targets of every anchor of every level and image, rows ordered
+        as :func:`flatten_levels` orders predictions.
+
+        Returns:
+            ``(anchors [R, 4], labels [R], label_weights [R],
+            bbox_targets [R, 4], bbox_weights [R, 4], avg_factor, extra)``
+            where ``extra`` lists the flattened additional returns of
+            ``_get_targets_single`` (subclasses add their own targets).
+        """
+        featmap_sizes = [featmap.size()[-2:] for featmap in cls_scores]
+        device = cls_scores[0].device
+        anchor_list, valid_flag_list = self.get_anchors(
+            featmap_sizes, batch_img_metas, device=device)
+        # unmap_outputs keeps every anchor so rows match the predictions.
+        targets = self.get_targets(
+            anchor_list,
+            valid_flag_list,
+            batch_gt_instances,
+            batch_img_metas,
+            batch_gt_instances_ignore=batch_gt_instances_ignore,
+            unmap_outputs=True)
+        avg_factor = targets[4]
+
+        def flat(per_level: List[Tensor]) -> Tensor:
+            joined = torch.cat(per_level, dim=1)
+            return joined.reshape(-1, *joined.shape[2:])
+
+        anchors = torch.cat(
+            [get_box_tensor(cat_boxes(a)) for a in anchor_list], dim=0)
+        labels, label_weights, bbox_targets, bbox_weights = (
+            flat(t) for t in targets[:4])
+        extra = [flat(t) for t in targets[5:]]
+        return (anchors, labels, label_weights, bbox_targets, bbox_weights,
+                avg_factor, extra)
+
     def loss_by_feat(
             self,
             cls_scores: List[Tensor],
@@ -45,34 +86,21 @@ class AllLevelRetinaHead(ConfigurableNMSMixin, RetinaHead):
             batch_gt_instances: InstanceList,
             batch_img_metas: List[dict],
             batch_gt_instances_ignore: OptInstanceList = None) -> dict:
-        featmap_sizes = [featmap.size()[-2:] for featmap in cls_scores]
-        device = cls_scores[0].device
-        anchor_list, valid_flag_list = self.get_anchors(
-            featmap_sizes, batch_img_metas, device=device)
-        # unmap_outputs keeps every anchor so rows match the predictions.
-        (labels_list, label_weights_list, bbox_targets_list, bbox_weights_list,
-         avg_factor) = self.get_targets(
-             anchor_list,
-             valid_flag_list,
-             batch_gt_instances,
-             batch_img_metas,
-             batch_gt_instances_ignore=batch_gt_instances_ignore,
-             unmap_outputs=True)
+        targets = self.flat_targets(cls_scores, batch_gt_instances,
+                                    batch_img_metas, batch_gt_instances_ignore)
+        return self.cls_bbox_losses(cls_scores, bbox_preds, targets)
 
-        labels = torch.cat(labels_list, dim=1).reshape(-1)
-        label_weights = torch.cat(label_weights_list, dim=1).reshape(-1)
-        bbox_targets = torch.cat(bbox_targets_list, dim=1)
-        bbox_targets = bbox_targets.reshape(-1, bbox_targets.size(-1))
-        bbox_weights = torch.cat(bbox_weights_list, dim=1)
-        bbox_weights = bbox_weights.reshape(-1, bbox_weights.size(-1))
-
+    def cls_bbox_losses(self, cls_scores: List[Tensor],
+                        bbox_preds: List[Tensor], targets: tuple) -> dict:
+        """``loss_cls`` and ``loss_bbox``, one call each, given
+        :meth:`flat_targets`."""
+        (anchors, labels, label_weights, bbox_targets, bbox_weights,
+         avg_factor, _) = targets
         cls_score = flatten_levels(cls_scores, self.cls_out_channels)
         bbox_pred = flatten_levels(bbox_preds, self.bbox_coder.encode_size)
         loss_cls = self.loss_cls(
             cls_score, labels, label_weights, avg_factor=avg_factor)
         if self.reg_decoded_bbox:
-            anchors = torch.cat(
-                [get_box_tensor(cat_boxes(a)) for a in anchor_list], dim=0)
             bbox_pred = get_box_tensor(
                 self.bbox_coder.decode(anchors, bbox_pred))
         loss_bbox = self.loss_bbox(

@@ -3,8 +3,9 @@ from .asl1 import ASL1Loss
 from .ghmc import GHMC
 from .ghmr import GHMR
 from .iou_losses import CIoULoss, DIoULoss, GIoULoss, IoULoss
+from .multibin import MultiBinLoss
 
 __all__ = [
     'APLoss', 'ASL1Loss', 'CIoULoss', 'DIoULoss', 'GHMC', 'GHMR', 'GIoULoss',
-    'IoULoss'
+    'IoULoss', 'MultiBinLoss'
 ]

@@ -11,6 +11,8 @@ CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '*', '*.py')))
 DEMO_LOSS_CONFIGS = [
     'configs/ap_loss/retinanet_r18_fpn_aploss_demo.py',
     'configs/ghm/retinanet_r18_fpn_mmdet-ghm_demo.py',
+    'configs/iou/retinanet_r18_fpn_ciou-diounms_demo.py',
+    'configs/multibin/retinanet_r18_fpn_angle-multibin_demo.py',
 ]
 
 
@@ -28,16 +30,28 @@ def test_config_builds_a_model(path):
         model = MODELS.build(cfg.model)
     n_params = sum(p.numel() for p in model.parameters())
     assert n_params > 0
-    # Same weights as mmdet's RetinaHead, whatever the loss: strict load
-    # of a state dict built from mmdet's own head of the same config.
+    # Same weights as mmdet's head, whatever the loss: strict load of a
+    # state dict built from mmdet's own head of the same config (ours are
+    # RetinaHead's subclasses).
     head_cfg = cfg.model.bbox_head.copy()
-    head_cfg.type = 'RetinaHead'
+    if head_cfg.type.startswith('mmdet_lossplus.'):
+        head_cfg.type = 'RetinaHead'
+        head_cfg.pop('angle_coder', None)
+        head_cfg.pop('loss_angle', None)
     head_cfg.loss_cls = dict(
         type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25)
     head_cfg.loss_bbox = dict(type='L1Loss')
     with DefaultScope.overwrite_default_scope('mmdet'):
         ref = MODELS.build(head_cfg)
-    if 'mmdet-ghm' in path:
+    if 'angle-' in path:
+        # the orientation branch is new; everything else loads
+        result = model.bbox_head.load_state_dict(
+            ref.state_dict(), strict=False)
+        assert sorted(result.missing_keys) == [
+            'retina_angle.bias', 'retina_angle.weight'
+        ]
+        assert not result.unexpected_keys
+    elif 'mmdet-ghm' in path:
         # mmdet's own GHM losses keep persistent buffers: a focal-loss
         # checkpoint does not load strictly into them (what ours fix).
         with pytest.raises(RuntimeError, match='acc_sum'):
@@ -56,3 +70,7 @@ def test_demo_loss_config_trains(config, tmp_path, tiny_data):
     losses = [r for r in read_scalars(work_dir) if 'loss' in r]
     assert len(losses) == 4
     assert all(torch.isfinite(torch.tensor(r['loss'])) for r in losses)
+    if 'angle-' in config:
+        assert all('loss_angle' in r for r in losses)
+        val = [r for r in read_scalars(work_dir) if 'coco/bbox_mAP' in r]
+        assert val and 'angle/mae' in val[-1] and 'angle/matched' in val[-1]

@@ -1,0 +1,46 @@
+"""Single-mode angle encodings, the baselines of the multi-bin coder."""
+import math
+
+import torch
+from torch import Tensor
+
+from ..functional.multibin import check_targets
+from ..registry import TASK_UTILS
+
+
+def wrap_angle(angle: Tensor) -> Tensor:
+    """Angles moved into ``[-pi, pi)``."""
+    return torch.remainder(angle + math.pi, 2 * math.pi) - math.pi
+
+
+@TASK_UTILS.register_module()
+class RawAngleCoder:
+    """The angle itself (radians in ``[-pi, pi)``), 1 channel: what a
+    plain L1/L2 regression of an angle sees. Decoding wraps the output."""
+
+    channels = 1
+
+    def encode(self, target: Tensor) -> Tensor:
+        check_targets(target)
+        return wrap_angle(target.float())[:, None]
+
+    def decode(self, pred: Tensor) -> Tensor:
+        return wrap_angle(pred[:, 0].float())
+
+
+@TASK_UTILS.register_module()
+class SinCosAngleCoder:
+    """``(sin, cos)`` of the angle, 2 channels: continuous across +-pi but
+    single-mode (two opposite modes average to the zero vector).
+    Decoding is ``atan2``."""
+
+    channels = 2
+
+    def encode(self, target: Tensor) -> Tensor:
+        check_targets(target)
+        target = target.float()
+        return torch.stack([target.sin(), target.cos()], 1)
+
+    def decode(self, pred: Tensor) -> Tensor:
+        pred = pred.float()
+        return torch.atan2(pred[:, 0], pred[:, 1])

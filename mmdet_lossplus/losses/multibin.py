@@ -1,0 +1,100 @@
+"""``MultiBinLoss``: bin classification plus in-bin residual regression."""
+import math
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from ..functional.multibin import make_spec, multibin_loss
+from ..registry import MODELS
+from .checks import (check_loss_weight, check_reduction,
+                     check_reduction_override)
+
+
+@MODELS.register_module()
+class MultiBinLoss(nn.Module):
+    """Multi-bin loss (Mousavian et al., CVPR 2017) over every bin.
+
+    ``pred`` and ``target`` are ``[N, num_bins * (1 + R)]``: predictions and
+    :class:`~mmdet_lossplus.coders.MultiBinCoder` encodings with the same
+    bin arguments (heads check that they match). With ``'mean'`` the result
+    is ``cls_sum / avg_factor + reg_weight * reg_sum / covered`` where
+    ``cls_sum`` adds every row's mean binary cross-entropy over the bins
+    (``avg_factor`` defaults to the weighted row count), ``reg_sum`` every
+    covering bin's residual loss and ``covered`` counts the (row, covering
+    bin) pairs; a batch where nothing covers some bin, or that has no row,
+    gives no 0/0. ``'sum'`` adds both sums; ``'none'`` returns per-row
+    ``cls + reg_weight * reg / covered_in_row``.
+
+    Args:
+        num_bins, low, high, periodic, overlap: The bins, as for
+            ``MultiBinCoder``.
+        reg_weight: Weight of the residual term.
+        expectation_weight: Weight of the expectation-decoding term
+            (``1 - cos`` of the probability-weighted circular mean vs the
+            target); 0 disables it.
+        loss_weight: Multiplier of the loss.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'``.
+    """
+
+    def __init__(self,
+                 num_bins: int = 4,
+                 low: float = -math.pi,
+                 high: float = math.pi,
+                 periodic: bool = True,
+                 overlap: float = 0.0,
+                 reg_weight: float = 1.0,
+                 expectation_weight: float = 0.0,
+                 loss_weight: float = 1.0,
+                 reduction: str = 'mean') -> None:
+        super().__init__()
+        self.spec = make_spec(num_bins, low, high, periodic, overlap)
+        for name, v in (('reg_weight', reg_weight), ('expectation_weight',
+                                                     expectation_weight)):
+            if not isinstance(v, (int, float)) or not 0 <= v < math.inf:
+                raise ValueError(f'{name} must be a finite number >= 0, got '
+                                 f'{v!r}')
+        check_loss_weight(loss_weight)
+        check_reduction(reduction)
+        self.reg_weight = float(reg_weight)
+        self.expectation_weight = float(expectation_weight)
+        self.loss_weight = float(loss_weight)
+        self.reduction = reduction
+
+    def forward(self,
+                pred: Tensor,
+                target: Tensor,
+                weight: Optional[Tensor] = None,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None,
+                **kwargs) -> Tensor:
+        check_reduction_override(reduction_override)
+        if pred.dim() != 2 or target.shape != pred.shape:
+            raise ValueError(
+                f'pred and target must both be [N, {self.spec.channels}], '
+                f'got {tuple(pred.shape)} and {tuple(target.shape)}')
+        if weight is not None and weight.shape != pred.shape[:1]:
+            if weight.dim() == 2 and weight.shape[0] == pred.shape[0]:
+                weight = weight.float().mean(-1)  # mmdet's [N, C] weights
+            else:
+                raise ValueError(f'weight must have shape [{pred.shape[0]}],'
+                                 f' got {tuple(weight.shape)}')
+        reduction = reduction_override or self.reduction
+        terms = multibin_loss(pred, target, self.spec, weight,
+                              self.expectation_weight)
+        if reduction == 'none':
+            loss = terms.cls + self.reg_weight * terms.reg / \
+                terms.covered.clamp(min=1e-6)
+        elif reduction == 'sum':
+            loss = terms.cls.sum() + self.reg_weight * terms.reg.sum()
+        else:
+            if avg_factor is None:
+                avg_factor = (
+                    weight.float().sum()
+                    if weight is not None else pred.shape[0])
+            cls = terms.cls.sum() / torch.as_tensor(
+                avg_factor, dtype=torch.float32,
+                device=pred.device).clamp(min=1e-6)
+            loss = cls + self.reg_weight * terms.reg.sum() / \
+                terms.covered.sum().clamp(min=1e-6)
+        return (loss * self.loss_weight).to(pred.dtype)
