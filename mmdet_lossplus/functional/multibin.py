@@ -219,8 +219,8 @@ def multibin_loss(pred: Tensor,
 
     Classification: binary cross-entropy of every bin's logit against its
     membership, averaged over the ``n`` bins. Regression, covering bins
-    only: L1 between the L2-normalised predicted ``(sin, cos)`` and the
-    target's (mmdet3d's form), or smooth L1 of ``offset / width`` for a
+    only: ``1 - cos(predicted - true residual angle)`` with the predicted
+    ``(sin, cos)`` L2-normalised, or smooth L1 of ``offset / width`` for a
     non-periodic range. With ``expectation_weight > 0`` the classification
     term also gets ``1 - cos(expectation-decoded - target)`` (periodic, as
     an angle) or the smooth L1 of the expectation in bin widths.
@@ -245,8 +245,12 @@ def multibin_loss(pred: Tensor,
     cls = F.binary_cross_entropy_with_logits(
         logits, member, reduction='none').mean(-1)
     if spec.periodic:
+        # 1 - cos of the angle between predicted and true residual
+        # (Mousavian et al.'s loss). mmdet3d's L1 between the normalised
+        # vectors has a spurious local minimum at the opposite direction
+        # (|sin| grows faster than |cos - 1| falls), where training stalls.
         unit = F.normalize(residual, dim=-1, eps=1e-6)
-        reg = (unit - target_res).abs().sum(-1)
+        reg = 1 - (unit * target_res).sum(-1)
     else:
         reg = F.smooth_l1_loss(
             residual, target_res, reduction='none', beta=1.0 / 9).sum(-1)

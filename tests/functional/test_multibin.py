@@ -134,8 +134,7 @@ def test_loss_by_hand_and_every_bin_trained():
     terms = multibin_loss(pred, enc, spec)
     d = 1.0 - math.pi / 4
     assert terms.cls.item() == pytest.approx(math.log(2))  # BCE at logit 0
-    assert terms.reg.item() == pytest.approx(
-        abs(0 - math.sin(d)) + abs(1 - math.cos(d)), rel=1e-6)
+    assert terms.reg.item() == pytest.approx(1 - math.cos(d), rel=1e-6)
     assert terms.covered.item() == 1
     (terms.cls + terms.reg).sum().backward()
     # bin 2's residual channels (8, 9) get a gradient, bins 0, 1, 3 not
@@ -168,6 +167,32 @@ def test_mmdet3d_only_trains_bin_zero():
                           spec)
     (terms.cls + terms.reg).sum().backward()
     assert ours.grad[0, 2] != 0 and ours.grad[0, 8:10].abs().sum() > 0
+
+
+def test_residual_loss_has_no_spurious_minimum():
+    # L1 between (sin, cos) vectors (mmdet3d's form) has local minima
+    # where sin or cos alone matches: at the mirror angle pi - d it is
+    # 2 |cos d| > 0 yet every small step increases it. 1 - cos has none.
+    spec = make_spec(4)
+    enc = multibin_encode(torch.tensor([1.0]), spec)
+    d = 1.0 - math.pi / 4  # true residual angle in bin 2
+    mirror = math.pi - d
+    true = torch.tensor([math.sin(d), math.cos(d)])
+
+    def l1(theta):
+        v = torch.tensor([math.sin(theta), math.cos(theta)])
+        return (v - true).abs().sum().item()
+
+    assert l1(mirror) == pytest.approx(2 * math.cos(d), rel=1e-5)
+    assert l1(mirror - 0.05) > l1(mirror) < l1(mirror + 0.05)
+
+    pred = torch.zeros(1, 12)
+    pred[0, 8:10] = torch.tensor([math.sin(mirror), math.cos(mirror)])
+    pred.requires_grad_(True)
+    before = multibin_loss(pred, enc, spec).reg
+    before.sum().backward()
+    after = multibin_loss(pred.detach() - 0.1 * pred.grad, enc, spec).reg
+    assert after < before - 1e-3  # descent leaves the mirror angle
 
 
 def test_weights_and_no_covering_row():
