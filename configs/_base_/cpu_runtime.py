@@ -1,5 +1,7 @@
-# mmdet's runtime with CPU-friendly logging, iteration-based checkpoints and
-# the picture of predictions written at the end of training.
+# mmdet's runtime with CPU-friendly logging, iteration-based checkpoints,
+# the global gradient-norm histograms of the losses (logged every 50
+# iterations, plotted to gradient_histograms.png) and the picture of
+# predictions written at the end of training.
 _base_ = 'mmdet::_base_/default_runtime.py'
 
 default_hooks = dict(
@@ -10,7 +12,8 @@ default_hooks = dict(
     visualization=dict(type='DetVisualizationHook', draw=False))
 log_processor = dict(type='LogProcessor', window_size=25, by_epoch=False)
 custom_hooks = [
-    dict(type='mmdet_lossplus.PredictionGalleryHook', num_images=8)
+    dict(type='mmdet_lossplus.PredictionGalleryHook', num_images=8),
+    dict(type='mmdet_lossplus.GradientHistogramHook', interval=50)
 ]
 randomness = dict(seed=0)
 env_cfg = dict(cudnn_benchmark=False)

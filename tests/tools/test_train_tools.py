@@ -31,6 +31,15 @@ def test_single_process_trains_evaluates_and_draws(single_run):
     assert any('coco/bbox_mAP' in r for r in records)
     assert osp.exists(osp.join(single_run, 'iter_4.pth'))
     assert osp.exists(osp.join(single_run, 'predictions.png'))
+    # the demo's GradientHistogramHook (interval 2 here) with mmdet's
+    # focal + L1 losses: shares logged at iterations 2 and 4, plot written
+    hist = [r for r in losses if 'grad_hist/cls_easy' in r]
+    assert [r['iter'] for r in hist] == [2, 3, 4]  # 3 repeats the last
+    for r in hist:
+        assert 0 < r['grad_hist/cls_easy'] <= 1
+        assert r['grad_hist/cls_count'] > 1000
+        assert 0 <= r['grad_hist/reg_outlier'] <= 1
+    assert osp.exists(osp.join(single_run, 'gradient_histograms.png'))
 
 
 def test_resume_continues_exactly(single_run, tmp_path, tiny_data):

@@ -1,0 +1,295 @@
+"""``GradientHistogramHook``: the global gradient-norm density of a
+detector's classification and regression losses, logged and plotted."""
+import os.path as osp
+from typing import List, Optional, Sequence
+
+import torch
+from mmengine.dist import is_main_process
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from torch import Tensor
+
+from .. import dist
+from ..functional.ghm import (asl1_gradient_norm, ghm_bin_counts,
+                              ghm_bin_index, ghmc_gradient_norm)
+from ..losses.targets import binary_targets
+from ..registry import HOOKS
+
+
+def cls_gradient_counts(pred: Tensor, target: Tensor, weight: Optional[Tensor],
+                        bins: int) -> Tensor:
+    """``[bins]`` float64 histogram of ``g = |sigmoid(x) - y|`` over the
+    valid logits (weight > 0) of a sigmoid classifier.
+
+    Args:
+        pred: ``[N, C]`` logits.
+        target: ``[N]`` class indices (background ``C``) or ``[N, C]``.
+        weight: None, ``[N]`` or ``[N, C]`` label weights.
+        bins: Number of equal bins on ``[0, 1]``.
+    """
+    y, valid = binary_targets(pred.detach(), target, weight)
+    idx = ghm_bin_index(ghmc_gradient_norm(pred, y), bins, valid)
+    return ghm_bin_counts(idx, bins)
+
+
+def reg_gradient_counts(pred: Tensor, target: Tensor, weight: Optional[Tensor],
+                        bins: int, mu: float) -> Tensor:
+    """``[bins]`` float64 histogram of ASL1's ``g = |d| / sqrt(d^2 + mu^2)``
+    (GHM paper, eq. 12) over the regression entries with weight > 0."""
+    valid = (weight > 0) if weight is not None else torch.ones_like(
+        pred, dtype=torch.bool)
+    if valid.shape != pred.shape:
+        valid = valid.reshape(valid.shape + (1, ) *
+                              (pred.dim() - valid.dim())).expand_as(pred)
+    g = asl1_gradient_norm(pred.detach() - target.detach(), mu)
+    return ghm_bin_counts(ghm_bin_index(g, bins, valid), bins)
+
+
+def _call_args(args: tuple, kwargs: dict) -> tuple:
+    """``(pred, target, weight)`` of an mmdet loss call."""
+    pred, target = args[0], args[1]
+    weight = args[2] if len(args) > 2 else kwargs.get(
+        'weight', kwargs.get('label_weight'))
+    return pred, target, weight
+
+
+@HOOKS.register_module()
+class GradientHistogramHook(Hook):
+    """Global gradient-norm histograms of ``loss_cls`` and ``loss_bbox``.
+
+    Every ``interval`` training iterations the hook histograms
+    ``g = |sigmoid(x) - y|`` of every valid classification logit and ASL1's
+    ``g`` of every positive regression entry (in the loss's own target
+    space, e.g. box deltas), summed over all ranks (one all-reduce per
+    histogram, every rank takes part). With our ``GHMC``/``GHMR`` losses it
+    reuses the histogram the loss has just computed (``last_counts``,
+    already global); with any other loss (mmdet's focal and L1 losses,
+    say) it computes it from the loss's inputs, captured by a forward
+    pre-hook only on those iterations, so other iterations cost nothing.
+
+    Logged through the message hub (log, ``scalars.json``, TensorBoard):
+    ``grad_hist/{cls,reg}_easy`` (share of entries with ``g <
+    easy_thr``), ``grad_hist/{cls,reg}_outlier`` (``g >= outlier_thr``;
+    both at bin resolution) and ``grad_hist/{cls,reg}_count``. With a
+    ``TensorboardVisBackend`` the histograms are also written as
+    TensorBoard histograms. After training, rank 0 plots the densities of
+    up to ``max_curves`` logged iterations (log scale, as figure 1 of the
+    GHM paper) to ``work_dir/out_file``.
+
+    Args:
+        interval: Iterations between two histograms.
+        bins: Bins on ``[0, 1]`` for losses that keep no histogram.
+        mu: ASL1's ``mu`` for the regression ``g``.
+        easy_thr: Upper ``g`` of "easy" entries.
+        outlier_thr: Lower ``g`` of "outliers".
+        head: Attribute of the detector holding the losses.
+        out_file: PNG written in the work dir after training.
+        max_curves: Curves per panel in the PNG.
+    """
+    priority = 'NORMAL'  # before the LoggerHook reads the message hub
+
+    def __init__(self,
+                 interval: int = 50,
+                 bins: int = 30,
+                 mu: float = 0.02,
+                 easy_thr: float = 0.1,
+                 outlier_thr: float = 0.9,
+                 head: str = 'bbox_head',
+                 out_file: str = 'gradient_histograms.png',
+                 max_curves: int = 6) -> None:
+        if not isinstance(interval, int) or interval < 1:
+            raise ValueError(f'interval must be an int >= 1, got {interval!r}')
+        if not isinstance(bins, int) or bins < 1:
+            raise ValueError(f'bins must be an int >= 1, got {bins!r}')
+        if not 0 < easy_thr <= outlier_thr < 1:
+            raise ValueError('need 0 < easy_thr <= outlier_thr < 1, got '
+                             f'easy_thr={easy_thr!r}, '
+                             f'outlier_thr={outlier_thr!r}')
+        self.interval = interval
+        self.bins = bins
+        self.mu = float(mu)
+        self.easy_thr = float(easy_thr)
+        self.outlier_thr = float(outlier_thr)
+        self.head = head
+        self.out_file = out_file
+        self.max_curves = max_curves
+        self.history: List[dict] = []
+        self._active = False
+        self._losses = {}
+        self._acc = {}
+        self._handles = []
+        self._device = torch.device('cpu')
+
+    # -- set-up --------------------------------------------------------
+    def before_run(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        head = getattr(model, self.head, None)
+        if head is None:
+            raise ValueError(f'GradientHistogramHook: the model has no '
+                             f'{self.head!r} (set head=...)')
+        self._device = next(head.parameters()).device
+        for kind, name in (('cls', 'loss_cls'), ('reg', 'loss_bbox')):
+            loss = getattr(head, name, None)
+            if loss is None:
+                continue
+            self._losses[kind] = loss
+            if not hasattr(loss, 'last_counts'):
+                self._handles.append(
+                    loss.register_forward_pre_hook(
+                        self._capture(kind), with_kwargs=True))
+
+    def _capture(self, kind: str):
+
+        def pre_hook(module, args, kwargs):
+            if not self._active:
+                return None
+            pred, target, weight = _call_args(args, kwargs)
+            with torch.no_grad():
+                if kind == 'cls':
+                    counts = cls_gradient_counts(pred, target, weight,
+                                                 self.bins)
+                else:
+                    counts = reg_gradient_counts(pred, target, weight,
+                                                 self.bins, self.mu)
+            # mmdet heads call their losses once per FPN level: add up
+            prev = self._acc.get(kind)
+            self._acc[kind] = counts if prev is None else prev + counts
+            return None
+
+        return pre_hook
+
+    # -- per iteration -------------------------------------------------
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
+                          data_batch=None) -> None:
+        self._active = self.every_n_train_iters(runner, self.interval)
+        self._acc = {}
+
+    def global_counts(self, kind: str) -> Optional[Tensor]:
+        """This iteration's global ``[bins]`` counts of ``kind`` (a
+        collective when computed from captured inputs)."""
+        loss = self._losses.get(kind)
+        if loss is None:
+            return None
+        if hasattr(loss, 'last_counts'):
+            counts = loss.last_counts
+            if counts is None:
+                return None
+            if not getattr(loss, 'global_stats', True):
+                counts = dist.all_reduce_sum(counts.clone())
+            return counts.double().cpu()
+        counts = self._acc.get(kind)
+        if counts is None:  # this rank's loss was not called: still reduce
+            counts = torch.zeros(
+                self.bins, dtype=torch.float64, device=self._device)
+        # on the model's device: NCCL cannot reduce CPU tensors
+        return dist.all_reduce_sum(counts.to(self._device)).double().cpu()
+
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
+                         outputs=None) -> None:
+        if not self._active:
+            return
+        self._active = False
+        record = dict(iter=runner.iter + 1)
+        for kind in ('cls', 'reg'):
+            counts = self.global_counts(kind)
+            if counts is None:
+                continue
+            record[kind] = counts
+            for key, value in self.summary(counts).items():
+                runner.message_hub.update_scalar(
+                    f'train/grad_hist/{kind}_{key}', value)
+        self.history.append(record)
+        if is_main_process():
+            self._write_tensorboard(runner, record)
+
+    def summary(self, counts: Tensor) -> dict:
+        """Shares of easy entries and outliers, and the count."""
+        m = counts.numel()
+        total = float(counts.sum())
+        easy = float(counts[:int(self.easy_thr * m)].sum())
+        outlier = float(counts[int(self.outlier_thr * m):].sum())
+        denom = max(total, 1.0)
+        return dict(easy=easy / denom, outlier=outlier / denom, count=total)
+
+    def _write_tensorboard(self, runner, record: dict) -> None:
+        vis = getattr(runner, 'visualizer', None)
+        backends = getattr(vis, '_vis_backends', {}) if vis else {}
+        for backend in backends.values():
+            if type(backend).__name__ != 'TensorboardVisBackend':
+                continue
+            writer = backend.experiment
+            for kind in ('cls', 'reg'):
+                counts = record.get(kind)
+                if counts is None or counts.sum() == 0:
+                    continue
+                m = counts.numel()
+                edges = torch.arange(1, m + 1, dtype=torch.float64) / m
+                centres = edges - 0.5 / m
+                writer.add_histogram_raw(
+                    f'grad_hist/{kind}',
+                    min=0.0,
+                    max=1.0,
+                    num=int(counts.sum()),
+                    sum=float((counts * centres).sum()),
+                    sum_squares=float((counts * centres**2).sum()),
+                    bucket_limits=edges.tolist(),
+                    bucket_counts=counts.tolist(),
+                    global_step=record['iter'])
+
+    # -- end -----------------------------------------------------------
+    def after_run(self, runner) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        if is_main_process() and self.history:
+            path = osp.join(runner.work_dir, self.out_file)
+            plot_gradient_histograms(self.history, path, self.max_curves)
+            runner.logger.info(f'gradient histograms: {path}')
+
+
+def plot_gradient_histograms(history: Sequence[dict],
+                             path: str,
+                             max_curves: int = 6) -> None:
+    """Log-scale gradient-norm densities, one panel per loss, one curve per
+    logged iteration (at most ``max_curves``, evenly spread)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    kinds = [k for k in ('cls', 'reg') if any(k in r for r in history)]
+    fig, axes = plt.subplots(
+        1, len(kinds), figsize=(5.5 * len(kinds), 4), squeeze=False)
+    step = max(1, -(-len(history) // max_curves))
+    chosen = list(history[::step])
+    if history[-1] is not chosen[-1]:
+        chosen.append(history[-1])
+    titles = dict(
+        cls='classification: g = |sigmoid(x) - y|',
+        reg='regression: ASL1 g = |d| / sqrt(d^2 + mu^2)')
+    for ax, kind in zip(axes[0], kinds):
+        for i, record in enumerate(chosen):
+            counts = record.get(kind)
+            if counts is None or counts.sum() == 0:
+                continue
+            m = counts.numel()
+            density = counts / counts.sum() * m  # per unit of g
+            centres = (torch.arange(m, dtype=torch.float64) + 0.5) / m
+            shade = 0.25 + 0.75 * (i + 1) / len(chosen)
+            ax.semilogy(
+                centres.numpy(),
+                density.clamp(min=1e-8).numpy(),
+                color=(0.1, 0.3, 0.8, shade),
+                label=f'iter {record["iter"]}')
+        ax.set_xlabel('gradient norm g')
+        ax.set_ylabel('density (fraction per unit g, log)')
+        ax.set_title(titles[kind], fontsize=10)
+        ax.set_xlim(0, 1)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
