@@ -7,6 +7,7 @@ from mmdet.structures.bbox import cat_boxes, get_box_tensor
 from mmdet.utils import InstanceList, OptInstanceList
 from torch import Tensor
 
+from .. import dist
 from ..registry import MODELS
 from .configurable_nms import ConfigurableNMSMixin
 
@@ -36,7 +37,62 @@ class AllLevelRetinaHead(ConfigurableNMSMixin, RetinaHead):
     For losses that use ``avg_factor`` (focal, L1) the result equals mmdet's
     per-level sum exactly, since each level was divided by the same factor.
     ``test_cfg.nms`` may be ``dict(type='mmdet_lossplus.diou_nms', ...)``.
+
+    Distributed (``global_avg_factor=True``, the default): losses that are
+    normalised by ``avg_factor`` (focal, L1, IoU...) are divided by the
+    *global* positive count and report the global value on every rank, so
+    W processes with b images train exactly as one with W*b images
+    (DESIGN.md's exactness; mmdet divides by the local count). Losses that
+    reduce globally themselves (our GHM, AP-loss) are left alone. A single
+    process issues no collective and computes what mmdet computes.
+
+    Args:
+        global_avg_factor: Normalise by the global positive count.
     """
+
+    def __init__(self, *args, global_avg_factor: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.global_avg_factor = bool(global_avg_factor)
+
+    def normaliser(self, avg_factor: float, device) -> tuple:
+        """``(avg_factor for the losses, world size W)``: ``N_global / W``
+        when normalising globally (a loss then returns ``W * local_sum /
+        N_global``, whose DDP average of gradients is exact), else the local
+        ``avg_factor`` and 1."""
+        if not (self.global_avg_factor and dist.is_distributed()):
+            return avg_factor, 1
+        w = dist.world_size()
+        n = dist.all_reduce_sum(
+            torch.tensor([float(avg_factor)],
+                         dtype=torch.float64,
+                         device=device))
+        return (n / w).float().squeeze(0), w
+
+    def call_loss(self, loss_module, pred: Tensor, target: Tensor,
+                  weight: Tensor, avg_factor, local_avg_factor) -> Tensor:
+        """A loss called with the global normaliser unless it reduces
+        globally itself."""
+        if getattr(loss_module, 'reduces_globally', False):
+            return loss_module(
+                pred, target, weight, avg_factor=local_avg_factor)
+        return loss_module(pred, target, weight, avg_factor=avg_factor)
+
+    @staticmethod
+    def report_global(losses: dict, modules: dict, world: int) -> dict:
+        """Make every rank report the global value of the normalised
+        losses (one all-reduce for all of them); gradients unchanged."""
+        keys = [
+            k for k in losses
+            if world > 1 and not getattr(modules[k], 'reduces_globally', False)
+        ]
+        if not keys:
+            return losses
+        local = torch.stack([losses[k].detach().float() for k in keys])
+        total = dist.all_reduce_sum(local) / world
+        out = dict(losses)
+        for i, k in enumerate(keys):
+            out[k] = losses[k] + (total[i] - local[i]).to(losses[k].dtype)
+        return out
 
     def flat_targets(
             self,
@@ -96,13 +152,16 @@ class AllLevelRetinaHead(ConfigurableNMSMixin, RetinaHead):
         :meth:`flat_targets`."""
         (anchors, labels, label_weights, bbox_targets, bbox_weights,
          avg_factor, _) = targets
+        norm, world = self.normaliser(avg_factor, cls_scores[0].device)
         cls_score = flatten_levels(cls_scores, self.cls_out_channels)
         bbox_pred = flatten_levels(bbox_preds, self.bbox_coder.encode_size)
-        loss_cls = self.loss_cls(
-            cls_score, labels, label_weights, avg_factor=avg_factor)
+        loss_cls = self.call_loss(self.loss_cls, cls_score, labels,
+                                  label_weights, norm, avg_factor)
         if self.reg_decoded_bbox:
             bbox_pred = get_box_tensor(
                 self.bbox_coder.decode(anchors, bbox_pred))
-        loss_bbox = self.loss_bbox(
-            bbox_pred, bbox_targets, bbox_weights, avg_factor=avg_factor)
-        return dict(loss_cls=loss_cls, loss_bbox=loss_bbox)
+        loss_bbox = self.call_loss(self.loss_bbox, bbox_pred, bbox_targets,
+                                   bbox_weights, norm, avg_factor)
+        return self.report_global(
+            dict(loss_cls=loss_cls, loss_bbox=loss_bbox),
+            dict(loss_cls=self.loss_cls, loss_bbox=self.loss_bbox), world)

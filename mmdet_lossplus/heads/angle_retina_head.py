@@ -112,11 +112,16 @@ class AngleRetinaHead(AllLevelRetinaHead):
                                     batch_img_metas, batch_gt_instances_ignore)
         losses = self.cls_bbox_losses(cls_scores, bbox_preds, targets)
         labels, avg_factor, extra = targets[1], targets[5], targets[6]
+        norm, world = self.normaliser(avg_factor, cls_scores[0].device)
         angle_pred = flatten_levels(angle_preds, self.angle_coder.channels)
         pos = (labels >= 0) & (labels < self.num_classes)
         target = self.angle_coder.encode(extra[0][pos])
-        losses['loss_angle'] = self.loss_angle(
-            angle_pred[pos], target, avg_factor=avg_factor)
+        loss_angle = self.call_loss(self.loss_angle, angle_pred[pos], target,
+                                    None, norm, avg_factor)
+        losses.update(
+            self.report_global(
+                dict(loss_angle=loss_angle), dict(loss_angle=self.loss_angle),
+                world))
         return losses
 
     def predict_by_feat(self,

@@ -115,6 +115,12 @@ class APLoss(nn.Module):
         self.last_num_pos: Optional[Tensor] = None
         self.last_loss: Optional[Tensor] = None
 
+    @property
+    def reduces_globally(self) -> bool:
+        """True in ``'global'`` mode: value and DDP gradient scaling are
+        handled here (heads must not normalise it again)."""
+        return self.mode == 'global'
+
     def forward(self,
                 pred: Tensor,
                 target: Tensor,

@@ -70,6 +70,12 @@ class GHMState(nn.Module):
             torch.zeros(bins, dtype=torch.float32),
             persistent=False)
 
+    @property
+    def reduces_globally(self) -> bool:
+        """True: the value is global and gradients are scaled for DDP by
+        the loss itself (heads must not normalise it again)."""
+        return self.global_stats
+
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         super()._save_to_state_dict(destination, prefix, keep_vars)
         if self.momentum > 0:
