@@ -24,6 +24,7 @@ TINY_OPTIONS = [
     'default_hooks.checkpoint.interval=2',
     'custom_hooks.0.num_images=2',
     'custom_hooks.1.interval=2',
+    'custom_hooks.2.interval=1',
     'param_scheduler.0.end=2',
     # an untrained model scores below 0.05: keep every box so that COCO
     # evaluation has something to evaluate

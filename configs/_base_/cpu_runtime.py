@@ -13,7 +13,9 @@ default_hooks = dict(
 log_processor = dict(type='LogProcessor', window_size=25, by_epoch=False)
 custom_hooks = [
     dict(type='mmdet_lossplus.PredictionGalleryHook', num_images=8),
-    dict(type='mmdet_lossplus.GradientHistogramHook', interval=50)
+    dict(type='mmdet_lossplus.GradientHistogramHook', interval=50),
+    # losses with running state (GHM's EMA) must agree on every rank
+    dict(type='mmdet_lossplus.LossStateCheckHook', interval=50)
 ]
 randomness = dict(seed=0)
 env_cfg = dict(cudnn_benchmark=False)

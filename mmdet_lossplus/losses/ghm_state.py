@@ -70,6 +70,11 @@ class GHMState(nn.Module):
             torch.zeros(bins, dtype=torch.float32),
             persistent=False)
 
+    def state_vector(self) -> Tensor:
+        """The running state (EMA of counts, updates per bin) as one
+        vector, for cross-rank consistency checks."""
+        return torch.cat([self.acc_sum.double(), self.ema_steps.double()])
+
     @property
     def reduces_globally(self) -> bool:
         """True: the value is global and gradients are scaled for DDP by

@@ -1,0 +1,87 @@
+"""``LossStateCheckHook``: the losses' running state must be identical on
+every rank; check it cheaply and stop with a clear error if it is not."""
+from typing import List, Tuple
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from torch import Tensor, nn
+
+from .. import dist
+from ..registry import HOOKS
+
+
+def stateful_losses(model: nn.Module) -> List[Tuple[str, nn.Module]]:
+    """``(name, module)`` of every module with a ``state_vector()`` (our
+    GHM losses' EMA), in a fixed order."""
+    return [(name, m) for name, m in model.named_modules()
+            if callable(getattr(m, 'state_vector', None))]
+
+
+def state_deviation(vectors: List[Tensor]) -> Tensor:
+    """Largest absolute deviation of this rank's state from the mean over
+    ranks (one all-reduce of the concatenated state; 0 in one process)."""
+    if not vectors:
+        return torch.zeros((), dtype=torch.float64)
+    local = torch.cat([v.reshape(-1).double() for v in vectors])
+    mean = dist.all_reduce_sum(local.clone()) / dist.world_size()
+    return (local - mean).abs().max()
+
+
+@HOOKS.register_module()
+class LossStateCheckHook(Hook):
+    """Every ``interval`` training iterations, compare the running state of
+    the losses (GHM's EMA of bin counts and update counts) across ranks.
+
+    Our losses keep it identical by construction (every rank updates from
+    the same all-reduced histogram); a difference means something broke
+    that (a loss with ``global_stats=False``, a rank that skipped an
+    update, a partial checkpoint load). Cost: one all-reduce of the state
+    (a few dozen numbers) and one of a flag; nothing in one process.
+
+    Raises:
+        RuntimeError: on every rank (the flag is reduced), naming the
+            iteration, the losses and the largest deviation.
+
+    Args:
+        interval: Iterations between checks.
+        atol: Allowed absolute deviation (0: bitwise identical).
+    """
+    priority = 'LOW'
+
+    def __init__(self, interval: int = 50, atol: float = 0.0) -> None:
+        if not isinstance(interval, int) or interval < 1:
+            raise ValueError(f'interval must be an int >= 1, got {interval!r}')
+        if not atol >= 0:
+            raise ValueError(f'atol must be >= 0, got {atol!r}')
+        self.interval = interval
+        self.atol = float(atol)
+
+    def check(self, model: nn.Module, iteration: int) -> float:
+        """Compare now; returns this rank's deviation or raises."""
+        if is_model_wrapper(model):
+            model = model.module
+        losses = stateful_losses(model)
+        if not dist.is_distributed():
+            return 0.0
+        dev = state_deviation([m.state_vector() for _, m in losses])
+        device = dev.device
+        bad = dist.all_reduce_sum((dev
+                                   > self.atol).double().reshape(1).to(device))
+        if bad.item() > 0:  # once per interval: a host sync is fine here
+            names = ', '.join(n for n, _ in losses)
+            raise RuntimeError(
+                f'loss state differs across ranks at iteration {iteration} '
+                f'(this rank deviates from the mean by {dev.item():.3g}, '
+                f'allowed {self.atol}) in: {names}. Every rank must update '
+                'it from the same global statistics (global_stats=True) '
+                'and load the same checkpoint.')
+        return dev.item()
+
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
+                         outputs=None) -> None:
+        if self.every_n_train_iters(runner, self.interval):
+            self.check(runner.model, runner.iter + 1)

@@ -1,0 +1,27 @@
+import pytest
+import torch
+from torch import nn
+
+from mmdet_lossplus.hooks import LossStateCheckHook
+from mmdet_lossplus.hooks.loss_state_check import stateful_losses
+from mmdet_lossplus.losses import GHMC, GHMR
+
+
+def test_finds_the_stateful_losses_and_is_silent_in_one_process():
+    model = nn.Module()
+    model.head = nn.Module()
+    model.head.loss_cls = GHMC(bins=10, momentum=0.75)
+    model.head.loss_bbox = GHMR(bins=5, momentum=0.7)
+    model.head.conv = nn.Conv2d(1, 1, 1)
+    names = [n for n, _ in stateful_losses(model)]
+    assert names == ['head.loss_cls', 'head.loss_bbox']
+    v = model.head.loss_cls.state_vector()
+    assert v.shape == (20, ) and v.dtype == torch.float64
+    assert LossStateCheckHook(interval=1).check(model, 1) == 0.0
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='interval'):
+        LossStateCheckHook(interval=0)
+    with pytest.raises(ValueError, match='atol'):
+        LossStateCheckHook(atol=-1.0)
