@@ -25,6 +25,7 @@ TINY_OPTIONS = [
     'custom_hooks.0.num_images=2',
     'custom_hooks.1.interval=2',
     'custom_hooks.2.interval=1',
+    'custom_hooks.3.interval=2',
     'param_scheduler.0.end=2',
     # an untrained model scores below 0.05: keep every box so that COCO
     # evaluation has something to evaluate

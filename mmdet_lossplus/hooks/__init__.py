@@ -2,8 +2,10 @@ from .gradient_histogram import (GradientHistogramHook, cls_gradient_counts,
                                  plot_gradient_histograms, reg_gradient_counts)
 from .loss_state_check import LossStateCheckHook
 from .prediction_gallery import PredictionGalleryHook
+from .ranking_stats import RankingStatsHook, batch_ap, plot_ranking_stats
 
 __all__ = [
     'GradientHistogramHook', 'LossStateCheckHook', 'PredictionGalleryHook',
+    'RankingStatsHook', 'batch_ap', 'plot_ranking_stats',
     'cls_gradient_counts', 'plot_gradient_histograms', 'reg_gradient_counts'
 ]

@@ -40,6 +40,12 @@ def test_single_process_trains_evaluates_and_draws(single_run):
         assert r['grad_hist/cls_count'] > 1000
         assert 0 <= r['grad_hist/reg_outlier'] <= 1
     assert osp.exists(osp.join(single_run, 'gradient_histograms.png'))
+    # and its RankingStatsHook: one process, so global == local ranking
+    ranked = [r for r in losses if 'ranking/global_ap' in r]
+    assert ranked and all(0 <= r['ranking/global_ap'] <= 1 for r in ranked)
+    assert all(r['ranking/ap_gap'] == pytest.approx(0, abs=1e-6)
+               for r in ranked)
+    assert osp.exists(osp.join(single_run, 'ranking_stats.png'))
 
 
 def test_resume_continues_exactly(single_run, tmp_path, tiny_data):

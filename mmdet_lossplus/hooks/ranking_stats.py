@@ -1,0 +1,211 @@
+"""``RankingStatsHook``: the score ranking of the global mini-batch, and
+how far the per-rank rankings are from it."""
+import os.path as osp
+from typing import List, Optional
+
+import torch
+from mmengine.dist import is_main_process
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from torch import Tensor
+
+from .. import dist
+from ..functional.ap_loss import ap_loss_with_update
+from ..losses.targets import binary_targets
+from ..registry import HOOKS
+
+
+def ranking_labels(pred: Tensor, target: Tensor,
+                   weight: Optional[Tensor]) -> Tensor:
+    """Flat int8 labels of a sigmoid classifier's entries: 1 positive,
+    0 negative, -1 ignored (weight <= 0)."""
+    y, valid = binary_targets(pred.detach(), target, weight)
+    labels = torch.where(valid, y.to(torch.int8),
+                         torch.full_like(y, -1, dtype=torch.int8))
+    return labels.reshape(-1)
+
+
+def batch_ap(scores: Tensor, labels: Tensor, delta: float,
+             global_rank: bool) -> Tensor:
+    """Interpolated AP of the ranking as AP-loss measures it (``1 -
+    loss``); over all ranks' entries when ``global_rank`` (collectives),
+    else over this rank's only."""
+    scores = scores.detach().float().reshape(-1)
+    if global_rank and dist.is_distributed():
+        pos, offset = dist.all_gather_variable(scores[labels == 1])
+        out = ap_loss_with_update(
+            scores,
+            labels,
+            delta,
+            all_pos_scores=pos,
+            pos_offset=offset,
+            reduce_sum=dist.all_reduce_sum)
+    else:
+        out = ap_loss_with_update(scores, labels, delta)
+    return 1.0 - out.loss.double()
+
+
+@HOOKS.register_module()
+class RankingStatsHook(Hook):
+    """Global batch AP of the classification scores, and the score shift
+    between ranks, every ``interval`` iterations.
+
+    On logged iterations the inputs of ``loss_cls`` are captured (all
+    calls of the iteration, concatenated) and the hook logs through the
+    message hub: ``ranking/global_ap`` (the AP of the ranking of every
+    rank's entries together, as AP-loss with ``delta`` measures it; taken
+    from our ``APLoss`` in global mode without recomputing),
+    ``ranking/num_pos`` (global positives), ``ranking/local_ap_min`` /
+    ``_max`` (each rank ranking only its own entries, what per-GPU AP-loss
+    trains on), ``ranking/ap_gap`` (global AP minus the mean local AP) and
+    ``ranking/pos_score_spread`` (largest minus smallest per-rank mean
+    positive score, sigmoid). Every rank takes part in the gathers; after
+    training rank 0 plots the series to ``work_dir/out_file``.
+
+    Works with any sigmoid classification loss (focal included), so a
+    baseline run shows what a ranking loss would see.
+
+    Args:
+        interval: Iterations between two measurements.
+        delta: Step smoothing of the AP (``APLoss``'s own when the loss
+            is one).
+        head: Attribute of the detector holding ``loss_cls``.
+        out_file: PNG written in the work dir after training.
+    """
+    priority = 'NORMAL'
+
+    def __init__(self,
+                 interval: int = 50,
+                 delta: float = 1.0,
+                 head: str = 'bbox_head',
+                 out_file: str = 'ranking_stats.png') -> None:
+        if not isinstance(interval, int) or interval < 1:
+            raise ValueError(f'interval must be an int >= 1, got {interval!r}')
+        if not delta > 0:
+            raise ValueError(f'delta must be > 0, got {delta!r}')
+        self.interval = interval
+        self.delta = float(delta)
+        self.head = head
+        self.out_file = out_file
+        self.history: List[dict] = []
+        self._active = False
+        self._captured: List[tuple] = []
+        self._loss = None
+        self._handle = None
+        self._device = torch.device('cpu')
+
+    def before_run(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        head = getattr(model, self.head, None)
+        loss = getattr(head, 'loss_cls', None)
+        if loss is None:
+            raise ValueError(f'RankingStatsHook: the model has no '
+                             f'{self.head}.loss_cls (set head=...)')
+        self._loss = loss
+        self._device = next(head.parameters()).device
+        self.delta = float(getattr(loss, 'delta', self.delta))
+        self._handle = loss.register_forward_pre_hook(
+            self._capture, with_kwargs=True)
+
+    def _capture(self, module, args, kwargs):
+        if self._active:
+            pred, target = args[0], args[1]
+            weight = args[2] if len(args) > 2 else kwargs.get(
+                'weight', kwargs.get('label_weight'))
+            with torch.no_grad():
+                self._captured.append((pred.detach().float().reshape(-1),
+                                       ranking_labels(pred, target, weight)))
+        return None
+
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
+                          data_batch=None) -> None:
+        self._active = self.every_n_train_iters(runner, self.interval)
+        self._captured = []
+
+    def measure(self) -> dict:
+        """Statistics of the captured iteration (collectives)."""
+        device = self._device
+        if self._captured:
+            scores = torch.cat([s for s, _ in self._captured])
+            labels = torch.cat([lab for _, lab in self._captured])
+        else:
+            scores = torch.zeros(0)
+            labels = torch.zeros(0, dtype=torch.int8)
+        # on the model's device: NCCL cannot reduce CPU tensors
+        scores, labels = scores.to(device), labels.to(device)
+        loss = self._loss
+        if getattr(loss, 'reduces_globally', False) and \
+                loss.last_loss is not None:
+            global_ap = 1.0 - loss.last_loss.double()  # already global
+        else:
+            global_ap = batch_ap(scores, labels, self.delta, True)
+        local_ap = batch_ap(scores, labels, self.delta, False)
+        pos = labels == 1
+        n_pos = pos.sum().double()
+        pos_mean = torch.sigmoid(
+            scores[pos].double()).sum() / n_pos.clamp(min=1)
+        w, r = dist.world_size(), dist.rank()
+        table = torch.zeros(w, 3, dtype=torch.float64, device=scores.device)
+        table[r] = torch.stack([local_ap.to(table), n_pos, pos_mean])
+        table = dist.all_reduce_sum(table).cpu()
+        has_pos = table[:, 1] > 0
+        local = table[has_pos, 0] if has_pos.any() else table[:, 0]
+        means = table[has_pos, 2] if has_pos.any() else table[:, 2]
+        return dict(
+            global_ap=float(global_ap),
+            num_pos=float(table[:, 1].sum()),
+            local_ap_min=float(local.min()),
+            local_ap_max=float(local.max()),
+            ap_gap=float(global_ap) - float(local.mean()),
+            pos_score_spread=float(means.max() - means.min()))
+
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
+                         outputs=None) -> None:
+        if not self._active:
+            return
+        self._active = False
+        stats = self.measure()
+        self._captured = []
+        for key, value in stats.items():
+            runner.message_hub.update_scalar(f'train/ranking/{key}', value)
+        self.history.append(dict(iter=runner.iter + 1, **stats))
+
+    def after_run(self, runner) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+        if is_main_process() and self.history:
+            path = osp.join(runner.work_dir, self.out_file)
+            plot_ranking_stats(self.history, path)
+            runner.logger.info(f'ranking statistics: {path}')
+
+
+def plot_ranking_stats(history: List[dict], path: str) -> None:
+    """Global vs per-rank batch AP and the positive-score spread over
+    training."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    it = [h['iter'] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    ax1.plot(it, [h['global_ap'] for h in history], label='global batch AP')
+    ax1.fill_between(
+        it, [h['local_ap_min'] for h in history],
+        [h['local_ap_max'] for h in history],
+        alpha=0.3,
+        label='per-rank AP (min-max)')
+    ax1.set_xlabel('iteration')
+    ax1.set_ylabel('AP of the batch ranking')
+    ax1.legend(fontsize=8)
+    ax2.plot(it, [h['pos_score_spread'] for h in history], color='C3')
+    ax2.set_xlabel('iteration')
+    ax2.set_ylabel('spread of per-rank mean positive score')
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
