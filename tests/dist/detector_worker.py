@@ -8,7 +8,8 @@ parameter's gradient < 1e-5). The single-process reference runs locally on
 every rank with the global machinery switched off (no collective).
 
 Usage: torchrun --nproc_per_node=2 detector_worker.py CASE
-CASE: focal | focal_no_gt | ghm | aploss | control (focal_no_gt with
+CASE: focal | focal_no_gt | uneven (3 images on rank 0, 1 on rank 1) |
+ghm | aploss | control (focal_no_gt with
 mmdet's local positive count: must NOT match, printed as such)
 """
 import copy
@@ -22,6 +23,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = dict(
     focal='configs/retinanet/retinanet_r18_fpn_demo.py',
     focal_no_gt='configs/retinanet/retinanet_r18_fpn_demo.py',
+    uneven='configs/retinanet/retinanet_r18_fpn_demo.py',
     control='configs/retinanet/retinanet_r18_fpn_demo.py',
     ghm='configs/ghm/retinanet_r18_fpn_ghm_demo.py',
     aploss='configs/ap_loss/retinanet_r18_fpn_aploss_demo.py')
@@ -104,6 +106,8 @@ def main():
     images, samples = make_batch(case, world)
     ref_losses, ref_grads = step(reference, images, samples)
     rows = slice(rank * B, (rank + 1) * B)
+    if case == 'uneven':  # an uneven last batch: 3 + 1 images
+        rows = slice(0, 3) if rank == 0 else slice(3, 4)
     if case == 'control':
         model.bbox_head.global_avg_factor = False
     losses, grads = step(model, images[rows], samples[rows])

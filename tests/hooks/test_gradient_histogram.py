@@ -108,3 +108,34 @@ def test_bad_arguments():
     hook = GradientHistogramHook(head='roi_head')
     with pytest.raises(ValueError, match="no 'roi_head'"):
         hook.before_run(fake_runner(TinyDetector(), '/tmp'))
+
+
+def test_tensorboard_histograms_are_written_when_the_backend_is_on(tmp_path):
+    # tensorboard is not installed here: a stand-in with its interface
+    calls = []
+
+    class Writer:
+
+        def add_histogram_raw(self, tag, **kwargs):
+            calls.append((tag, kwargs))
+
+    class TensorboardVisBackend:
+        experiment = Writer()
+
+    model = TinyDetector()
+    hook = GradientHistogramHook(interval=1, bins=10)
+    runner = fake_runner(model, tmp_path, name='hist_tb')
+    runner.visualizer = type('Vis', (), {})()
+    runner.visualizer._vis_backends = {'tb': TensorboardVisBackend()}
+    hook.before_run(runner)
+    hook.before_train_iter(runner, 0)
+    pred, target, weight, rp, rt, rw = batch(3)
+    model.bbox_head.loss_cls(pred, target, weight, avg_factor=1.0)
+    model.bbox_head.loss_bbox(rp, rt, rw, avg_factor=1.0)
+    hook.after_train_iter(runner, 0)
+    assert [c[0] for c in calls] == ['grad_hist/cls', 'grad_hist/reg']
+    cls = cls_gradient_counts(pred, target, weight, 10)
+    kw = calls[0][1]
+    assert kw['bucket_counts'] == cls.tolist()
+    assert kw['num'] == int(cls.sum()) and kw['global_step'] == 1
+    assert kw['bucket_limits'][-1] == 1.0 and len(kw['bucket_limits']) == 10
