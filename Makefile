@@ -45,6 +45,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) tools/benchmarks/bench_ghm.py
 	$(PY) tools/benchmarks/bench_ap_loss.py
+	$(PY) tools/benchmarks/bench_iou.py
 
 clean:
 	rm -rf work_dirs build *.egg-info
