@@ -3,7 +3,9 @@
 Generates the demo data when it is missing, trains CONFIG through
 tools/train.py (same code path as users), reads the final val metrics from
 the run's scalars.json and prints a summary. predictions.png in the work
-dir shows detections (left) and ground truth (right) on val images.
+dir shows detections (left) and ground truth (right) on val images;
+gradient_histograms.png and ranking_stats.png show the gradient-norm
+density and the batch ranking over training (the runtime's hooks).
 
 Example:
     python tools/demo.py configs/retinanet/retinanet_r18_fpn_demo.py
@@ -97,6 +99,18 @@ def main(argv=None) -> None:
             print(f'{key:<13} {value:.3f}')
     print(f'predictions   {picture}'
           f'{"" if osp.exists(picture) else " (missing!)"}')
+    for label, name in (('gradients', 'gradient_histograms.png'),
+                        ('ranking', 'ranking_stats.png')):
+        path = osp.join(args.work_dir, name)
+        if osp.exists(path):
+            print(f'{label:<13} {path}')
+    last = losses[-1] if losses else {}
+    if 'grad_hist/cls_easy' in last:
+        print(f'easy logits   {100 * last["grad_hist/cls_easy"]:.2f} % of '
+              'classification logits have g < 0.1 (last histogram)')
+    if 'ranking/global_ap' in last:
+        print(f'batch AP      {last["ranking/global_ap"]:.3f} (last '
+              'training batch, global ranking)')
     print(f'logs          {args.work_dir}')
     print('======================================================')
 

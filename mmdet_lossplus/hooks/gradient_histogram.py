@@ -1,5 +1,6 @@
 """``GradientHistogramHook``: the global gradient-norm density of a
 detector's classification and regression losses, logged and plotted."""
+import json
 import os.path as osp
 from typing import List, Optional, Sequence
 
@@ -250,6 +251,12 @@ class GradientHistogramHook(Hook):
         if is_main_process() and self.history:
             path = osp.join(runner.work_dir, self.out_file)
             plot_gradient_histograms(self.history, path, self.max_curves)
+            # the raw counts too, to re-plot or compare runs later
+            with open(osp.splitext(path)[0] + '.json', 'w') as f:
+                json.dump([{
+                    k: v.tolist() if torch.is_tensor(v) else v
+                    for k, v in r.items()
+                } for r in self.history], f)
             runner.logger.info(f'gradient histograms: {path}')
 
 
@@ -278,11 +285,13 @@ def plot_gradient_histograms(history: Sequence[dict],
                 continue
             m = counts.numel()
             density = counts / counts.sum() * m  # per unit of g
+            # empty bins break the line instead of diving to a floor
+            density[counts == 0] = float('nan')
             centres = (torch.arange(m, dtype=torch.float64) + 0.5) / m
             shade = 0.25 + 0.75 * (i + 1) / len(chosen)
             ax.semilogy(
                 centres.numpy(),
-                density.clamp(min=1e-8).numpy(),
+                density.numpy(),
                 color=(0.1, 0.3, 0.8, shade),
                 label=f'iter {record["iter"]}')
         ax.set_xlabel('gradient norm g')

@@ -1,3 +1,4 @@
+import json
 import math
 import os.path as osp
 
@@ -98,6 +99,9 @@ def test_hook_logs_global_shares_and_plots(ghm, tmp_path):
     assert osp.getsize(osp.join(str(tmp_path),
                                 'gradient_histograms.png')) > 5000
     assert not head.loss_cls._forward_pre_hooks  # removed at the end
+    with open(osp.join(str(tmp_path), 'gradient_histograms.json')) as f:
+        saved = json.load(f)
+    assert saved[0]['iter'] == 2 and saved[0]['cls'] == cls.tolist()
 
 
 def test_bad_arguments():

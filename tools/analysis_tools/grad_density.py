@@ -100,7 +100,8 @@ def plot(counts: torch.Tensor, path: str, title: str) -> None:
     centres = (torch.arange(m, dtype=torch.float64) + 0.5) / m
     density = counts / counts.sum().clamp(min=1) * m
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    ax1.semilogy(centres, density.clamp(min=1e-9))
+    density[counts == 0] = float('nan')  # empty bins: a gap, not a dive
+    ax1.semilogy(centres, density)
     ax1.set_xlabel('gradient norm g = |sigmoid(x) - y|')
     ax1.set_ylabel('density (log)')
     ax1.set_title(f'{title}: {int(counts.sum()):,} logits', fontsize=10)
