@@ -137,9 +137,10 @@ class RankingStatsHook(Hook):
         # on the model's device: NCCL cannot reduce CPU tensors
         scores, labels = scores.to(device), labels.to(device)
         loss = self._loss
-        if getattr(loss, 'reduces_globally', False) and \
-                loss.last_loss is not None:
-            global_ap = 1.0 - loss.last_loss.double()  # already global
+        # our APLoss in global mode has just measured it: no recomputation
+        last = getattr(loss, 'last_loss', None)
+        if last is not None and getattr(loss, 'reduces_globally', False):
+            global_ap = 1.0 - last.double()
         else:
             global_ap = batch_ap(scores, labels, self.delta, True)
         local_ap = batch_ap(scores, labels, self.delta, False)

@@ -64,3 +64,23 @@ def test_bad_arguments():
         RankingStatsHook(interval=0)
     with pytest.raises(ValueError, match='delta'):
         RankingStatsHook(delta=0)
+
+
+def test_hook_with_a_global_loss_that_is_not_a_ranking_loss(tmp_path):
+    # GHM reduces globally but keeps no AP: the hook computes it
+    from mmdet_lossplus.losses import GHMC
+    model = nn.Module()
+    model.bbox_head = nn.Module()
+    model.bbox_head.conv = nn.Linear(1, 1)
+    model.bbox_head.loss_cls = GHMC(bins=10)
+    hook = RankingStatsHook(interval=1)
+    runner = fake_runner(model, tmp_path, name='ranking_ghm')
+    hook.before_run(runner)
+    hook.before_train_iter(runner, 0)
+    g = torch.Generator().manual_seed(2)
+    pred = torch.randn(40, 4, generator=g)
+    target = torch.randint(0, 5, (40, ), generator=g)
+    model.bbox_head.loss_cls(pred, target)
+    hook.after_train_iter(runner, 0)
+    want = batch_ap(pred, ranking_labels(pred, target, None), 1.0, False)
+    assert hook.history[-1]['global_ap'] == pytest.approx(want.item())
