@@ -49,6 +49,11 @@ val_evaluator = [
         ann_file='data/demo/annotations/val.json',
         metric='bbox',
         format_only=False),
-    dict(type='mmdet_lossplus.AngleErrorMetric', score_thr=0.3, iou_thr=0.5)
+    # 0, 1 and 8 look the same turned by half a turn: also scored modulo 180
+    dict(
+        type='mmdet_lossplus.AngleErrorMetric',
+        score_thr=0.3,
+        iou_thr=0.5,
+        half_turn_labels=[0, 1, 8])
 ]
 test_evaluator = val_evaluator

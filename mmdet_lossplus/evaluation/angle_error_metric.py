@@ -49,9 +49,15 @@ class AngleErrorMetric(BaseMetric):
     and the number of matched pairs. Boxes are compared in the original
     image frame (ground truth divided by the resize ``scale_factor``).
 
+    Objects that look the same turned by half a turn (a handwritten 0, 1
+    or 8) have no defined orientation beyond 180 degrees: with
+    ``half_turn_labels`` the same statistics are also reported with their
+    errors taken modulo 180 degrees (``*_sym``).
+
     Args:
         score_thr: Minimum detection score.
         iou_thr: Minimum IoU of a match.
+        half_turn_labels: Class indices symmetric under a half turn.
         prefix: Prefix of the metric names.
     """
     default_prefix: Optional[str] = 'angle'
@@ -59,11 +65,13 @@ class AngleErrorMetric(BaseMetric):
     def __init__(self,
                  score_thr: float = 0.3,
                  iou_thr: float = 0.5,
+                 half_turn_labels: Sequence[int] = (),
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.score_thr = float(score_thr)
         self.iou_thr = float(iou_thr)
+        self.half_turn_labels = {int(k) for k in half_turn_labels}
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
@@ -85,9 +93,11 @@ class AngleErrorMetric(BaseMetric):
                                      gt['labels'].cpu(), self.iou_thr)
             pred_angles = pred['angles'][keep].cpu().double()
             gt_angles = torch.as_tensor(gt['angles']).cpu().double()
+            gt_labels = gt['labels'].cpu()
             for i, j in pairs:
                 err = wrap_angle(pred_angles[i] - gt_angles[j]).abs()
-                self.results.append(float(err) * 180 / math.pi)
+                self.results.append(
+                    (float(err) * 180 / math.pi, int(gt_labels[j])))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         logger = MMLogger.get_current_instance()
@@ -95,12 +105,22 @@ class AngleErrorMetric(BaseMetric):
             logger.warning('AngleErrorMetric: no matched detection')
             return dict(
                 mae=float('nan'), median=float('nan'), acc15=0.0, matched=0)
-        err = torch.tensor(results, dtype=torch.float64)
+        err = torch.tensor([e for e, _ in results], dtype=torch.float64)
         metrics = dict(
             mae=round(float(err.mean()), 2),
             median=round(float(err.median()), 2),
             acc15=round(float((err <= 15).double().mean()), 4),
             matched=int(err.numel()))
+        if self.half_turn_labels:
+            sym = torch.tensor([
+                min(e, 180.0 - e) if lab in self.half_turn_labels else e
+                for e, lab in results
+            ],
+                               dtype=torch.float64)
+            metrics.update(
+                mae_sym=round(float(sym.mean()), 2),
+                median_sym=round(float(sym.median()), 2),
+                acc15_sym=round(float((sym <= 15).double().mean()), 4))
         logger.info('angle error of matched detections (degrees): ' +
                     ', '.join(f'{k} {v}' for k, v in metrics.items()))
         return metrics

@@ -52,7 +52,8 @@ def test_errors_wrap_around_and_are_reported_in_degrees():
     metric.process({}, samples)
     # 170 vs -170 degrees: 20 apart across +-180; 30 degrees; the third is
     # below the score threshold
-    assert metric.results == pytest.approx([20.0, 30.0], abs=1e-3)
+    assert [e for e, _ in metric.results] == pytest.approx([20.0, 30.0],
+                                                           abs=1e-3)
     out = metric.compute_metrics(metric.results)
     assert out['mae'] == pytest.approx(25.0)
     assert out['acc15'] == 0.0 and out['matched'] == 2
@@ -66,7 +67,7 @@ def test_gt_boxes_are_brought_to_the_original_frame():
                 [0], [0.5],
                 scale=(2.0, 2.0))
     ])
-    assert metric.results == pytest.approx([0.0])
+    assert metric.results[0][0] == pytest.approx(0.0)
 
 
 def test_missing_angles_is_a_clear_error():
@@ -75,3 +76,17 @@ def test_missing_angles_is_a_clear_error():
     s['pred_instances'].pop('angles')
     with pytest.raises(ValueError, match='pred_instances.angles'):
         AngleErrorMetric().process({}, [s])
+
+
+def test_half_turn_symmetric_classes_are_scored_modulo_180():
+    metric = AngleErrorMetric(score_thr=0.0, half_turn_labels=[0])
+    boxes = [[0., 0., 10., 10.], [20., 20., 30., 30.]]
+    metric.process({}, [
+        _sample(boxes, [0.9, 0.8], [0, 1], [math.radians(170), 0.0], boxes,
+                [0, 1], [0.0, math.radians(170)])
+    ])
+    out = metric.compute_metrics(metric.results)
+    # class 0 (symmetric): 170 -> 10 degrees; class 1 keeps 170
+    assert out['mae'] == pytest.approx(170.0)
+    assert out['mae_sym'] == pytest.approx(90.0)
+    assert out['acc15_sym'] == 0.5 and out['acc15'] == 0.0
