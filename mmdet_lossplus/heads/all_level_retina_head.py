@@ -1,5 +1,5 @@
 """RetinaNet head whose losses see all FPN levels and images in one call."""
-from typing import List
+from typing import List, Optional
 
 import torch
 from mmdet.models.dense_heads import RetinaHead
@@ -146,13 +146,18 @@ class AllLevelRetinaHead(ConfigurableNMSMixin, RetinaHead):
                                     batch_img_metas, batch_gt_instances_ignore)
         return self.cls_bbox_losses(cls_scores, bbox_preds, targets)
 
-    def cls_bbox_losses(self, cls_scores: List[Tensor],
-                        bbox_preds: List[Tensor], targets: tuple) -> dict:
+    def cls_bbox_losses(self,
+                        cls_scores: List[Tensor],
+                        bbox_preds: List[Tensor],
+                        targets: tuple,
+                        normaliser: Optional[tuple] = None) -> dict:
         """``loss_cls`` and ``loss_bbox``, one call each, given
-        :meth:`flat_targets`."""
+        :meth:`flat_targets` (and :meth:`normaliser`'s result, computed
+        here when not given)."""
         (anchors, labels, label_weights, bbox_targets, bbox_weights,
          avg_factor, _) = targets
-        norm, world = self.normaliser(avg_factor, cls_scores[0].device)
+        norm, world = normaliser or self.normaliser(avg_factor,
+                                                    cls_scores[0].device)
         cls_score = flatten_levels(cls_scores, self.cls_out_channels)
         bbox_pred = flatten_levels(bbox_preds, self.bbox_coder.encode_size)
         loss_cls = self.call_loss(self.loss_cls, cls_score, labels,

@@ -110,9 +110,11 @@ class AngleRetinaHead(AllLevelRetinaHead):
             batch_gt_instances_ignore: OptInstanceList = None) -> dict:
         targets = self.flat_targets(cls_scores, batch_gt_instances,
                                     batch_img_metas, batch_gt_instances_ignore)
-        losses = self.cls_bbox_losses(cls_scores, bbox_preds, targets)
         labels, avg_factor, extra = targets[1], targets[5], targets[6]
+        # one all-reduce of the positive count for all three losses
         norm, world = self.normaliser(avg_factor, cls_scores[0].device)
+        losses = self.cls_bbox_losses(cls_scores, bbox_preds, targets,
+                                      (norm, world))
         angle_pred = flatten_levels(angle_preds, self.angle_coder.channels)
         pos = (labels >= 0) & (labels < self.num_classes)
         target = self.angle_coder.encode(extra[0][pos])

@@ -17,14 +17,15 @@ class MultiBinLoss(nn.Module):
 
     ``pred`` and ``target`` are ``[N, num_bins * (1 + R)]``: predictions and
     :class:`~mmdet_lossplus.coders.MultiBinCoder` encodings with the same
-    bin arguments (heads check that they match). With ``'mean'`` the result
-    is ``cls_sum / avg_factor + reg_weight * reg_sum / covered`` where
-    ``cls_sum`` adds every row's mean binary cross-entropy over the bins
-    (``avg_factor`` defaults to the weighted row count), ``reg_sum`` every
-    covering bin's residual loss and ``covered`` counts the (row, covering
-    bin) pairs; a batch where nothing covers some bin, or that has no row,
-    gives no 0/0. ``'sum'`` adds both sums; ``'none'`` returns per-row
-    ``cls + reg_weight * reg / covered_in_row``.
+    bin arguments (heads check that they match). ``cls_sum`` adds every
+    row's mean binary cross-entropy over the bins, ``reg_sum`` every
+    covering bin's residual loss, ``covered`` counts the (row, covering bin)
+    pairs. ``'mean'`` without ``avg_factor``: ``cls_sum / rows + reg_weight
+    * reg_sum / covered`` (rows weighted); with ``avg_factor`` (heads pass
+    the positive count): ``(cls_sum + reg_weight * reg_sum) / avg_factor``,
+    so a global count makes it exact across GPUs. No 0/0 in any case (no
+    row, or nothing covering some bin). ``'sum'`` adds both sums; ``'none'``
+    returns per-row ``cls + reg_weight * reg / covered_in_row``.
 
     Args:
         num_bins, low, high, periodic, overlap: The bins, as for
@@ -87,14 +88,18 @@ class MultiBinLoss(nn.Module):
                 terms.covered.clamp(min=1e-6)
         elif reduction == 'sum':
             loss = terms.cls.sum() + self.reg_weight * terms.reg.sum()
+        elif avg_factor is None:
+            rows = weight.float().sum() if weight is not None else \
+                pred.new_tensor(float(pred.shape[0]))
+            loss = terms.cls.sum() / rows.clamp(min=1e-6) + \
+                self.reg_weight * terms.reg.sum() / \
+                terms.covered.sum().clamp(min=1e-6)
         else:
-            if avg_factor is None:
-                avg_factor = (
-                    weight.float().sum()
-                    if weight is not None else pred.shape[0])
-            cls = terms.cls.sum() / torch.as_tensor(
+            # Both parts per averaged row: a head that passes the global
+            # positive count makes the loss exact across GPUs (the number
+            # of covering pairs would be a per-GPU normaliser).
+            norm = torch.as_tensor(
                 avg_factor, dtype=torch.float32,
                 device=pred.device).clamp(min=1e-6)
-            loss = cls + self.reg_weight * terms.reg.sum() / \
-                terms.covered.sum().clamp(min=1e-6)
+            loss = (terms.cls.sum() + self.reg_weight * terms.reg.sum()) / norm
         return (loss * self.loss_weight).to(pred.dtype)

@@ -9,7 +9,7 @@ every rank with the global machinery switched off (no collective).
 
 Usage: torchrun --nproc_per_node=2 detector_worker.py CASE
 CASE: focal | focal_no_gt | uneven (3 images on rank 0, 1 on rank 1) |
-ghm | aploss | control (focal_no_gt with
+ghm | aploss | angle (AngleRetinaHead + multi-bin) | control (focal_no_gt with
 mmdet's local positive count: must NOT match, printed as such)
 """
 import copy
@@ -26,7 +26,8 @@ CONFIGS = dict(
     uneven='configs/retinanet/retinanet_r18_fpn_demo.py',
     control='configs/retinanet/retinanet_r18_fpn_demo.py',
     ghm='configs/ghm/retinanet_r18_fpn_ghm_demo.py',
-    aploss='configs/ap_loss/retinanet_r18_fpn_aploss_demo.py')
+    aploss='configs/ap_loss/retinanet_r18_fpn_aploss_demo.py',
+    angle='configs/multibin/retinanet_r18_fpn_angle-multibin_demo.py')
 B = 2  # images per rank
 
 
@@ -37,7 +38,8 @@ def build(case):
     from mmengine.registry import DefaultScope
     register_all_modules()
     cfg = Config.fromfile(osp.join(ROOT, CONFIGS[case]))
-    cfg.model.bbox_head.type = 'mmdet_lossplus.AllLevelRetinaHead'
+    if case != 'angle':  # the angle config has its own head
+        cfg.model.bbox_head.type = 'mmdet_lossplus.AllLevelRetinaHead'
     # frozen BN: batch statistics would differ between 2 and 4 images
     cfg.model.backbone.norm_eval = True
     torch.manual_seed(0)
@@ -69,7 +71,8 @@ def make_batch(case, world):
                 scale_factor=(1.0, 1.0)))
         s.gt_instances = InstanceData(
             bboxes=torch.cat([xy, xy + wh], 1),
-            labels=torch.randint(0, 10, (k, ), generator=g))
+            labels=torch.randint(0, 10, (k, ), generator=g),
+            angles=(torch.rand(k, generator=g) * 2 - 1) * 3.14159)
         samples.append(s)
     return images, samples
 

@@ -9,8 +9,8 @@ from conftest import run_torchrun
 WORKER = osp.join(osp.dirname(osp.abspath(__file__)), 'detector_worker.py')
 
 
-@pytest.mark.parametrize('case',
-                         ['focal', 'focal_no_gt', 'uneven', 'ghm', 'aploss'])
+@pytest.mark.parametrize(
+    'case', ['focal', 'focal_no_gt', 'uneven', 'ghm', 'aploss', 'angle'])
 def test_two_ranks_equal_one_process_with_twice_the_batch(case):
     proc = run_torchrun([WORKER, case], timeout=400)
     assert f'rank 0 OK {case}' in proc.stdout
