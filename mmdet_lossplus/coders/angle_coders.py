@@ -4,13 +4,13 @@ import math
 import torch
 from torch import Tensor
 
-from ..functional.multibin import check_targets
+from ..functional.multibin import check_targets, wrap_periodic
 from ..registry import TASK_UTILS
 
 
 def wrap_angle(angle: Tensor) -> Tensor:
     """Angles moved into ``[-pi, pi)``."""
-    return torch.remainder(angle + math.pi, 2 * math.pi) - math.pi
+    return wrap_periodic(angle, -math.pi, math.pi)
 
 
 @TASK_UTILS.register_module()

@@ -20,6 +20,10 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+# candidates resolved together: a [512, 512] bool matrix is cheap, and the
+# Python loop over blocks stays short
+BLOCK_SIZE = 512
+
 
 def _diou(a: Tensor, b: Tensor, beta: float, use_distance: bool,
           eps: float) -> Tensor:
@@ -123,7 +127,7 @@ def diou_nms_indices(boxes: Tensor,
                      idxs: Optional[Tensor] = None,
                      use_distance: bool = True,
                      eps: float = 1e-7,
-                     block_size: int = 512) -> Tensor:
+                     block_size: int = BLOCK_SIZE) -> Tensor:
     """Indices kept by greedy (DIoU-)NMS, in descending score order.
 
     Args:
@@ -142,6 +146,14 @@ def diou_nms_indices(boxes: Tensor,
         ``[K]`` int64 indices into ``boxes``.
     """
     _check_nms_args(boxes, scores, iou_threshold, beta, idxs)
+    return _greedy_keep(boxes, scores, iou_threshold, beta, idxs, use_distance,
+                        eps, block_size)
+
+
+def _greedy_keep(boxes: Tensor, scores: Tensor, iou_threshold: float,
+                 beta: float, idxs: Optional[Tensor], use_distance: bool,
+                 eps: float, block_size: int) -> Tensor:
+    """:func:`diou_nms_indices` on checked arguments."""
     if boxes.dtype in (torch.float16, torch.bfloat16):
         boxes = boxes.float()
     order = torch.sort(scores, descending=True, stable=True).indices
@@ -220,8 +232,8 @@ def diou_nms(boxes: Tensor,
         valid = (scores > score_threshold).nonzero().squeeze(1)
         boxes, scores = boxes[valid], scores[valid]
         idxs = idxs[valid] if idxs is not None else None
-    keep = diou_nms_indices(boxes, scores, iou_threshold, beta, idxs,
-                            use_distance, eps)
+    keep = _greedy_keep(boxes, scores, iou_threshold, beta, idxs, use_distance,
+                        eps, BLOCK_SIZE)
     if max_num > 0:
         keep = keep[:max_num]
     dets = torch.cat([boxes[keep], scores[keep, None].to(boxes.dtype)], 1)

@@ -83,12 +83,17 @@ def bin_centres(spec: MultiBinSpec, like: Tensor) -> Tensor:
     return spec.low + (k + 0.5) * spec.width
 
 
+def wrap_periodic(value: Tensor, low: float, high: float) -> Tensor:
+    """``value`` moved by whole periods ``high - low`` into ``[low, high)``.
+    """
+    return torch.remainder(value - low, high - low) + low
+
+
 def wrap(value: Tensor, spec: MultiBinSpec) -> Tensor:
     """Periodic range: ``value`` moved into ``[low, high)``; else as is."""
     if not spec.periodic:
         return value
-    period = spec.high - spec.low
-    return torch.remainder(value - spec.low, period) + spec.low
+    return wrap_periodic(value, spec.low, spec.high)
 
 
 def _offsets(target: Tensor, spec: MultiBinSpec) -> Tensor:
@@ -96,8 +101,8 @@ def _offsets(target: Tensor, spec: MultiBinSpec) -> Tensor:
     periodic range the shortest one, in ``[-period/2, period/2)``)."""
     diff = target[..., None] - bin_centres(spec, target)
     if spec.periodic:
-        period = spec.high - spec.low
-        diff = torch.remainder(diff + period / 2, period) - period / 2
+        half = (spec.high - spec.low) / 2
+        diff = wrap_periodic(diff, -half, half)
     return diff
 
 

@@ -7,7 +7,6 @@ from typing import List, Optional, Sequence
 import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from torch import Tensor
 
 from .. import dist
@@ -15,6 +14,7 @@ from ..functional.ghm import (asl1_gradient_norm, ghm_bin_counts,
                               ghm_bin_index, ghmc_gradient_norm)
 from ..losses.targets import binary_targets
 from ..registry import HOOKS
+from .loss_inputs import detector_head, loss_call_args
 
 
 def cls_gradient_counts(pred: Tensor, target: Tensor, weight: Optional[Tensor],
@@ -44,14 +44,6 @@ def reg_gradient_counts(pred: Tensor, target: Tensor, weight: Optional[Tensor],
                               (pred.dim() - valid.dim())).expand_as(pred)
     g = asl1_gradient_norm(pred.detach() - target.detach(), mu)
     return ghm_bin_counts(ghm_bin_index(g, bins, valid), bins)
-
-
-def _call_args(args: tuple, kwargs: dict) -> tuple:
-    """``(pred, target, weight)`` of an mmdet loss call."""
-    pred, target = args[0], args[1]
-    weight = args[2] if len(args) > 2 else kwargs.get(
-        'weight', kwargs.get('label_weight'))
-    return pred, target, weight
 
 
 @HOOKS.register_module()
@@ -123,12 +115,7 @@ class GradientHistogramHook(Hook):
 
     # -- set-up --------------------------------------------------------
     def before_run(self, runner) -> None:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        head = getattr(model, self.head, None)
-        if head is None:
-            raise ValueError(f'GradientHistogramHook: the model has no '
-                             f'{self.head!r} (set head=...)')
+        head = detector_head(runner.model, self.head, 'GradientHistogramHook')
         self._device = next(head.parameters()).device
         for kind, name in (('cls', 'loss_cls'), ('reg', 'loss_bbox')):
             loss = getattr(head, name, None)
@@ -145,7 +132,7 @@ class GradientHistogramHook(Hook):
         def pre_hook(module, args, kwargs):
             if not self._active:
                 return None
-            pred, target, weight = _call_args(args, kwargs)
+            pred, target, weight = loss_call_args(args, kwargs)
             with torch.no_grad():
                 if kind == 'cls':
                     counts = cls_gradient_counts(pred, target, weight,

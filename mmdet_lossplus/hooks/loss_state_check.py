@@ -4,11 +4,11 @@ from typing import List, Tuple
 
 import torch
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from torch import Tensor, nn
 
 from .. import dist
 from ..registry import HOOKS
+from .loss_inputs import bare_model
 
 
 def stateful_losses(model: nn.Module) -> List[Tuple[str, nn.Module]]:
@@ -59,9 +59,7 @@ class LossStateCheckHook(Hook):
 
     def check(self, model: nn.Module, iteration: int) -> float:
         """Compare now; returns this rank's deviation or raises."""
-        if is_model_wrapper(model):
-            model = model.module
-        losses = stateful_losses(model)
+        losses = stateful_losses(bare_model(model))
         if not dist.is_distributed():
             return 0.0
         dev = state_deviation([m.state_vector() for _, m in losses])

@@ -8,9 +8,9 @@ import torch
 from mmdet.structures.bbox import get_box_tensor
 from mmengine.dist import master_only
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from ..registry import HOOKS
+from .loss_inputs import bare_model
 
 # Distinct BGR colours, one per class id (cycled).
 _PALETTE = np.array([(230, 25, 75), (60, 180, 75), (255, 225, 25),
@@ -101,8 +101,7 @@ class PredictionGalleryHook(Hook):
             else runner.test_loop
         dataset = loop.dataloader.dataset
         collate = loop.dataloader.collate_fn
-        model = runner.model.module if is_model_wrapper(runner.model) \
-            else runner.model
+        model = bare_model(runner.model)
         names = dataset.metainfo.get('classes')
         n = min(self.num_images, len(dataset))
         tiles = []

@@ -1,28 +1,18 @@
 """``RankingStatsHook``: the score ranking of the global mini-batch, and
 how far the per-rank rankings are from it."""
 import os.path as osp
-from typing import List, Optional
+from typing import List
 
 import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from torch import Tensor
 
 from .. import dist
-from ..functional.ap_loss import ap_loss_with_update
-from ..losses.targets import binary_targets
+from ..losses.ap_loss import ranking_ap_loss
+from ..losses.targets import ranking_labels
 from ..registry import HOOKS
-
-
-def ranking_labels(pred: Tensor, target: Tensor,
-                   weight: Optional[Tensor]) -> Tensor:
-    """Flat int8 labels of a sigmoid classifier's entries: 1 positive,
-    0 negative, -1 ignored (weight <= 0)."""
-    y, valid = binary_targets(pred.detach(), target, weight)
-    labels = torch.where(valid, y.to(torch.int8),
-                         torch.full_like(y, -1, dtype=torch.int8))
-    return labels.reshape(-1)
+from .loss_inputs import detector_head, loss_call_args
 
 
 def batch_ap(scores: Tensor, labels: Tensor, delta: float,
@@ -30,18 +20,8 @@ def batch_ap(scores: Tensor, labels: Tensor, delta: float,
     """Interpolated AP of the ranking as AP-loss measures it (``1 -
     loss``); over all ranks' entries when ``global_rank`` (collectives),
     else over this rank's only."""
-    scores = scores.detach().float().reshape(-1)
-    if global_rank and dist.is_distributed():
-        pos, offset = dist.all_gather_variable(scores[labels == 1])
-        out = ap_loss_with_update(
-            scores,
-            labels,
-            delta,
-            all_pos_scores=pos,
-            pos_offset=offset,
-            reduce_sum=dist.all_reduce_sum)
-    else:
-        out = ap_loss_with_update(scores, labels, delta)
+    out = ranking_ap_loss(scores.detach().float().reshape(-1),
+                          labels.reshape(-1), delta, global_rank)
     return 1.0 - out.loss.double()
 
 
@@ -95,13 +75,11 @@ class RankingStatsHook(Hook):
         self._device = torch.device('cpu')
 
     def before_run(self, runner) -> None:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        head = getattr(model, self.head, None)
+        head = detector_head(runner.model, self.head, 'RankingStatsHook')
         loss = getattr(head, 'loss_cls', None)
         if loss is None:
-            raise ValueError(f'RankingStatsHook: the model has no '
-                             f'{self.head}.loss_cls (set head=...)')
+            raise ValueError(f'RankingStatsHook: {self.head} has no '
+                             'loss_cls')
         self._loss = loss
         self._device = next(head.parameters()).device
         self.delta = float(getattr(loss, 'delta', self.delta))
@@ -110,12 +88,11 @@ class RankingStatsHook(Hook):
 
     def _capture(self, module, args, kwargs):
         if self._active:
-            pred, target = args[0], args[1]
-            weight = args[2] if len(args) > 2 else kwargs.get(
-                'weight', kwargs.get('label_weight'))
+            pred, target, weight = loss_call_args(args, kwargs)
             with torch.no_grad():
                 self._captured.append((pred.detach().float().reshape(-1),
-                                       ranking_labels(pred, target, weight)))
+                                       ranking_labels(pred.detach(), target,
+                                                      weight).reshape(-1)))
         return None
 
     def before_train_iter(self,

@@ -5,12 +5,31 @@ import torch
 from torch import Tensor, nn
 
 from .. import dist
-from ..functional.ap_loss import ap_loss_with_update, check_delta
+from ..functional.ap_loss import APLossResult, ap_loss_with_update, check_delta
 from ..registry import MODELS
 from .checks import check_loss_weight
-from .targets import binary_targets
+from .targets import ranking_labels
 
 _MODES = ('global', 'local')
+
+
+def ranking_ap_loss(scores: Tensor, labels: Tensor, delta: float,
+                    global_rank: bool) -> APLossResult:
+    """AP-loss and update of flat ``scores`` with int8 ``labels`` (1, 0,
+    -1 ignored): over every rank's entries when ``global_rank`` in a
+    distributed run (the positives' scores are gathered, per-positive
+    counts reduced: collectives every rank must enter), else over this
+    rank's only."""
+    if global_rank and dist.is_distributed():
+        all_pos, offset = dist.all_gather_variable(scores[labels == 1])
+        return ap_loss_with_update(
+            scores,
+            labels,
+            delta,
+            all_pos_scores=all_pos,
+            pos_offset=offset,
+            reduce_sum=dist.all_reduce_sum)
+    return ap_loss_with_update(scores, labels, delta)
 
 
 class _APLossFunction(torch.autograd.Function):
@@ -38,20 +57,8 @@ class _APLossFunction(torch.autograd.Function):
                 f'scores: {int(bad)} non-finite value(s) among the '
                 'non-ignored (anchor, class) entries; AP-loss needs finite '
                 'logits')
-        scale = 1
-        if distributed:
-            local_pos = flat[flat_labels == 1]
-            all_pos, offset = dist.all_gather_variable(local_pos)
-            out = ap_loss_with_update(
-                flat,
-                flat_labels,
-                delta,
-                all_pos_scores=all_pos,
-                pos_offset=offset,
-                reduce_sum=dist.all_reduce_sum)
-            scale = dist.world_size()
-        else:
-            out = ap_loss_with_update(flat, flat_labels, delta)
+        out = ranking_ap_loss(flat, flat_labels, delta, global_rank)
+        scale = dist.world_size() if distributed else 1
         owner.last_num_pos = out.num_pos.detach()
         owner.last_loss = out.loss.detach()
         ctx.save_for_backward(out.update)
@@ -146,9 +153,7 @@ class APLoss(nn.Module):
         if reduction_override not in (None, 'mean'):
             raise ValueError('reduction_override must be None or "mean" for '
                              f'APLoss, got {reduction_override!r}')
-        target, valid = binary_targets(pred, target, label_weight)
-        labels = torch.where(valid, target.to(torch.int8),
-                             torch.full_like(target, -1, dtype=torch.int8))
+        labels = ranking_labels(pred, target, label_weight)
         loss = _APLossFunction.apply(pred, labels, self.delta,
                                      self.mode == 'global', self)
         return loss * self.loss_weight

@@ -3,7 +3,7 @@
 Use them with ``reg_decoded_bbox=True`` heads (the head decodes its
 predictions to ``(x1, y1, x2, y2)`` boxes before calling the loss).
 """
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from mmdet.models.losses.utils import weight_reduce_loss
@@ -24,10 +24,20 @@ class _BoxOverlapLoss(nn.Module):
     given. If every weight is 0 (no positive anchor) the result is a 0
     connected to ``pred``, so DDP still sees a gradient for every parameter.
     Empty input gives 0 for ``'mean'``/``'sum'`` (mmdet returns NaN).
-    Subclasses define ``elementwise(pred, target) -> [N]`` losses.
-    """
+    Subclasses name their functional loss in ``loss_fn`` and put its extra
+    arguments in ``self.options``.
 
-    def __init__(self, eps: float, reduction: str, loss_weight: float):
+    Args:
+        eps: Passed to the functional loss.
+        reduction: ``'mean'``, ``'sum'`` or ``'none'``.
+        loss_weight: Multiplier of the loss.
+    """
+    loss_fn: Callable[..., Tensor]
+
+    def __init__(self,
+                 eps: float = 1e-6,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0) -> None:
         super().__init__()
         check_positive('eps', eps)
         check_reduction(reduction)
@@ -35,6 +45,11 @@ class _BoxOverlapLoss(nn.Module):
         self.eps = float(eps)
         self.reduction = reduction
         self.loss_weight = float(loss_weight)
+        self.options = {}
+
+    def elementwise(self, pred: Tensor, target: Tensor) -> Tensor:
+        """``[N]`` losses of the functional loss."""
+        return type(self).loss_fn(pred, target, eps=self.eps, **self.options)
 
     def forward(self,
                 pred: Tensor,
@@ -77,6 +92,7 @@ class IoULoss(_BoxOverlapLoss):
         reduction: ``'mean'``, ``'sum'`` or ``'none'``.
         loss_weight: Multiplier of the loss.
     """
+    loss_fn = staticmethod(iou_loss)
 
     def __init__(self,
                  mode: str = 'log',
@@ -87,49 +103,23 @@ class IoULoss(_BoxOverlapLoss):
         if mode not in IOU_MODES:
             raise ValueError(f'mode must be one of {IOU_MODES}, got {mode!r}')
         self.mode = mode
-
-    def elementwise(self, pred: Tensor, target: Tensor) -> Tensor:
-        return iou_loss(pred, target, self.mode, self.eps)
+        self.options = dict(mode=mode)
 
 
 @MODELS.register_module()
 class GIoULoss(_BoxOverlapLoss):
-    """GIoU loss ``1 - GIoU`` (Rezatofighi et al., CVPR 2019).
-
-    Args:
-        eps: Added to the union and the enclosing area.
-        reduction: ``'mean'``, ``'sum'`` or ``'none'``.
-        loss_weight: Multiplier of the loss.
-    """
-
-    def __init__(self,
-                 eps: float = 1e-6,
-                 reduction: str = 'mean',
-                 loss_weight: float = 1.0) -> None:
-        super().__init__(eps, reduction, loss_weight)
-
-    def elementwise(self, pred: Tensor, target: Tensor) -> Tensor:
-        return giou_loss(pred, target, self.eps)
+    """GIoU loss ``1 - GIoU`` (Rezatofighi et al., CVPR 2019); ``eps``
+    (default 1e-6) is added to the union and the enclosing area. Other
+    arguments as :class:`_BoxOverlapLoss`."""
+    loss_fn = staticmethod(giou_loss)
 
 
 @MODELS.register_module()
 class DIoULoss(_BoxOverlapLoss):
-    """DIoU loss ``1 - IoU + rho^2/c^2`` (Zheng et al., AAAI 2020).
-
-    Args:
-        eps: Added to the union and to ``c^2``.
-        reduction: ``'mean'``, ``'sum'`` or ``'none'``.
-        loss_weight: Multiplier of the loss.
-    """
-
-    def __init__(self,
-                 eps: float = 1e-6,
-                 reduction: str = 'mean',
-                 loss_weight: float = 1.0) -> None:
-        super().__init__(eps, reduction, loss_weight)
-
-    def elementwise(self, pred: Tensor, target: Tensor) -> Tensor:
-        return diou_loss(pred, target, self.eps)
+    """DIoU loss ``1 - IoU + rho^2/c^2`` (Zheng et al., AAAI 2020); ``eps``
+    (default 1e-6) is added to the union and to ``c^2``. Other arguments as
+    :class:`_BoxOverlapLoss`."""
+    loss_fn = staticmethod(diou_loss)
 
 
 @MODELS.register_module()
@@ -144,6 +134,7 @@ class CIoULoss(_BoxOverlapLoss):
         reduction: ``'mean'``, ``'sum'`` or ``'none'``.
         loss_weight: Multiplier of the loss.
     """
+    loss_fn = staticmethod(ciou_loss)
 
     def __init__(self,
                  alpha: str = 'paper',
@@ -155,6 +146,4 @@ class CIoULoss(_BoxOverlapLoss):
             raise ValueError(f'alpha must be one of {CIOU_ALPHAS}, got '
                              f'{alpha!r}')
         self.alpha = alpha
-
-    def elementwise(self, pred: Tensor, target: Tensor) -> Tensor:
-        return ciou_loss(pred, target, self.eps, self.alpha)
+        self.options = dict(alpha=alpha)

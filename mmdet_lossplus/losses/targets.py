@@ -86,3 +86,13 @@ def binary_targets(pred: Tensor, target: Tensor,
     else:
         valid = label_weight > 0
     return target, valid
+
+
+def ranking_labels(pred: Tensor, target: Tensor,
+                   label_weight: Optional[Tensor]) -> Tensor:
+    """int8 labels shaped like ``pred`` for a ranking: 1 positive, 0
+    negative, -1 ignored (``label_weight <= 0``). Inputs as
+    :func:`binary_targets`."""
+    target, valid = binary_targets(pred, target, label_weight)
+    return torch.where(valid, target.to(torch.int8),
+                       torch.full_like(target, -1, dtype=torch.int8))

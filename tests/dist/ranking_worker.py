@@ -15,8 +15,8 @@ from mmdet.models.losses import FocalLoss
 from torch import nn
 
 from mmdet_lossplus.hooks import RankingStatsHook, batch_ap
-from mmdet_lossplus.hooks.ranking_stats import ranking_labels
 from mmdet_lossplus.losses import APLoss
+from mmdet_lossplus.losses.targets import ranking_labels
 
 
 def data(r, case):
