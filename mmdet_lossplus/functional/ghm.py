@@ -18,11 +18,12 @@ never communicates. The value and the gradient (``weight[bin] * dloss/dx``)
 come from one pass over precomputed per-sample quantities
 (:func:`with_gradient`), without an autograd graph of the intermediates.
 """
-from typing import Callable, Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
+
+from .scratch import ScratchBuffers, scratch_tensor
 
 
 def ghmc_gradient_norm(pred: Tensor, target: Tensor) -> Tensor:
@@ -59,7 +60,9 @@ def asl1_gradient_norm(diff: Tensor, mu: float = 0.02) -> Tensor:
 def ghm_bin_index(g: Tensor,
                   bins: int,
                   valid: Optional[Tensor] = None,
-                  absolute: bool = False) -> Tensor:
+                  absolute: bool = False,
+                  out: Optional[Tensor] = None,
+                  work: Optional[Tensor] = None) -> Tensor:
     """Bin of every sample, ``floor(g * M)`` clamped to ``[0, M - 1]``.
 
     Bin ``i`` holds ``i/M <= g < (i+1)/M`` and the last bin also ``g = 1``,
@@ -75,13 +78,18 @@ def ghm_bin_index(g: Tensor,
         bins: ``M``.
         valid: Optional bool mask, same shape; invalid samples get ``M``.
         absolute: Bin ``|g|`` (saves a pass when ``g`` carries a sign).
+        out: Optional int32 tensor shaped like ``g`` to write the bins to.
+        work: Optional float32 tensor shaped like ``g`` for the
+            intermediate ``g * M`` (overwritten).
 
     Returns:
         int32 tensor shaped like ``g`` with values in ``[0, M]``.
     """
-    # In place after the first allocation: on CPU every fresh large tensor
-    # costs page faults comparable to the arithmetic.
-    idx = torch.mul(g, bins).to(torch.int32)
+    scaled = torch.mul(g, bins, out=work) if work is not None else \
+        torch.mul(g, bins)
+    if out is None:
+        out = torch.empty(g.shape, dtype=torch.int32, device=g.device)
+    idx = out.copy_(scaled)  # truncation toward 0 = floor for g >= 0
     if absolute:
         idx.abs_()  # truncation is symmetric: |trunc(v)| = trunc(|v|)
     idx.clamp_(0, bins - 1)
@@ -90,35 +98,44 @@ def ghm_bin_index(g: Tensor,
     return idx
 
 
-def ghmc_elementwise(x: Tensor, row_valid: Optional[Tensor],
-                     bins: int) -> Tuple[Tensor, Tensor, Tensor]:
-    """GHM-C per-logit quantities, every entry taken as a negative.
+def ghmc_elementwise(x: Tensor,
+                     bins: int,
+                     scratch: Optional[ScratchBuffers] = None
+                     ) -> Tuple[Tensor, Tensor, Tensor]:
+    """GHM-C per-logit quantities, every entry taken as a valid negative.
 
     For target 0: ``g = sigmoid(x)``, ``BCE = softplus(x)`` and
-    ``dBCE/dx = sigmoid(x)``; callers correct the few positives.
+    ``dBCE/dx = sigmoid(x)``; callers correct the few positives and mark
+    the ignored entries.
 
     Args:
         x: ``[N, C]`` float32 logits.
-        row_valid: ``[N, 1]`` or ``[N, C]`` bool, or None (all valid);
-            invalid entries get bin ``M`` and loss 0.
         bins: ``M``.
+        scratch: Buffers to write the three results to (see
+            :mod:`~mmdet_lossplus.functional.scratch`); fresh tensors
+            without.
 
     Returns:
         ``(sigmoid(x), bin of sigmoid(x) (int32), softplus(x))``.
     """
-    p = torch.sigmoid(x)
-    loss = F.softplus(x)
-    idx = ghm_bin_index(p, bins)
-    if row_valid is not None:
-        invalid = ~row_valid
-        idx.masked_fill_(invalid, bins)
-        loss.masked_fill_(invalid, 0.0)
+    p = torch.sigmoid(
+        x, out=scratch_tensor(scratch, 'ghm_a', x.shape, x.dtype, x.device))
+    loss = scratch_tensor(scratch, 'ghm_b', x.shape, x.dtype, x.device)
+    idx = ghm_bin_index(
+        p,
+        bins,
+        out=scratch_tensor(scratch, 'ghm_idx', x.shape, torch.int32, x.device),
+        work=loss)
+    torch.ops.aten.softplus.out(x, 1, 20, out=loss)  # F.softplus: no out=
     return p, idx, loss
 
 
 def ghm_weighted_sum(per_bin: Tensor, bin_idx: Tensor, elem_loss: Tensor,
                      grad_elem: Tensor) -> Tuple[Tensor, Tensor]:
     """``(sum_i w[bin_i] * loss_i, w[bin] * grad_elem)``.
+
+    The gradient is a fresh tensor (it is handed to autograd);
+    ``elem_loss`` is overwritten by the weighted losses.
 
     Args:
         per_bin: ``[M + 1]`` float32 weights (0 for the invalid slot).
@@ -127,60 +144,106 @@ def ghm_weighted_sum(per_bin: Tensor, bin_idx: Tensor, elem_loss: Tensor,
         grad_elem: Per-sample derivative, same shape.
     """
     w = per_bin.index_select(0, bin_idx.reshape(-1)).view_as(grad_elem)
-    value = torch.mul(w, elem_loss).sum()
+    # float32 cascade summation of the products, as mmdet's reduction does
+    value = torch.mul(w, elem_loss, out=elem_loss).sum()
     return value, w.mul_(grad_elem)
 
 
-def ghmr_elementwise(pred: Tensor, target: Tensor,
-                     label_weight: Optional[Tensor], mu: float,
-                     bins: int) -> Tuple[Tensor, Tensor, Tensor]:
+def ghmr_elementwise(
+        pred: Tensor,
+        target: Tensor,
+        label_weight: Optional[Tensor],
+        mu: float,
+        bins: int,
+        scratch: Optional[ScratchBuffers] = None
+) -> Tuple[Tensor, Tensor, Tensor]:
     """GHM-R per-coordinate quantities, computed as mmdet does.
 
     ``d = pred - target``, ``r = sqrt(d^2 + mu^2)``: ASL1 is ``r - mu``, its
     derivative ``d / r`` and the gradient norm ``|d| / r``.
 
+    Ignored entries (``label_weight <= 0``) get ``d = 0`` (so loss and
+    derivative 0) and bin ``M``. This is done with float arithmetic only:
+    on CPU a bool mask and ``masked_fill_`` cost about 10x a float
+    multiply. A non-finite value in an ignored entry therefore makes the
+    loss non-finite, as in mmdet (whose zero weight times inf is NaN).
+
     Args:
         pred: Regression outputs (any float dtype).
         target: Targets, same shape.
-        label_weight: Same shape or None; entries <= 0 get bin ``M`` and
-            loss 0 (so that an ignored inf cannot leak into sums).
+        label_weight: Same shape or None (all valid).
         mu: ASL1 scale.
         bins: ``M``.
+        scratch: Buffers for the results and two temporaries; fresh
+            tensors without.
 
     Returns:
         ``(d / r (float32), bins (int32), r - mu (float32))``.
     """
-    d = pred.float() - target.float()
-    root = torch.mul(d, d).add_(mu * mu).sqrt_()
-    grad = d.div_(root)
-    loss = root.sub_(mu)
+    shape, dev, f32 = pred.shape, pred.device, torch.float32
+    d = scratch_tensor(scratch, 'ghm_a', shape, f32, dev)
+    if pred.dtype == f32 and target.dtype == f32:
+        torch.sub(pred, target, out=d)
+    else:  # subtract in float32, not in the inputs' half precision
+        d.copy_(pred).sub_(target.float())
     valid = None
     if label_weight is not None:
-        valid = label_weight > 0
-        loss.masked_fill_(~valid, 0.0)
-    return grad, ghm_bin_index(grad, bins, valid, absolute=True), loss
+        # 1 where label_weight > 0, 0 where <= 0
+        valid = torch.sign(
+            label_weight,
+            out=scratch_tensor(scratch, 'ghm_c', shape, f32,
+                               dev)).clamp_(min=0)
+        d.mul_(valid)
+    root = torch.mul(
+        d, d, out=scratch_tensor(scratch, 'ghm_b', shape, f32, dev))
+    root.add_(mu * mu).sqrt_()
+    grad = d.div_(root)
+    loss = root.sub_(mu)
+    # floor(|g| * M) capped at M - 1; ignored entries (g = 0) get M.
+    scaled = torch.mul(
+        grad, bins, out=scratch_tensor(scratch, 'ghm_d', shape, f32, dev))
+    scaled.abs_().clamp_(max=bins - 1)
+    if valid is not None:
+        torch.maximum(scaled, valid.mul_(-bins).add_(bins), out=scaled)
+    idx = scratch_tensor(scratch, 'ghm_idx', shape, torch.int32, dev)
+    idx.copy_(scaled).clamp_(0, bins)  # a NaN converts to INT_MIN
+    return grad, idx, loss
 
 
-_COMPILED: Dict[Callable, Callable] = {}
+_COUNT_LANES = 16
 
 
-def compiled(fn: Callable) -> Callable:
-    """``torch.compile(fn, dynamic=True)``, built once per process.
-
-    Fuses an elementwise function into one kernel (C++/OpenMP on CPU,
-    Triton on CUDA). The first call compiles (about 15 s on this project's
-    CPU); kept out of module attributes so that models stay deep-copyable.
-    """
-    if fn not in _COMPILED:
-        _COMPILED[fn] = torch.compile(fn, dynamic=True)
-    return _COMPILED[fn]
-
-
-def ghm_bin_counts(bin_idx: Tensor, bins: int) -> Tensor:
+def ghm_bin_counts(bin_idx: Tensor,
+                   bins: int,
+                   work: Optional[Tensor] = None) -> Tensor:
     """``[M]`` float64 counts of the samples in each bin (slot ``M``, the
     invalid samples, dropped). float64 keeps them exact when summed over
-    ranks."""
-    counts = torch.bincount(bin_idx.reshape(-1), minlength=bins + 1)
+    ranks.
+
+    Counting runs on 16 interleaved sets of counters (element ``k`` counts
+    in set ``k mod 16``, then the sets are summed): when most samples fall
+    into one bin, as the regression norms of GHM-R do, a single set makes
+    every increment wait for the previous one (2.7x slower on CPU).
+
+    Args:
+        bin_idx: int bins in ``[0, M]``, any shape.
+        bins: ``M``.
+        work: Optional int32 tensor with ``bin_idx.numel()`` elements for
+            the interleaved indices (overwritten).
+    """
+    lanes, slots = _COUNT_LANES, bins + 1
+    flat = bin_idx.reshape(-1)
+    n_main = flat.numel() // lanes * lanes
+    offsets = torch.arange(lanes, dtype=flat.dtype, device=flat.device) * slots
+    main = flat[:n_main].view(-1, lanes)
+    if work is not None:
+        spread = torch.add(
+            main, offsets, out=work.view(-1)[:n_main].view(-1, lanes))
+    else:
+        spread = main + offsets
+    counts = torch.bincount(
+        spread.view(-1), minlength=lanes * slots).view(lanes, slots).sum(0)
+    counts += torch.bincount(flat[n_main:], minlength=slots)
     return counts[:bins].double()
 
 
@@ -263,12 +326,23 @@ class _WithGradient(torch.autograd.Function):
     def forward(ctx, pred: Tensor, value: Tensor, grad: Tensor) -> Tensor:
         ctx.save_for_backward(grad)
         ctx.dtype = pred.dtype
+        ctx.consumed = False
         return value
 
     @staticmethod
     def backward(ctx, upstream: Tensor):
+        if ctx.consumed:
+            raise RuntimeError(
+                'a loss built with with_gradient was differentiated twice '
+                '(retain_graph=True); its saved gradient was scaled in '
+                'place by the first backward. Compute the loss again for a '
+                'second backward.')
+        ctx.consumed = True
         grad, = ctx.saved_tensors
-        return (grad * upstream.to(grad.dtype)).to(ctx.dtype), None, None
+        # In place: a fresh multi-megabyte result costs page faults on CPU
+        # comparable to the multiply itself; the saved tensor is not used
+        # again (guarded above).
+        return grad.mul_(upstream.to(grad.dtype)).to(ctx.dtype), None, None
 
 
 def with_gradient(pred: Tensor, value: Tensor, grad: Tensor) -> Tensor:

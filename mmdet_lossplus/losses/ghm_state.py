@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from .. import dist
 from ..functional.ghm import (ghm_bin_counts, ghm_density, ghm_ema_update,
                               ghm_weighted_sum, ghm_weights, with_gradient)
+from ..functional.scratch import ScratchBuffers, scratch_tensor
 from .checks import check_loss_weight, check_reduction
 
 # ema_steps assumed for an EMA loaded from an mmdet checkpoint, which has no
@@ -61,6 +62,8 @@ class GHMState(nn.Module):
         self.bias_correction = bool(bias_correction)
         self.global_stats = bool(global_stats)
         self.last_counts: Optional[Tensor] = None
+        # Large per-call temporaries reused between calls on CPU.
+        self.scratch = ScratchBuffers()
         self.register_buffer(
             'acc_sum',
             torch.zeros(bins, dtype=torch.float32),
@@ -133,8 +136,8 @@ class GHMState(nn.Module):
                   loss_weight: float) -> Tensor:
         """Weight the per-sample losses by inverse gradient density, reduce.
 
-        The per-bin counts, ``tot`` and the sum of the valid losses (a
-        finiteness probe) form one vector of ``bins + 2`` numbers; with
+        The per-bin counts and ``tot`` form one vector of ``bins + 1``
+        numbers; with
         ``global_stats`` in a distributed run it is summed over ranks in one
         all-reduce, so every rank weights by the density of the global
         mini-batch and keeps the same EMA. The reduced loss is then summed
@@ -148,13 +151,13 @@ class GHMState(nn.Module):
         gradient ``w[bin] * grad_elem``
         (:func:`~mmdet_lossplus.functional.ghm.with_gradient`).
 
-        A call whose valid losses are not all finite (a NaN/inf prediction)
-        leaves the EMA untouched, decided on the device without a host
-        sync; its loss is non-finite, as its input.
+        A call whose loss is not finite (a NaN/inf prediction) leaves the
+        EMA untouched, decided on the device without a host sync.
 
         Args:
             pred: The prediction tensor (graph input).
-            elem_loss: Per-sample loss, float32, detached, 0 where invalid.
+            elem_loss: Per-sample loss, float32, detached, 0 where invalid;
+                overwritten (it is usually a scratch buffer).
             grad_elem: ``d elem_loss / d pred``, float32, detached.
             bin_idx: Bins from ``ghm_bin_index`` (``bins`` = invalid).
             tot: 0-dim local normaliser.
@@ -163,9 +166,11 @@ class GHMState(nn.Module):
         """
         m = self.bins
         stats = torch.cat([
-            ghm_bin_counts(bin_idx, m),
-            tot.reshape(1).double(),
-            elem_loss.sum().reshape(1).double()
+            ghm_bin_counts(
+                bin_idx, m,
+                scratch_tensor(self.scratch, 'ghm_lanes', bin_idx.shape,
+                               torch.int32, bin_idx.device)),
+            tot.reshape(1).double()
         ])
         global_mode = self.global_stats and dist.is_distributed()
         if global_mode:
@@ -175,32 +180,42 @@ class GHMState(nn.Module):
         # The global histogram of the last call, for hooks to log without
         # recomputing it (not state: never saved, never broadcast).
         self.last_counts = counts.detach()
+        density = counts
         if self.momentum > 0:
             acc, steps = ghm_ema_update(self.acc_sum, self.ema_steps, counts,
                                         self.momentum,
-                                        torch.isfinite(stats[m + 1]))
-            if self.training:
-                self.assign(acc, steps)
+                                        counts.new_ones((), dtype=torch.bool))
             density = ghm_density(counts, acc, steps, self.momentum,
                                   self.bias_correction)
-        else:
-            density = counts
         per_bin = ghm_weights(counts, density, tot_all) * loss_weight
         if reduction == 'mean':
             per_bin = per_bin / tot_all
         if reduction == 'none':
             w = per_bin.float()[bin_idx.long()]
-            return with_gradient(pred, w * elem_loss, w * grad_elem)
-        if global_mode:
-            # The gradient convention of ``dist``: scale by W. Doing it on
-            # the M + 1 weights saves a pass over the samples; the value is
-            # divided back below.
-            per_bin = per_bin * dist.world_size()
-        value, grad = ghm_weighted_sum(per_bin.float(), bin_idx, elem_loss,
-                                       grad_elem)
-        if global_mode:
-            value = dist.all_reduce_sum(value / dist.world_size())
-        return with_gradient(pred, value, grad)
+            out = with_gradient(pred, w * elem_loss, w * grad_elem)
+            probe = out.detach().sum()
+            if global_mode:
+                probe = dist.all_reduce_sum(probe)
+        else:
+            if global_mode:
+                # The gradient convention of ``dist``: scale by W. Doing it
+                # on the M + 1 weights saves a pass over the samples; the
+                # value is divided back below.
+                per_bin = per_bin * dist.world_size()
+            value, grad = ghm_weighted_sum(per_bin.float(), bin_idx, elem_loss,
+                                           grad_elem)
+            if global_mode:
+                value = dist.all_reduce_sum(value / dist.world_size())
+            out = probe = with_gradient(pred, value, grad)
+        if self.momentum > 0 and self.training:
+            # Every valid sample has a positive weight, so a non-finite
+            # loss anywhere makes the (global) reduced loss non-finite: the
+            # EMA only takes the update when it is finite, on every rank
+            # alike, decided without a host sync.
+            self.assign(
+                *ghm_ema_update(self.acc_sum, self.ema_steps, counts,
+                                self.momentum, torch.isfinite(probe.detach())))
+        return out
 
     def extra_repr(self) -> str:
         return (f'bins={self.bins}, momentum={self.momentum}, '

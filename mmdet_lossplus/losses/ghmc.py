@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..functional.ghm import compiled, ghm_bin_index, ghmc_elementwise
+from ..functional.ghm import ghm_bin_index, ghmc_elementwise
 from ..registry import MODELS
 from .checks import check_reduction_override
 from .ghm_state import GHMState, check_ghm_args
@@ -44,10 +44,6 @@ class GHMC(GHMState):
         reduction: ``'mean'`` (divide by ``tot``), ``'sum'`` or ``'none'``.
         bias_correction: See above.
         global_stats: See above; False gives per-process histograms.
-        compile_elementwise: Fuse the per-logit arithmetic with
-            ``torch.compile`` (same values; faster after a one-time
-            compilation of about 15 s per process; needs a C++ compiler on
-            CPU, Triton on CUDA).
     """
 
     def __init__(self,
@@ -57,8 +53,7 @@ class GHMC(GHMState):
                  loss_weight: float = 1.0,
                  reduction: str = 'mean',
                  bias_correction: bool = True,
-                 global_stats: bool = True,
-                 compile_elementwise: bool = False) -> None:
+                 global_stats: bool = True) -> None:
         check_ghm_args(bins, momentum, loss_weight, reduction)
         if use_sigmoid is not True:
             raise ValueError(
@@ -66,7 +61,6 @@ class GHMC(GHMState):
                 f'cross-entropy gradients (got use_sigmoid={use_sigmoid!r})')
         super().__init__(bins, momentum, bias_correction, global_stats)
         self.use_sigmoid = True
-        self.compile_elementwise = bool(compile_elementwise)
         self.loss_weight = float(loss_weight)
         self.reduction = reduction
 
@@ -98,30 +92,41 @@ class GHMC(GHMState):
         x = pred.detach().float()
         if index_targets:
             # One-hot targets are never materialised: every entry is first
-            # treated as a negative (g = p, BCE = softplus(x), dBCE/dx = p)
-            # and the few positives are corrected in place.
+            # treated as a valid negative (g = p, BCE = softplus(x),
+            # dBCE/dx = p); ignored entries and the few positives are then
+            # overwritten in place.
             rows, cols = positive_entries(target, pred.shape[1])
-            row_valid = None
-            if label_weight is not None:
-                valid = label_weight > 0
-                row_valid = valid[:, None] if label_weight.dim() == 1 \
-                    else valid
-                # positives of ignored anchors stay ignored
-                keep = row_valid[rows, 0 if label_weight.dim() == 1 else cols]
-                rows, cols = rows[keep], cols[keep]
-            elementwise = compiled(ghmc_elementwise) \
-                if self.compile_elementwise else ghmc_elementwise
-            p, bin_idx, elem_loss = elementwise(x, row_valid, m)
-            p_pos = p[rows, cols]
-            bin_idx[rows, cols] = ghm_bin_index(1.0 - p_pos, m)
-            elem_loss[rows, cols] -= x[rows, cols]
-            p[rows, cols] = p_pos - 1.0
-            grad_elem = p
+            p, bin_idx, elem_loss = ghmc_elementwise(x, m, self.scratch)
             if label_weight is None:
                 tot = x.new_tensor(float(x.numel()))
+            elif label_weight.dim() == 1:
+                # Ignored anchors are whole rows, usually few: fill them
+                # instead of a masked pass over every logit.
+                valid = label_weight > 0
+                ignored = torch.nonzero(~valid).flatten()
+                bin_idx.index_fill_(0, ignored, m)
+                elem_loss.index_fill_(0, ignored, 0.0)
+                keep = valid[rows]
+                rows, cols = rows[keep], cols[keep]
+                tot = valid.sum() * x.shape[1]
             else:
-                tot = valid.sum() * (
-                    x.shape[1] if label_weight.dim() == 1 else 1)
+                valid = label_weight > 0
+                bin_idx.masked_fill_(~valid, m)
+                elem_loss.masked_fill_(~valid, 0.0)
+                keep = valid[rows, cols]
+                rows, cols = rows[keep], cols[keep]
+                tot = valid.sum()
+            # flat positions: 1-D gathers/scatters are about 2x cheaper
+            # than indexing with (rows, cols)
+            flat = rows * x.shape[1] + cols
+            p_pos = p.view(-1).index_select(0, flat)
+            bin_idx.view(-1).scatter_(0, flat, ghm_bin_index(1.0 - p_pos, m))
+            # BCE of a positive, softplus(-x): exact where softplus(x) - x
+            # would cancel for confident positives
+            x_pos = x.reshape(-1).index_select(0, flat)
+            elem_loss.view(-1).scatter_(0, flat, F.softplus(-x_pos))
+            p.view(-1).scatter_(0, flat, p_pos.sub_(1.0))
+            grad_elem = p
         else:
             y, valid = binary_targets(pred, target, label_weight)
             grad_elem = torch.sigmoid(x) - y

@@ -3,7 +3,7 @@ from typing import Optional
 
 from torch import Tensor
 
-from ..functional.ghm import compiled, ghmr_elementwise
+from ..functional.ghm import ghmr_elementwise
 from ..registry import MODELS
 from .checks import (check_positive, check_reduction_override,
                      check_regression_inputs)
@@ -28,10 +28,6 @@ class GHMR(GHMState):
         reduction: ``'mean'`` (divide by ``tot``), ``'sum'`` or ``'none'``.
         bias_correction: Remove the zero-start bias of the EMA.
         global_stats: One histogram over all ranks.
-        compile_elementwise: Fuse the per-coordinate arithmetic with
-            ``torch.compile`` (same values; about 2x faster on CPU after a
-            one-time compilation of about 15 s per process; needs a C++
-            compiler on CPU, Triton on CUDA).
     """
 
     def __init__(self,
@@ -41,13 +37,11 @@ class GHMR(GHMState):
                  loss_weight: float = 1.0,
                  reduction: str = 'mean',
                  bias_correction: bool = True,
-                 global_stats: bool = True,
-                 compile_elementwise: bool = False) -> None:
+                 global_stats: bool = True) -> None:
         check_positive('mu', mu)
         check_ghm_args(bins, momentum, loss_weight, reduction)
         super().__init__(bins, momentum, bias_correction, global_stats)
         self.mu = float(mu)
-        self.compile_elementwise = bool(compile_elementwise)
         self.loss_weight = float(loss_weight)
         self.reduction = reduction
 
@@ -71,11 +65,9 @@ class GHMR(GHMState):
         check_reduction_override(reduction_override)
         check_regression_inputs(pred, target, label_weight)
         reduction = reduction_override or self.reduction
-        elementwise = compiled(ghmr_elementwise) if self.compile_elementwise \
-            else ghmr_elementwise
-        grad_elem, bin_idx, elem_loss = elementwise(pred.detach(), target,
-                                                    label_weight, self.mu,
-                                                    self.bins)
+        grad_elem, bin_idx, elem_loss = ghmr_elementwise(
+            pred.detach(), target, label_weight, self.mu, self.bins,
+            self.scratch)
         tot = (
             label_weight.float().sum() if label_weight is not None else
             grad_elem.new_tensor(float(grad_elem.numel())))

@@ -9,8 +9,10 @@ import torch.nn.functional as F
 from mmdet_lossplus.functional.ghm import (asl1_gradient_norm, asl1_loss,
                                            ghm_bin_counts, ghm_bin_index,
                                            ghm_density, ghm_ema_update,
-                                           ghm_weights, ghmc_gradient_norm,
-                                           with_gradient)
+                                           ghm_weights, ghmc_elementwise,
+                                           ghmc_gradient_norm,
+                                           ghmr_elementwise, with_gradient)
+from mmdet_lossplus.functional.scratch import ScratchBuffers
 
 
 def loop_bin_index(g, valid, bins):
@@ -127,3 +129,65 @@ def test_asl1_half_is_computed_in_float32():
     d = torch.tensor([0.001, 3.0], dtype=torch.float16)
     assert asl1_loss(d).dtype == torch.float32
     assert torch.allclose(asl1_loss(d), asl1_loss(d.float()))
+
+
+@pytest.mark.parametrize('numel', [0, 1, 15, 16, 17, 1000, 4099])
+def test_bin_counts_with_interleaved_counters_equal_a_plain_count(numel):
+    g = torch.Generator().manual_seed(numel)
+    bins = 7
+    # skewed, as GHM-R's norms: most samples in the last bin
+    idx = torch.where(
+        torch.rand(numel, generator=g) < 0.8, bins - 1,
+        torch.randint(0, bins + 1, (numel, ), generator=g)).to(torch.int32)
+    expected = [int((idx == i).sum()) for i in range(bins)]
+    assert ghm_bin_counts(idx, bins).tolist() == expected
+    work = torch.full((numel, ), -5, dtype=torch.int32)
+    assert ghm_bin_counts(idx.view(-1, 1), bins, work).tolist() == expected
+
+
+def test_elementwise_results_do_not_depend_on_scratch_buffers():
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(37, 5, generator=g) * 4
+    scratch = ScratchBuffers()
+    fresh = ghmc_elementwise(x, 30)
+    for _ in range(2):  # the second call reuses the buffers
+        reused = ghmc_elementwise(x, 30, scratch)
+        for a, b in zip(fresh, reused):
+            assert torch.equal(a, b)
+    assert torch.equal(fresh[0], torch.sigmoid(x))
+    assert torch.equal(fresh[1], ghm_bin_index(torch.sigmoid(x), 30))
+    assert torch.equal(fresh[2], F.softplus(x))
+    pred, target = torch.randn(37, 4, generator=g), torch.randn(37, 4)
+    lw = (torch.rand(37, 4, generator=g) > 0.3).float()
+    fresh = ghmr_elementwise(pred, target, lw, 0.02, 10)
+    reused = ghmr_elementwise(pred, target, lw, 0.02, 10, scratch)
+    for a, b in zip(fresh, reused):
+        assert torch.equal(a, b)
+
+
+def test_ghmr_elementwise_by_the_formula_with_ignored_entries():
+    pred = torch.tensor([[0.5, -0.01, 3.0, 0.0], [0.2, 0.2, -1.0, 1.0]])
+    target = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.3, 0.2, 5.0, -1.0]])
+    lw = torch.tensor([[1.0, 2.0, 0.0, 1.0], [0.5, 1.0, -1.0, 1.0]])
+    mu, bins = 0.02, 10
+    grad, idx, loss = ghmr_elementwise(pred, target, lw, mu, bins)
+    for k in range(8):
+        p, t, w = (float(v.view(-1)[k]) for v in (pred, target, lw))
+        r = math.sqrt((p - t)**2 + mu * mu)
+        if w > 0:
+            assert loss.view(-1)[k].item() == pytest.approx(r - mu, rel=1e-6)
+            assert grad.view(-1)[k].item() == pytest.approx(
+                (p - t) / r, rel=1e-6)
+            assert idx.view(-1)[k] == min(int(abs(p - t) / r * bins), bins - 1)
+        else:  # ignored: no loss, no gradient, the invalid slot
+            assert loss.view(-1)[k] == 0 and grad.view(-1)[k] == 0
+            assert idx.view(-1)[k] == bins
+
+
+def test_ghmr_elementwise_half_inputs_subtract_in_float32():
+    pred = torch.tensor([1000.0, 0.1], dtype=torch.float16)
+    target = torch.tensor([999.5, 0.0], dtype=torch.float16)
+    grad, _, loss = ghmr_elementwise(pred, target, None, 0.02, 10)
+    d = pred.float() - target.float()
+    assert loss.dtype == torch.float32
+    assert torch.equal(loss, torch.sqrt(d * d + 0.02**2) - 0.02)

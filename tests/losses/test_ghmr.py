@@ -94,24 +94,34 @@ def test_ghmr_nan_keeps_state():
     assert torch.equal(acc, loss.acc_sum)
 
 
-def test_compiled_elementwise_path_equals_eager():
-    """torch.compile'd GHM-C/GHM-R arithmetic gives the same loss and
-    gradients (the one-time compilation takes seconds)."""
-    from mmdet_lossplus.losses import GHMC
-    g = torch.Generator().manual_seed(0)
-    cls_pred = torch.randn(300, 5, generator=g) * 3
-    labels = torch.randint(0, 6, (300, ), generator=g)
-    lw = (torch.rand(300, generator=g) > 0.2).float()
-    pred, target, weight = _inputs(3)
-    for make, args in (
-        (lambda c: GHMC(bins=30, momentum=0.75, compile_elementwise=c),
-         (cls_pred, labels,
-          lw)), (lambda c: GHMR(bins=10, momentum=0.7, compile_elementwise=c),
-                 (pred, target, weight))):
-        eager, fused = make(False), make(True)
-        for _ in range(2):
-            l1, g1 = _loss_and_grad(eager, *args)
-            l2, g2 = _loss_and_grad(fused, *args)
-            assert torch.allclose(l1, l2, rtol=1e-6)
-            assert torch.allclose(g1, g2, rtol=1e-5, atol=1e-10)
-        assert torch.allclose(eager.acc_sum, fused.acc_sum)
+def test_ignored_entries_contribute_nothing_unless_non_finite():
+    pred, target, weight = _inputs(5)
+    ignored = weight == 0
+    moved = pred.clone()
+    moved[ignored] += 7.0  # any finite change of ignored entries
+    loss = GHMR(momentum=0.7)
+    l1, g1 = _loss_and_grad(GHMR(momentum=0.7), pred, target, weight)
+    l2, g2 = _loss_and_grad(loss, moved, target, weight)
+    assert l1.item() == pytest.approx(l2.item(), rel=1e-6)
+    assert torch.equal(g2[ignored], torch.zeros_like(g2[ignored]))
+    assert torch.allclose(g1, g2, rtol=1e-6, atol=1e-12)
+    # A non-finite ignored entry: as in mmdet (0 * inf), the loss is not
+    # finite, and the EMA is left as it was.
+    acc = loss.acc_sum.clone()
+    bad = pred.clone()
+    bad[torch.nonzero(ignored)[0, 0], 0] = float('inf')
+    assert not torch.isfinite(loss(bad, target, weight))
+    assert torch.equal(loss.acc_sum, acc)
+
+
+@pytest.mark.parametrize('n', [1, 5, 333])
+def test_matches_mmdet_for_sizes_off_the_counting_lanes(n):
+    ours = GHMR(bins=10, momentum=0.7, bias_correction=False)
+    ref = MMDetGHMR(bins=10, momentum=0.7)
+    for call in range(2):
+        pred, target, weight = _inputs(call + n, n=n)
+        weight[0] = 1.0  # at least one valid row
+        l1, g1 = _loss_and_grad(ours, pred, target, weight)
+        l2, g2 = _loss_and_grad(ref, pred, target, weight)
+        assert torch.allclose(l1, l2, rtol=1e-6, atol=1e-12)
+        assert torch.allclose(g1, g2, rtol=1e-6, atol=1e-12)

@@ -21,11 +21,9 @@ CASES = {
     # name: (kind, implementation)
     'ghmc_mmdet': ('cls', 'mmdet'),
     'ghmc_ours': ('cls', 'ours'),
-    'ghmc_ours_compiled': ('cls', 'ours_compiled'),
     'bce_plain': ('cls', 'bce'),
     'ghmr_mmdet': ('reg', 'mmdet'),
     'ghmr_ours': ('reg', 'ours'),
-    'ghmr_ours_compiled': ('reg', 'ours_compiled'),
 }
 
 
@@ -49,10 +47,7 @@ def run_case(name: str, anchors: int, classes: int, reg_rows: int,
             loss = GHMC(bins=30, momentum=0.75)
         elif impl.startswith('ours'):
             from mmdet_lossplus.losses import GHMC
-            loss = GHMC(
-                bins=30,
-                momentum=0.75,
-                compile_elementwise=impl == 'ours_compiled')
+            loss = GHMC(bins=30, momentum=0.75)
         else:
             onehot = F.one_hot(labels, classes + 1)[:, :classes].float()
 
@@ -68,11 +63,7 @@ def run_case(name: str, anchors: int, classes: int, reg_rows: int,
             loss = GHMR(mu=0.02, bins=10, momentum=0.7)
         else:
             from mmdet_lossplus.losses import GHMR
-            loss = GHMR(
-                mu=0.02,
-                bins=10,
-                momentum=0.7,
-                compile_elementwise=impl == 'ours_compiled')
+            loss = GHMR(mu=0.02, bins=10, momentum=0.7)
     base = _rss_mb()
     times = []
     first = None
@@ -141,19 +132,12 @@ def main() -> None:
             ('ghmr', 'GHM-R bins=10 m=0.7', f'{args.reg_rows:,} x 4 targets'))
     for kind, title, inp in rows:
         ref = r[f'{kind}_mmdet']
-        for impl in ('ours', 'ours_compiled'):
-            ours = r[f'{kind}_{impl}']
-            label = title + (' (compile_elementwise)'
-                             if impl == 'ours_compiled' else '')
-            vs_bce = f'{bce:.1f} | {ours["ms"] / bce:.2f}x' \
-                if kind == 'ghmc' else '- | -'
-            print(f'| {label} | {inp} | {ref["ms"]:.1f} | {ours["ms"]:.1f} '
-                  f'| {ref["ms"] / ours["ms"]:.1f}x | {vs_bce} | '
-                  f'{ref["peak_mb"]:.0f} | {ours["peak_mb"]:.0f} |')
-    for kind in ('ghmc', 'ghmr'):
-        print(f'\n{kind}: first call with compile_elementwise '
-              f'{r[f"{kind}_ours_compiled"]["first_s"]:.1f} s '
-              '(one-time torch.compile per process)')
+        ours = r[f'{kind}_ours']
+        vs_bce = f'{bce:.1f} | {ours["ms"] / bce:.2f}x' \
+            if kind == 'ghmc' else '- | -'
+        print(f'| {title} | {inp} | {ref["ms"]:.1f} | {ours["ms"]:.1f} '
+              f'| {ref["ms"] / ours["ms"]:.1f}x | {vs_bce} | '
+              f'{ref["peak_mb"]:.0f} | {ours["peak_mb"]:.0f} |')
 
 
 if __name__ == '__main__':
