@@ -186,14 +186,14 @@ def ghmr_elementwise(
         torch.sub(pred, target, out=d)
     else:  # subtract in float32, not in the inputs' half precision
         d.copy_(pred).sub_(target.float())
-    valid = None
+    ignored = None
     if label_weight is not None:
-        # 1 where label_weight > 0, 0 where <= 0
-        valid = torch.sign(
+        # 1.0 where label_weight <= 0, else 0.0: 1 - max(sign(w), 0)
+        ignored = torch.sign(
             label_weight,
-            out=scratch_tensor(scratch, 'ghm_c', shape, f32,
-                               dev)).clamp_(min=0)
-        d.mul_(valid)
+            out=scratch_tensor(scratch, 'ghm_c', shape, f32, dev))
+        ignored.clamp_(min=0).sub_(1).neg_()
+        d.addcmul_(d, ignored, value=-1)  # d - d * 1 = 0, d - d * 0 = d
     root = torch.mul(
         d, d, out=scratch_tensor(scratch, 'ghm_b', shape, f32, dev))
     root.add_(mu * mu).sqrt_()
@@ -203,8 +203,8 @@ def ghmr_elementwise(
     scaled = torch.mul(
         grad, bins, out=scratch_tensor(scratch, 'ghm_d', shape, f32, dev))
     scaled.abs_().clamp_(max=bins - 1)
-    if valid is not None:
-        torch.maximum(scaled, valid.mul_(-bins).add_(bins), out=scaled)
+    if ignored is not None:
+        scaled.add_(ignored, alpha=bins)  # exact: + 0 or 0 + M
     idx = scratch_tensor(scratch, 'ghm_idx', shape, torch.int32, dev)
     idx.copy_(scaled).clamp_(0, bins)  # a NaN converts to INT_MIN
     return grad, idx, loss
