@@ -75,7 +75,7 @@ def main(argv=None) -> dict:
     adapt_cfg_to_device(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
-    shutdown_process_group()
+    shutdown_process_group(exit_code=0)
     return metrics
 
 

@@ -114,7 +114,7 @@ def main(argv=None) -> None:
     cfg = build_cfg(args)
     runner = Runner.from_cfg(cfg)
     runner.train()
-    shutdown_process_group()
+    shutdown_process_group(exit_code=0)
 
 
 if __name__ == '__main__':

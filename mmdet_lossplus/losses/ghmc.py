@@ -19,9 +19,13 @@ class GHMC(GHMState):
     Drop-in for mmdet's ``GHMC``: same arguments, same values and gradients
     in a single process (tested to 1e-6), same state-dict keys. Differences:
 
-    * a few fused passes (arithmetic binning, ``bincount``, value and
-      gradient together, one-hot targets never built) instead of a Python
-      loop with a host sync per bin;
+    * a few passes over the logits (arithmetic binning, ``bincount``,
+      value and gradient together, one-hot targets never built, positives
+      and ignored anchors corrected in place) instead of a Python loop with
+      a host sync per bin; on CPU the large temporaries live in reused
+      buffers (:mod:`~mmdet_lossplus.functional.scratch`: two float32 and
+      two int32 arrays of the input's size for GHM-C, four and two for
+      GHM-R, held between calls; not on CUDA, whose allocator caches);
     * ``global_stats=True`` (default): in distributed training the
       histogram is that of the global mini-batch, the loss value is the
       global one, and the EMA is identical on all ranks;

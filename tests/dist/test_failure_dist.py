@@ -30,3 +30,17 @@ def test_job_fails_in_bounded_time(case, message):
     assert 'finished' not in proc.stdout
     # rank 1 of 'stall' sleeps 120 s: ending well before proves the bound
     assert elapsed < 90, elapsed
+
+
+def test_finished_job_ends_cleanly_through_the_shutdown():
+    proc = run_py([
+        '-m', 'torch.distributed.run', '--nnodes=1', '--nproc_per_node=2',
+        f'--master_port={free_port()}', WORKER, 'finish'
+    ],
+                  timeout=110,
+                  check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for rank in (0, 1):
+        assert f'rank {rank} finished' in proc.stdout
+        assert f'rank {rank} unflushed line' in proc.stdout
+    assert 'not reached' not in proc.stdout

@@ -2,8 +2,10 @@
 
 Each measurement runs in a fresh subprocess so that its peak resident
 memory (``ru_maxrss`` above the level after building the inputs) is its own.
-Time is the median of ``--repeats`` forward+backward passes after one
-warm-up pass. Ratios in the table compare numbers measured in this run.
+Time is the median of ``--repeats`` forward+backward passes after three
+warm-up passes; the whole set of cases is run ``--rounds`` times and every
+ratio is taken between numbers of the same round (this VM's timings drift
+by tens of percent between minutes).
 
 Usage:
     python tools/benchmarks/bench_ghm.py            # the README table
@@ -25,6 +27,8 @@ CASES = {
     'ghmr_mmdet': ('reg', 'mmdet'),
     'ghmr_ours': ('reg', 'ours'),
 }
+
+_WARM_UP = 3
 
 
 def _rss_mb() -> float:
@@ -67,16 +71,16 @@ def run_case(name: str, anchors: int, classes: int, reg_rows: int,
     base = _rss_mb()
     times = []
     first = None
-    for i in range(repeats + 1):
+    for i in range(repeats + _WARM_UP):
         x = pred.clone().requires_grad_()
         start = time.perf_counter()
         value = loss(x, labels, weights)
         value.backward()
         elapsed = time.perf_counter() - start
-        if i > 0:
+        if i >= _WARM_UP:
             times.append(elapsed)
-        else:
-            first = elapsed  # includes torch.compile's one-time work
+        elif i == 0:
+            first = elapsed
         del x, value
     return dict(
         case=name,
@@ -85,59 +89,96 @@ def run_case(name: str, anchors: int, classes: int, reg_rows: int,
         peak_mb=max(_rss_mb() - base, 0.0))
 
 
+def _child(args, name: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, '--case', name] + [
+            f'--anchors={args.anchors}', f'--classes={args.classes}',
+            f'--reg-rows={args.reg_rows}', f'--repeats={args.repeats}',
+            f'--threads={args.threads}'
+        ],
+        check=True,
+        capture_output=True,
+        text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _spread(values) -> str:
+    """``median (min-max)`` of per-round ratios."""
+    lo, mid, hi = min(values), statistics.median(values), max(values)
+    return f'{mid:.2f}x ({lo:.2f}-{hi:.2f})'
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--anchors', type=int, default=25000)
     parser.add_argument('--classes', type=int, default=80)
     parser.add_argument('--reg-rows', type=int, default=400000)
     parser.add_argument('--repeats', type=int, default=15)
+    parser.add_argument(
+        '--rounds',
+        type=int,
+        default=3,
+        help='times every case is run, each in a fresh process; ratios are '
+        'taken within a round')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument(
         '--quick',
         action='store_true',
-        help='2,500 anchors and 40,000 rows, 2 repeats')
+        help='2,500 anchors and 40,000 rows, 2 repeats, 1 round')
     parser.add_argument('--case', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.anchors, args.reg_rows, args.repeats = 2500, 40000, 2
+        args.rounds = 1
     if args.case:  # child process
         print(
             json.dumps(
                 run_case(args.case, args.anchors, args.classes, args.reg_rows,
                          args.repeats, args.threads)))
         return
-    results = {}
-    for name in CASES:
-        print(f'... {name}', file=sys.stderr, flush=True)
-        out = subprocess.run(
-            [sys.executable, __file__, '--case', name] + [
-                f'--anchors={args.anchors}', f'--classes={args.classes}',
-                f'--reg-rows={args.reg_rows}', f'--repeats={args.repeats}',
-                f'--threads={args.threads}'
-            ],
-            check=True,
-            capture_output=True,
-            text=True).stdout
-        results[name] = json.loads(out.strip().splitlines()[-1])
-    r = results
+    rounds = []
+    for k in range(args.rounds):
+        result = {}
+        for name in CASES:
+            print(
+                f'... round {k + 1}/{args.rounds}: {name}',
+                file=sys.stderr,
+                flush=True)
+            result[name] = _child(args, name)
+        rounds.append(result)
+
+    def ms(name):
+        return statistics.median(r[name]['ms'] for r in rounds)
+
+    def peak(name):
+        return max(r[name]['peak_mb'] for r in rounds)
+
+    def ratios(num, den):
+        return [r[num]['ms'] / r[den]['ms'] for r in rounds]
+
     n_cls = args.anchors * args.classes
-    print(f'\nGHM forward+backward on CPU ({args.threads} threads), median '
-          f'of {args.repeats}; peak = resident memory growth\n')
+    print(f'\nGHM forward+backward on CPU ({args.threads} threads): '
+          f'{args.rounds} rounds of fresh processes, each the median of '
+          f'{args.repeats} steps after 3 warm-up steps; times are medians '
+          'over rounds, ratios median (min-max) of the per-round ratios; '
+          'peak = largest resident memory growth\n')
     print('| loss | input | mmdet ms | ours ms | speed-up | plain BCE ms | '
           'ours / BCE | mmdet peak MB | ours peak MB |')
     print('|---|---|---|---|---|---|---|---|---|')
-    bce = r['bce_plain']['ms']
     rows = (('ghmc', 'GHM-C bins=30 m=0.75',
              f'{args.anchors:,} x {args.classes} = {n_cls:,} logits'),
             ('ghmr', 'GHM-R bins=10 m=0.7', f'{args.reg_rows:,} x 4 targets'))
     for kind, title, inp in rows:
-        ref = r[f'{kind}_mmdet']
-        ours = r[f'{kind}_ours']
-        vs_bce = f'{bce:.1f} | {ours["ms"] / bce:.2f}x' \
-            if kind == 'ghmc' else '- | -'
-        print(f'| {title} | {inp} | {ref["ms"]:.1f} | {ours["ms"]:.1f} '
-              f'| {ref["ms"] / ours["ms"]:.1f}x | {vs_bce} | '
-              f'{ref["peak_mb"]:.0f} | {ours["peak_mb"]:.0f} |')
+        ref, ours = f'{kind}_mmdet', f'{kind}_ours'
+        vs_bce = (f'{ms("bce_plain"):.1f} | '
+                  f'{_spread(ratios(ours, "bce_plain"))}'
+                  if kind == 'ghmc' else '- | -')
+        print(f'| {title} | {inp} | {ms(ref):.1f} | {ms(ours):.1f} '
+              f'| {_spread(ratios(ref, ours))} | {vs_bce} | '
+              f'{peak(ref):.0f} | {peak(ours):.0f} |')
+    print('\nfirst call (ms; ours allocates its reused buffers here): ' +
+          ', '.join(f'{name} {1e3 * rounds[0][name]["first_s"]:.1f}'
+                    for name in CASES))
 
 
 if __name__ == '__main__':
