@@ -25,7 +25,8 @@ class GHMC(GHMState):
       a host sync per bin; on CPU the large temporaries live in reused
       buffers (:mod:`~mmdet_lossplus.functional.scratch`: two float32 and
       two int32 arrays of the input's size for GHM-C, four and two for
-      GHM-R, held between calls; not on CUDA, whose allocator caches);
+      GHM-R, held between calls; not on CUDA, whose allocator caches;
+      ``loss.scratch.enabled = False`` turns the reuse off);
     * ``global_stats=True`` (default): in distributed training the
       histogram is that of the global mini-batch, the loss value is the
       global one, and the EMA is identical on all ranks;
