@@ -20,13 +20,55 @@ import sys
 import time
 
 CASES = {
-    # name: (kind, implementation)
+    # name: (input, implementation)
     'ghmc_mmdet': ('cls', 'mmdet'),
     'ghmc_ours': ('cls', 'ours'),
     'bce_plain': ('cls', 'bce'),
     'ghmr_mmdet': ('reg', 'mmdet'),
     'ghmr_ours': ('reg', 'ours'),
+    # detector-like inputs (see _inputs)
+    'ghmc_mmdet_det': ('cls_det', 'mmdet'),
+    'ghmc_ours_det': ('cls_det', 'ours'),
+    'bce_plain_det': ('cls_det', 'bce'),
+    'ghmr_mmdet_det': ('reg_det', 'mmdet'),
+    'ghmr_ours_det': ('reg_det', 'ours'),
 }
+
+
+def _inputs(kind: str, anchors: int, classes: int, reg_rows: int):
+    """``(pred, target, weight)`` of one case.
+
+    'cls'/'reg': the issue's random inputs (logits N(0, 4), labels uniform
+    over the classes and background, 10 % of anchors ignored; residuals of
+    N(0, 0.04) targets, all weights 1). '*_det': like a RetinaNet batch -
+    1 % of anchors positive, logits of easy negatives around -6 (99 % of
+    the gradient norms below 0.1, most of them in bin 0), 2 % ignored, and
+    regression weights 1 only on the positives' rows (mmdet's heads pass
+    every anchor with weight 0 on negatives).
+    """
+    import torch
+    g = torch.Generator().manual_seed(0)
+    if kind.startswith('cls'):
+        if kind == 'cls':
+            pred = torch.randn(anchors, classes, generator=g) * 2
+            labels = torch.randint(0, classes + 1, (anchors, ), generator=g)
+            weights = (torch.rand(anchors, generator=g) > 0.1).float()
+            return pred, labels, weights
+        pred = torch.randn(anchors, classes, generator=g) * 1.5 - 6
+        pos = torch.rand(anchors, generator=g) < 0.01
+        labels = torch.where(
+            pos, torch.randint(0, classes, (anchors, ), generator=g), classes)
+        rows = torch.nonzero(pos).flatten()
+        pred[rows, labels[rows]] = torch.randn(rows.numel(), generator=g) + 1
+        weights = (torch.rand(anchors, generator=g) > 0.02).float()
+        return pred, labels, weights
+    pred = torch.randn(reg_rows, 4, generator=g) * 0.2
+    target = torch.randn(reg_rows, 4, generator=g) * 0.2
+    if kind == 'reg':
+        return pred, target, torch.ones(reg_rows, 4)
+    pos = (torch.rand(reg_rows, 1, generator=g) < 0.01).float()
+    return pred, target, pos.expand(reg_rows, 4).contiguous()
+
 
 _WARM_UP = 3
 
@@ -41,15 +83,12 @@ def run_case(name: str, anchors: int, classes: int, reg_rows: int,
     import torch.nn.functional as F
     torch.set_num_threads(threads)
     kind, impl = CASES[name]
-    g = torch.Generator().manual_seed(0)
-    if kind == 'cls':
-        pred = torch.randn(anchors, classes, generator=g) * 2
-        labels = torch.randint(0, classes + 1, (anchors, ), generator=g)
-        weights = (torch.rand(anchors, generator=g) > 0.1).float()
+    pred, labels, weights = _inputs(kind, anchors, classes, reg_rows)
+    if kind.startswith('cls'):
         if impl == 'mmdet':
             from mmdet.models.losses import GHMC
             loss = GHMC(bins=30, momentum=0.75)
-        elif impl.startswith('ours'):
+        elif impl == 'ours':
             from mmdet_lossplus.losses import GHMC
             loss = GHMC(bins=30, momentum=0.75)
         else:
@@ -58,16 +97,12 @@ def run_case(name: str, anchors: int, classes: int, reg_rows: int,
             def loss(x, _labels, w):
                 return F.binary_cross_entropy_with_logits(
                     x, onehot, w[:, None].expand_as(x))
+    elif impl == 'mmdet':
+        from mmdet.models.losses import GHMR
+        loss = GHMR(mu=0.02, bins=10, momentum=0.7)
     else:
-        pred = torch.randn(reg_rows, 4, generator=g) * 0.2
-        labels = torch.randn(reg_rows, 4, generator=g) * 0.2
-        weights = torch.ones(reg_rows, 4)
-        if impl == 'mmdet':
-            from mmdet.models.losses import GHMR
-            loss = GHMR(mu=0.02, bins=10, momentum=0.7)
-        else:
-            from mmdet_lossplus.losses import GHMR
-            loss = GHMR(mu=0.02, bins=10, momentum=0.7)
+        from mmdet_lossplus.losses import GHMR
+        loss = GHMR(mu=0.02, bins=10, momentum=0.7)
     base = _rss_mb()
     times = []
     first = None
@@ -165,13 +200,18 @@ def main() -> None:
     print('| loss | input | mmdet ms | ours ms | speed-up | plain BCE ms | '
           'ours / BCE | mmdet peak MB | ours peak MB |')
     print('|---|---|---|---|---|---|---|---|---|')
-    rows = (('ghmc', 'GHM-C bins=30 m=0.75',
+    rows = (('ghmc', '', 'GHM-C bins=30 m=0.75',
              f'{args.anchors:,} x {args.classes} = {n_cls:,} logits'),
-            ('ghmr', 'GHM-R bins=10 m=0.7', f'{args.reg_rows:,} x 4 targets'))
-    for kind, title, inp in rows:
-        ref, ours = f'{kind}_mmdet', f'{kind}_ours'
-        vs_bce = (f'{ms("bce_plain"):.1f} | '
-                  f'{_spread(ratios(ours, "bce_plain"))}'
+            ('ghmr', '', 'GHM-R bins=10 m=0.7',
+             f'{args.reg_rows:,} x 4 targets'),
+            ('ghmc', '_det', 'GHM-C, detector-like',
+             'same size, 1 % positives, easy negatives'),
+            ('ghmr', '_det', 'GHM-R, detector-like',
+             'same size, weights 1 on 1 % of rows'))
+    for kind, suffix, title, inp in rows:
+        ref, ours = f'{kind}_mmdet{suffix}', f'{kind}_ours{suffix}'
+        bce = f'bce_plain{suffix}'
+        vs_bce = (f'{ms(bce):.1f} | {_spread(ratios(ours, bce))}'
                   if kind == 'ghmc' else '- | -')
         print(f'| {title} | {inp} | {ms(ref):.1f} | {ms(ours):.1f} '
               f'| {_spread(ratios(ref, ours))} | {vs_bce} | '
