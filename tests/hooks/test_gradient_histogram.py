@@ -115,31 +115,38 @@ def test_bad_arguments():
 
 
 def test_tensorboard_histograms_are_written_when_the_backend_is_on(tmp_path):
-    # tensorboard is not installed here: a stand-in with its interface
-    calls = []
-
-    class Writer:
-
-        def add_histogram_raw(self, tag, **kwargs):
-            calls.append((tag, kwargs))
-
-    class TensorboardVisBackend:
-        experiment = Writer()
+    # the real backend: mmengine's TensorboardVisBackend, events read back
+    # with TensorBoard's own reader
+    from mmengine.visualization import Visualizer
+    from tensorboard.backend.event_processing.event_accumulator import \
+        EventAccumulator
 
     model = TinyDetector()
     hook = GradientHistogramHook(interval=1, bins=10)
     runner = fake_runner(model, tmp_path, name='hist_tb')
-    runner.visualizer = type('Vis', (), {})()
-    runner.visualizer._vis_backends = {'tb': TensorboardVisBackend()}
+    runner.visualizer = Visualizer(
+        name='hist_tb_vis',
+        vis_backends=[dict(type='TensorboardVisBackend')],
+        save_dir=str(tmp_path / 'vis'))
     hook.before_run(runner)
-    hook.before_train_iter(runner, 0)
     pred, target, weight, rp, rt, rw = batch(3)
-    model.bbox_head.loss_cls(pred, target, weight, avg_factor=1.0)
-    model.bbox_head.loss_bbox(rp, rt, rw, avg_factor=1.0)
-    hook.after_train_iter(runner, 0)
-    assert [c[0] for c in calls] == ['grad_hist/cls', 'grad_hist/reg']
+    for it in (0, 1):
+        runner.iter = it
+        hook.before_train_iter(runner, it)
+        model.bbox_head.loss_cls(pred, target, weight, avg_factor=1.0)
+        model.bbox_head.loss_bbox(rp, rt, rw, avg_factor=1.0)
+        hook.after_train_iter(runner, it)
+    runner.visualizer.close()
+    events = EventAccumulator(
+        str(tmp_path / 'vis' / 'vis_data'), size_guidance={'histograms': 0})
+    events.Reload()
+    assert set(
+        events.Tags()['histograms']) == {'grad_hist/cls', 'grad_hist/reg'}
     cls = cls_gradient_counts(pred, target, weight, 10)
-    kw = calls[0][1]
-    assert kw['bucket_counts'] == cls.tolist()
-    assert kw['num'] == int(cls.sum()) and kw['global_step'] == 1
-    assert kw['bucket_limits'][-1] == 1.0 and len(kw['bucket_limits']) == 10
+    written = events.Histograms('grad_hist/cls')
+    assert [e.step for e in written] == [1, 2]
+    value = written[-1].histogram_value
+    assert list(value.bucket) == cls.tolist()
+    assert value.num == int(cls.sum())
+    assert list(value.bucket_limit) == pytest.approx([(i + 1) / 10
+                                                      for i in range(10)])

@@ -128,3 +128,36 @@ def test_tools_test_py_evaluates_a_checkpoint(single_run, tmp_path, tiny_data):
     ])
     assert 'coco/bbox_mAP' in proc.stdout + proc.stderr
     assert (tmp_path / 'res.pkl').exists()
+
+
+def test_statistics_reach_tensorboard(tmp_path, tiny_data):
+    # A user's config that adds TensorBoard to the demo: the hooks'
+    # statistics become scalar curves and the gradient histograms
+    # TensorBoard histograms, read back with TensorBoard's own reader.
+    from tensorboard.backend.event_processing.event_accumulator import \
+        EventAccumulator
+    config = tmp_path / 'with_tensorboard.py'
+    config.write_text(
+        f'_base_ = [{osp.abspath(DEMO_CONFIG)!r}]\n'
+        "visualizer = dict(type='DetLocalVisualizer', vis_backends=["
+        "dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')])\n")
+    work_dir = str(tmp_path / 'run')
+    run_py([
+        'tools/train.py',
+        str(config), '--work-dir', work_dir, '--data-root', tiny_data,
+        '--cfg-options'
+    ] + TINY_OPTIONS)
+    event_dir, = glob.glob(osp.join(work_dir, '*', 'vis_data'))
+    events = EventAccumulator(
+        event_dir, size_guidance={
+            'histograms': 0,
+            'scalars': 0
+        })
+    events.Reload()
+    scalars = set(events.Tags()['scalars'])
+    assert {'loss', 'grad_hist/cls_easy', 'ranking/global_ap'} <= scalars
+    assert [e.step for e in events.Scalars('grad_hist/cls_easy')] == [2, 3, 4]
+    assert set(
+        events.Tags()['histograms']) == {'grad_hist/cls', 'grad_hist/reg'}
+    hist = events.Histograms('grad_hist/cls')[-1].histogram_value
+    assert hist.num > 1000 and sum(hist.bucket) == hist.num
