@@ -8,6 +8,11 @@ import torch
 from conftest import ROOT, TINY_OPTIONS, read_scalars, run_py
 
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '*', '*.py')))
+# our heads and the mmdet head whose weights they share
+MMDET_HEAD = {
+    'mmdet_lossplus.ConfigurableNMSATSSHead': 'ATSSHead',
+    'mmdet_lossplus.ConfigurableNMSFCOSHead': 'FCOSHead',
+}
 DEMO_LOSS_CONFIGS = [
     'configs/ap_loss/retinanet_r18_fpn_aploss_demo.py',
     'configs/ghm/retinanet_r18_fpn_mmdet-ghm_demo.py',
@@ -35,7 +40,7 @@ def test_config_builds_a_model(path):
     # RetinaHead's subclasses).
     head_cfg = cfg.model.bbox_head.copy()
     if head_cfg.type.startswith('mmdet_lossplus.'):
-        head_cfg.type = 'RetinaHead'
+        head_cfg.type = MMDET_HEAD.get(head_cfg.type, 'RetinaHead')
         head_cfg.pop('angle_coder', None)
         head_cfg.pop('loss_angle', None)
     head_cfg.loss_cls = dict(
