@@ -94,8 +94,8 @@ def test_diou_nms_is_applied_class_by_class_after_centerness(
     raw = _predict(ours, feats, _cfg(None), with_nms=False)
     got = _predict(
         ours, feats,
-        _cfg(dict(type='mmdet_lossplus.diou_nms', iou_threshold=0.3,
-                  beta=1.0)))
+        _cfg(
+            dict(type='mmdet_lossplus.diou_nms', iou_threshold=0.3, beta=1.0)))
     keep = reference_diou_nms(raw.bboxes, raw.scores, 0.3, 1.0, raw.labels)
     assert 0 < len(keep) < len(raw.scores)
     assert torch.equal(got.bboxes, raw.bboxes[keep])
