@@ -125,3 +125,12 @@ def test_matches_mmdet_for_sizes_off_the_counting_lanes(n):
         l2, g2 = _loss_and_grad(ref, pred, target, weight)
         assert torch.allclose(l1, l2, rtol=1e-6, atol=1e-12)
         assert torch.allclose(g1, g2, rtol=1e-6, atol=1e-12)
+
+
+def test_expanded_weights_and_strided_predictions():
+    pred, target, weight = _inputs(6)
+    expanded = weight[:, :1].expand(-1, 4)  # a view, as heads often pass
+    strided = pred.t().contiguous().t()
+    l1, g1 = _loss_and_grad(GHMR(momentum=0.7), pred, target, weight)
+    l2, g2 = _loss_and_grad(GHMR(momentum=0.7), strided, target, expanded)
+    assert torch.equal(l1, l2) and torch.equal(g1, g2)
