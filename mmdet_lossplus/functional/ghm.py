@@ -17,6 +17,12 @@ between :func:`ghm_bin_counts` and :func:`ghm_weights`; this module itself
 never communicates. The value and the gradient (``weight[bin] * dloss/dx``)
 come from one pass over precomputed per-sample quantities
 (:func:`with_gradient`), without an autograd graph of the intermediates.
+
+On CPU the cost is memory traffic and allocation, not arithmetic: the
+elementwise functions take optional
+:class:`~mmdet_lossplus.functional.scratch.ScratchBuffers` to write their
+large results into buffers reused between calls, and avoid bool masks
+(several times slower than a float multiply on CPU).
 """
 from typing import Optional, Tuple
 
