@@ -17,24 +17,17 @@ from mmengine.registry import Registry
 
 SCOPE = 'mmdet_lossplus'
 
-MODELS = Registry(
-    'model', parent=MMDET_MODELS, scope=SCOPE, locations=['mmdet_lossplus'])
-HOOKS = Registry(
-    'hook', parent=MMDET_HOOKS, scope=SCOPE, locations=['mmdet_lossplus'])
-TASK_UTILS = Registry(
-    'task util',
-    parent=MMDET_TASK_UTILS,
-    scope=SCOPE,
-    locations=['mmdet_lossplus'])
-DATASETS = Registry(
-    'dataset',
-    parent=MMDET_DATASETS,
-    scope=SCOPE,
-    locations=['mmdet_lossplus'])
-TRANSFORMS = Registry(
-    'transform',
-    parent=MMDET_TRANSFORMS,
-    scope=SCOPE,
-    locations=['mmdet_lossplus'])
-METRICS = Registry(
-    'metric', parent=MMDET_METRICS, scope=SCOPE, locations=['mmdet_lossplus'])
+
+def _child(name: str, parent: Registry) -> Registry:
+    """A registry of our scope below mmdet's ``parent``; mmengine imports
+    the package when a config names ``mmdet_lossplus.<Type>``."""
+    return Registry(
+        name, parent=parent, scope=SCOPE, locations=['mmdet_lossplus'])
+
+
+MODELS = _child('model', MMDET_MODELS)
+HOOKS = _child('hook', MMDET_HOOKS)
+TASK_UTILS = _child('task util', MMDET_TASK_UTILS)
+DATASETS = _child('dataset', MMDET_DATASETS)
+TRANSFORMS = _child('transform', MMDET_TRANSFORMS)
+METRICS = _child('metric', MMDET_METRICS)

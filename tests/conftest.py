@@ -36,13 +36,19 @@ TINY_OPTIONS = [
 ]
 
 
+def _env(extra=None, drop=()):
+    """This process's environment for a child: the repo importable, one
+    OpenMP thread, ``extra`` set and the ``drop`` variables removed."""
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    env.setdefault('OMP_NUM_THREADS', '1')
+    env.update(extra or {})
+    return env
+
+
 def run_py(args, timeout=600, env=None, check=True):
     """Run a Python command of this repo with a clean, CPU-only env."""
-    full_env = dict(os.environ)
-    full_env['PYTHONPATH'] = ROOT + os.pathsep + full_env.get('PYTHONPATH', '')
-    full_env.setdefault('OMP_NUM_THREADS', '1')
-    if env:
-        full_env.update(env)
+    full_env = _env(env)
     proc = subprocess.run(
         [sys.executable] + list(args),
         cwd=ROOT,
@@ -72,6 +78,26 @@ def free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+def run_together(commands, envs, timeout=600, drop=()):
+    """Start ``commands`` (argument lists, run in the repo) at once, each
+    with its ``envs`` entry added to the environment (``drop`` removed),
+    wait for all and assert every one succeeded; returns their outputs
+    (stdout and stderr together)."""
+    procs = [
+        subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=_env(env, drop),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True) for cmd, env in zip(commands, envs)
+    ]
+    outputs = [p.communicate(timeout=timeout)[0] for p in procs]
+    for k, (p, out) in enumerate(zip(procs, outputs)):
+        assert p.returncode == 0, f'process {k}:\n{out[-4000:]}'
+    return outputs
 
 
 def run_torchrun(args, nproc=2, timeout=600):

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from .. import dist
 from ..functional.ap_loss import APLossResult, ap_loss_with_update, check_delta
 from ..registry import MODELS
-from .checks import check_loss_weight
+from .checks import check_choice, check_loss_weight
 from .targets import ranking_labels
 
 _MODES = ('global', 'local')
@@ -108,8 +108,7 @@ class APLoss(nn.Module):
                  use_sigmoid: bool = True) -> None:
         super().__init__()
         check_delta(delta)
-        if mode not in _MODES:
-            raise ValueError(f'mode must be one of {_MODES}, got {mode!r}')
+        check_choice('mode', mode, _MODES)
         if use_sigmoid is not True:
             raise ValueError('use_sigmoid must be True: AP-loss ranks '
                              'per-class scores (got use_sigmoid='

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from ..functional.ghm import asl1_loss
 from ..registry import MODELS
 from .checks import (check_loss_weight, check_positive, check_reduction,
-                     check_reduction_override, check_regression_inputs)
+                     check_regression_inputs, effective_reduction)
 
 
 @MODELS.register_module()
@@ -43,9 +43,8 @@ class ASL1Loss(nn.Module):
                 avg_factor: Optional[float] = None,
                 reduction_override: Optional[str] = None,
                 **kwargs) -> Tensor:
-        check_reduction_override(reduction_override)
         check_regression_inputs(pred, target, weight)
-        reduction = reduction_override or self.reduction
+        reduction = effective_reduction(reduction_override, self.reduction)
         loss = asl1_loss(pred.float() - target.float(), self.mu)
         if weight is not None:
             weight = weight.float()

@@ -19,17 +19,23 @@ def check_loss_weight(loss_weight: float) -> None:
             f'loss_weight must be a finite number, got {loss_weight!r}')
 
 
+def check_choice(name: str, value, allowed: tuple) -> None:
+    """``ValueError`` unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f'{name} must be one of {allowed}, got {value!r}')
+
+
 def check_reduction(reduction: str) -> None:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f'reduction must be one of {REDUCTIONS}, got '
-                         f'{reduction!r}')
+    check_choice('reduction', reduction, REDUCTIONS)
 
 
-def check_reduction_override(reduction_override: Optional[str]) -> None:
-    if reduction_override not in (None, ) + REDUCTIONS:
-        raise ValueError(
-            f'reduction_override must be None or one of {REDUCTIONS}, got '
-            f'{reduction_override!r}')
+def effective_reduction(reduction_override: Optional[str],
+                        reduction: str) -> str:
+    """The reduction of one call: ``reduction_override`` (checked) when
+    given, else the module's ``reduction``."""
+    if reduction_override is not None:
+        check_choice('reduction_override', reduction_override, REDUCTIONS)
+    return reduction_override or reduction
 
 
 def check_positive(name: str, value: float) -> None:

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from ..functional.ghm import ghm_bin_index, ghmc_elementwise
 from ..registry import MODELS
-from .checks import check_reduction_override
+from .checks import effective_reduction
 from .ghm_state import GHMState, check_ghm_args
 from .targets import binary_targets, check_cls_inputs, positive_entries
 
@@ -90,8 +90,7 @@ class GHMC(GHMState):
         Returns:
             The loss, a float32 scalar (or ``[N, C]`` for ``'none'``).
         """
-        check_reduction_override(reduction_override)
-        reduction = reduction_override or self.reduction
+        reduction = effective_reduction(reduction_override, self.reduction)
         index_targets = check_cls_inputs(pred, target, label_weight)
         m = self.bins
         x = pred.detach().float()

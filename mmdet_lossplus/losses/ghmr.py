@@ -5,8 +5,8 @@ from torch import Tensor
 
 from ..functional.ghm import ghmr_elementwise
 from ..registry import MODELS
-from .checks import (check_positive, check_reduction_override,
-                     check_regression_inputs)
+from .checks import (check_positive, check_regression_inputs,
+                     effective_reduction)
 from .ghm_state import GHMState, check_ghm_args
 
 
@@ -62,9 +62,8 @@ class GHMR(GHMState):
             avg_factor: Ignored: GHM-R normalises by ``tot``.
             reduction_override: Overrides ``reduction``.
         """
-        check_reduction_override(reduction_override)
         check_regression_inputs(pred, target, label_weight)
-        reduction = reduction_override or self.reduction
+        reduction = effective_reduction(reduction_override, self.reduction)
         grad_elem, bin_idx, elem_loss = ghmr_elementwise(
             pred.detach(), target, label_weight, self.mu, self.bins,
             self.scratch)

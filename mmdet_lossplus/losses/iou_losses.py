@@ -12,8 +12,8 @@ from torch import Tensor, nn
 from ..functional.iou_losses import (CIOU_ALPHAS, IOU_MODES, check_box_pairs,
                                      ciou_loss, diou_loss, giou_loss, iou_loss)
 from ..registry import MODELS
-from .checks import (check_loss_weight, check_positive, check_reduction,
-                     check_reduction_override)
+from .checks import (check_choice, check_loss_weight, check_positive,
+                     check_reduction, effective_reduction)
 
 
 class _BoxOverlapLoss(nn.Module):
@@ -58,9 +58,8 @@ class _BoxOverlapLoss(nn.Module):
                 avg_factor: Optional[float] = None,
                 reduction_override: Optional[str] = None,
                 **kwargs) -> Tensor:
-        check_reduction_override(reduction_override)
         check_box_pairs(pred, target)
-        reduction = reduction_override or self.reduction
+        reduction = effective_reduction(reduction_override, self.reduction)
         if weight is not None:
             if weight.shape == pred.shape:
                 weight = weight.float().mean(-1)
@@ -100,8 +99,7 @@ class IoULoss(_BoxOverlapLoss):
                  reduction: str = 'mean',
                  loss_weight: float = 1.0) -> None:
         super().__init__(eps, reduction, loss_weight)
-        if mode not in IOU_MODES:
-            raise ValueError(f'mode must be one of {IOU_MODES}, got {mode!r}')
+        check_choice('mode', mode, IOU_MODES)
         self.mode = mode
         self.options = dict(mode=mode)
 
@@ -142,8 +140,6 @@ class CIoULoss(_BoxOverlapLoss):
                  reduction: str = 'mean',
                  loss_weight: float = 1.0) -> None:
         super().__init__(eps, reduction, loss_weight)
-        if alpha not in CIOU_ALPHAS:
-            raise ValueError(f'alpha must be one of {CIOU_ALPHAS}, got '
-                             f'{alpha!r}')
+        check_choice('alpha', alpha, CIOU_ALPHAS)
         self.alpha = alpha
         self.options = dict(alpha=alpha)

@@ -7,8 +7,7 @@ from torch import Tensor, nn
 
 from ..functional.multibin import make_spec, multibin_loss
 from ..registry import MODELS
-from .checks import (check_loss_weight, check_reduction,
-                     check_reduction_override)
+from .checks import check_loss_weight, check_reduction, effective_reduction
 
 
 @MODELS.register_module()
@@ -69,7 +68,6 @@ class MultiBinLoss(nn.Module):
                 avg_factor: Optional[float] = None,
                 reduction_override: Optional[str] = None,
                 **kwargs) -> Tensor:
-        check_reduction_override(reduction_override)
         if pred.dim() != 2 or target.shape != pred.shape:
             raise ValueError(
                 f'pred and target must both be [N, {self.spec.channels}], '
@@ -80,7 +78,7 @@ class MultiBinLoss(nn.Module):
             else:
                 raise ValueError(f'weight must have shape [{pred.shape[0]}],'
                                  f' got {tuple(weight.shape)}')
-        reduction = reduction_override or self.reduction
+        reduction = effective_reduction(reduction_override, self.reduction)
         terms = multibin_loss(pred, target, self.spec, weight,
                               self.expectation_weight)
         if reduction == 'none':

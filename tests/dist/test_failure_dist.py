@@ -10,6 +10,15 @@ from conftest import free_port, run_py
 WORKER = osp.join(osp.dirname(osp.abspath(__file__)), 'failure_worker.py')
 
 
+def _run_worker(case):
+    return run_py([
+        '-m', 'torch.distributed.run', '--nnodes=1', '--nproc_per_node=2',
+        f'--master_port={free_port()}', WORKER, case
+    ],
+                  timeout=110,
+                  check=False)
+
+
 @pytest.mark.parametrize(
     'case,message',
     [
@@ -18,12 +27,7 @@ WORKER = osp.join(osp.dirname(osp.abspath(__file__)), 'failure_worker.py')
     ])
 def test_job_fails_in_bounded_time(case, message):
     start = time.monotonic()
-    proc = run_py([
-        '-m', 'torch.distributed.run', '--nnodes=1', '--nproc_per_node=2',
-        f'--master_port={free_port()}', WORKER, case
-    ],
-                  timeout=110,
-                  check=False)
+    proc = _run_worker(case)
     elapsed = time.monotonic() - start
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr
@@ -33,12 +37,7 @@ def test_job_fails_in_bounded_time(case, message):
 
 
 def test_finished_job_ends_cleanly_through_the_shutdown():
-    proc = run_py([
-        '-m', 'torch.distributed.run', '--nnodes=1', '--nproc_per_node=2',
-        f'--master_port={free_port()}', WORKER, 'finish'
-    ],
-                  timeout=110,
-                  check=False)
+    proc = _run_worker('finish')
     assert proc.returncode == 0, proc.stderr[-2000:]
     for rank in (0, 1):
         assert f'rank {rank} finished' in proc.stdout

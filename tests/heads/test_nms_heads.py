@@ -10,12 +10,15 @@ from mmdet_lossplus.heads import (ConfigurableNMSATSSHead,
                                   ConfigurableNMSFCOSHead)
 
 STRIDES = (8, 16, 32, 64, 128)
-ATSS_ARGS = dict(
+# small heads: one conv, 8 channels, 4 groups
+COMMON = dict(
     num_classes=4,
     in_channels=8,
     feat_channels=8,
     stacked_convs=1,
-    norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
+    norm_cfg=dict(type='GN', num_groups=4, requires_grad=True))
+ATSS_ARGS = dict(
+    COMMON,
     anchor_generator=dict(
         type='AnchorGenerator',
         ratios=[1.0],
@@ -27,11 +30,7 @@ ATSS_ARGS = dict(
         target_means=[.0, .0, .0, .0],
         target_stds=[0.1, 0.1, 0.2, 0.2]))
 FCOS_ARGS = dict(
-    num_classes=4,
-    in_channels=8,
-    feat_channels=8,
-    stacked_convs=1,
-    norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
+    COMMON,
     strides=list(STRIDES),
     # distances times the stride: boxes of neighbouring points overlap
     norm_on_bbox=True)

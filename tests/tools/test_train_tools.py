@@ -9,10 +9,10 @@ from conftest import (DEMO_CONFIG, TINY_OPTIONS, read_scalars, run_py,
                       run_torchrun)
 
 
-def _train(work_dir, data, extra=(), options=()):
+def _train(work_dir, data, extra=(), options=(), config=DEMO_CONFIG):
     return run_py([
-        'tools/train.py', DEMO_CONFIG, '--work-dir', work_dir, '--data-root',
-        data, '--cfg-options'
+        'tools/train.py', config, '--work-dir', work_dir, '--data-root', data,
+        '--cfg-options'
     ] + TINY_OPTIONS + list(options) + list(extra))
 
 
@@ -142,11 +142,7 @@ def test_statistics_reach_tensorboard(tmp_path, tiny_data):
         "visualizer = dict(type='DetLocalVisualizer', vis_backends=["
         "dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')])\n")
     work_dir = str(tmp_path / 'run')
-    run_py([
-        'tools/train.py',
-        str(config), '--work-dir', work_dir, '--data-root', tiny_data,
-        '--cfg-options'
-    ] + TINY_OPTIONS)
+    _train(work_dir, tiny_data, config=str(config))
     event_dir, = glob.glob(osp.join(work_dir, '*', 'vis_data'))
     events = EventAccumulator(
         event_dir, size_guidance={
