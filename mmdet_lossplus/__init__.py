@@ -5,10 +5,9 @@ to register its modules in the ``mmdet_lossplus`` registry scope.
 """
 # Registering the modules makes ``custom_imports`` and the scoped
 # ``type='mmdet_lossplus.X'`` behave the same.
+# Importing changes no global behaviour (checkpoint loading included: see
+# ``utils.checkpoint_loading``).
 from . import coders, datasets, evaluation, heads, hooks, losses  # noqa: F401
-from .utils import enable_trusted_checkpoint_loading
 from .version import __version__
-
-enable_trusted_checkpoint_loading()
 
 __all__ = ['__version__']

@@ -5,14 +5,14 @@ Example:
 """
 import argparse
 import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-import mmdet_lossplus  # noqa: F401  (registries, checkpoint loading fix)
-from mmdet_lossplus.utils import (adapt_cfg_to_device, init_cpu_process_group,
-                                  set_data_root, shutdown_process_group)
+import mmdet_lossplus  # noqa: F401  (registries)
+from mmdet_lossplus.utils import (adapt_cfg_to_device, checkpoint_loading,
+                                  init_cpu_process_group, load_tool_config,
+                                  shutdown_process_group)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,6 +33,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         action=DictAction,
         help='override settings of the config, key=value')
     parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='unpickle checkpoints fully (load_from, resume, init_cfg). '
+        'Only for files you trust: a crafted checkpoint runs arbitrary '
+        'code. Without it, checkpoints load with torch\'s weights_only=True '
+        'and an allow-list of what mmengine/mmdet checkpoints contain. '
+        'Same as MMDET_LOSSPLUS_TRUST_CHECKPOINTS=1')
+    parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
@@ -47,17 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     init_cpu_process_group(args.launcher)
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.data_root:
-        set_data_root(cfg, args.data_root)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args)
     cfg.load_from = args.checkpoint
     cfg.resume = False
     if args.show_dir:
@@ -73,8 +71,9 @@ def main(argv=None) -> dict:
         cfg.test_evaluator.append(
             dict(type='DumpDetResults', out_file_path=args.out))
     adapt_cfg_to_device(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    with checkpoint_loading(True if args.trust_checkpoint else None):
+        runner = Runner.from_cfg(cfg)
+        metrics = runner.test()
     shutdown_process_group(exit_code=0)
     return metrics
 

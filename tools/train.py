@@ -12,9 +12,10 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-import mmdet_lossplus  # noqa: F401  (registries, checkpoint loading fix)
-from mmdet_lossplus.utils import (adapt_cfg_to_device, init_cpu_process_group,
-                                  set_data_root, shutdown_process_group)
+import mmdet_lossplus  # noqa: F401  (registries)
+from mmdet_lossplus.utils import (adapt_cfg_to_device, checkpoint_loading,
+                                  init_cpu_process_group, load_tool_config,
+                                  shutdown_process_group)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -53,6 +54,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='override settings of the config, key=value (xxx=[a,b] for '
         'lists, nested keys with dots)')
     parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='unpickle checkpoints fully (load_from, resume, init_cfg). '
+        'Only for files you trust: a crafted checkpoint runs arbitrary '
+        'code. Without it, checkpoints load with torch\'s weights_only=True '
+        'and an allow-list of what mmengine/mmdet checkpoints contain. '
+        'Same as MMDET_LOSSPLUS_TRUST_CHECKPOINTS=1')
+    parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
@@ -67,17 +76,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build_cfg(args: argparse.Namespace) -> Config:
     """The config after command-line overrides, ready for the Runner."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.data_root:
-        set_data_root(cfg, args.data_root)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args)
     if args.amp:
         import torch
         if not torch.cuda.is_available():
@@ -112,8 +111,10 @@ def main(argv=None) -> None:
     # Before the Runner: mmengine's own init_dist needs CUDA.
     init_cpu_process_group(args.launcher, timeout_s=args.dist_timeout)
     cfg = build_cfg(args)
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    # checkpoints (load_from, resume, init_cfg) load in Runner.train
+    with checkpoint_loading(True if args.trust_checkpoint else None):
+        runner = Runner.from_cfg(cfg)
+        runner.train()
     shutdown_process_group(exit_code=0)
 
 

@@ -8,6 +8,17 @@ from ..functional.multibin import check_targets, wrap_periodic
 from ..registry import TASK_UTILS
 
 
+def check_decode_input(pred: Tensor, channels: int) -> None:
+    """``TypeError``/``ValueError`` unless ``pred`` is a floating ``[N,
+    channels]`` tensor."""
+    if not torch.is_tensor(pred) or not pred.is_floating_point():
+        raise TypeError('pred must be a floating-point tensor, got '
+                        f'{getattr(pred, "dtype", type(pred))}')
+    if pred.dim() != 2 or pred.shape[1] != channels:
+        raise ValueError(f'pred must have shape [N, {channels}], got '
+                         f'{tuple(pred.shape)}')
+
+
 def wrap_angle(angle: Tensor) -> Tensor:
     """Angles moved into ``[-pi, pi)``."""
     return wrap_periodic(angle, -math.pi, math.pi)
@@ -25,6 +36,7 @@ class RawAngleCoder:
         return wrap_angle(target.float())[:, None]
 
     def decode(self, pred: Tensor) -> Tensor:
+        check_decode_input(pred, self.channels)
         return wrap_angle(pred[:, 0].float())
 
 
@@ -42,5 +54,6 @@ class SinCosAngleCoder:
         return torch.stack([target.sin(), target.cos()], 1)
 
     def decode(self, pred: Tensor) -> Tensor:
+        check_decode_input(pred, self.channels)
         pred = pred.float()
         return torch.atan2(pred[:, 0], pred[:, 1])

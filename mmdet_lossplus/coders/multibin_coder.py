@@ -3,6 +3,8 @@ import math
 
 from torch import Tensor
 
+from ..checks import check_choice
+from .angle_coders import check_decode_input
 from ..functional.multibin import make_spec, multibin_decode, multibin_encode
 from ..registry import TASK_UTILS
 
@@ -33,9 +35,7 @@ class MultiBinCoder:
                  overlap: float = 0.0,
                  decode_mode: str = 'argmax') -> None:
         self.spec = make_spec(num_bins, low, high, periodic, overlap)
-        if decode_mode not in ('argmax', 'expectation'):
-            raise ValueError("decode_mode must be 'argmax' or "
-                             f"'expectation', got {decode_mode!r}")
+        check_choice('decode_mode', decode_mode, ('argmax', 'expectation'))
         self.decode_mode = decode_mode
 
     @property
@@ -48,5 +48,7 @@ class MultiBinCoder:
         return multibin_encode(target, self.spec)
 
     def decode(self, pred: Tensor) -> Tensor:
-        """``[N, channels]`` predictions -> ``[N]`` values."""
+        """``[N, channels]`` predictions -> ``[N]`` values (NaN where a
+        logit is not finite)."""
+        check_decode_input(pred, self.channels)
         return multibin_decode(pred, self.spec, self.decode_mode)

@@ -177,6 +177,38 @@ def diou_loss(pred: Tensor, target: Tensor, eps: float = 1e-7) -> Tensor:
     return _diou_loss(t, eps).to(pred.dtype)
 
 
+# Below this fraction of the target's diagonal, the predicted box's
+# aspect-angle gradient stops growing (see _AspectAngle).
+ASPECT_GRAD_FLOOR = 0.1
+
+
+class _AspectAngle(torch.autograd.Function):
+    """``atan(w / (h + eps))`` with a bounded gradient.
+
+    The exact gradient ``(h', -w) / (w^2 + h'^2)`` (``h' = h + eps``) grows
+    like ``1 / eps`` as the predicted box shrinks to a point (1e6 in
+    float32, inf once cast to float16). Its denominator is floored at
+    ``floor2``: exact for boxes whose diagonal exceeds the floor, bounded
+    by ``1 / sqrt(floor2)`` below it. The value is unchanged. (The CIoU
+    authors go further and drop the denominator altogether, which only
+    suits coordinates normalised to [0, 1].)
+    """
+
+    @staticmethod
+    def forward(ctx, w: Tensor, h: Tensor, floor2: Tensor,
+                eps: float) -> Tensor:
+        ctx.save_for_backward(w, h, floor2)
+        ctx.eps = eps
+        return torch.atan(w / (h + eps))
+
+    @staticmethod
+    def backward(ctx, upstream: Tensor):
+        w, h, floor2 = ctx.saved_tensors
+        hp = h + ctx.eps
+        scale = upstream / torch.maximum(w * w + hp * hp, floor2)
+        return scale * hp, -scale * w, None, None
+
+
 def ciou_loss(pred: Tensor,
               target: Tensor,
               eps: float = 1e-7,
@@ -192,6 +224,11 @@ def ciou_loss(pred: Tensor,
     where ``IoU <= 0.5`` (TCYB 2021, mmdet's ``CIoULoss``): the aspect term
     then switches on abruptly at IoU = 0.5, which makes the loss value jump
     there; we keep it for reproducing mmdet results.
+
+    The gradient of the predicted aspect angle is exact unless the
+    predicted box's diagonal is below ``ASPECT_GRAD_FLOOR`` (0.1) of the
+    target's; there it is bounded instead of growing to ``1 / eps`` (a
+    point-sized prediction would otherwise get a gradient of about 1e6).
 
     Args:
         pred: ``[..., 4]`` predicted boxes.
@@ -210,9 +247,11 @@ def ciou_loss(pred: Tensor,
     check_box_pairs(pred, target)
     dtype = _compute_dtype(pred)
     t = box_pair_terms(pred.to(dtype), target.to(dtype), eps)
+    with torch.no_grad():
+        floor2 = (ASPECT_GRAD_FLOOR**2) * (t.target_w**2 + t.target_h**2) + eps
     angle_gap = (
         torch.atan(t.target_w / (t.target_h + eps)) -
-        torch.atan(t.pred_w / (t.pred_h + eps)))
+        _AspectAngle.apply(t.pred_w, t.pred_h, floor2, eps))
     v = (4 / math.pi**2) * angle_gap**2
     with torch.no_grad():
         a = v / ((1 - t.iou) + v + eps)

@@ -186,7 +186,8 @@ def multibin_decode(pred: Tensor,
         use_residual: Add each bin's residual to its centre.
 
     Returns:
-        ``[...]`` values in ``[low, high)`` for a periodic range.
+        ``[...]`` values in ``[low, high)`` for a periodic range; NaN for
+        rows with a non-finite logit.
     """
     if mode not in ('argmax', 'expectation'):
         raise ValueError(f"mode must be 'argmax' or 'expectation', got "
@@ -197,7 +198,10 @@ def multibin_decode(pred: Tensor,
         values = values + _residual_value(residual, spec)
     if mode == 'argmax':
         best = logits.argmax(-1, keepdim=True)
-        return wrap(values.gather(-1, best).squeeze(-1), spec)
+        # a non-finite logit makes the row's bin choice meaningless: NaN
+        # (0 * inf is NaN too), not some finite bin centre
+        poison = logits.sum(-1) * 0.0
+        return wrap(values.gather(-1, best).squeeze(-1), spec) + poison
     prob = logits.softmax(-1)
     if not spec.periodic:
         return (prob * values).sum(-1)

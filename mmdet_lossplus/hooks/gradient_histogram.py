@@ -10,11 +10,13 @@ from mmengine.hooks import Hook
 from torch import Tensor
 
 from .. import dist
+from ..checks import check_int, check_number, check_str
 from ..functional.ghm import (asl1_gradient_norm, ghm_bin_counts,
                               ghm_bin_index, ghmc_gradient_norm)
 from ..losses.targets import binary_targets
 from ..registry import HOOKS
-from .loss_inputs import detector_head, loss_call_args
+from .loss_inputs import (IterationScalars, detector_head, loss_call_args,
+                          warn_if_not_logged)
 
 
 def cls_gradient_counts(pred: Tensor, target: Tensor, weight: Optional[Tensor],
@@ -60,7 +62,8 @@ class GradientHistogramHook(Hook):
     say) it computes it from the loss's inputs, captured by a forward
     pre-hook only on those iterations, so other iterations cost nothing.
 
-    Logged through the message hub (log, ``scalars.json``, TensorBoard):
+    Logged through the message hub (log, ``scalars.json``, TensorBoard) on
+    the measured iterations only:
     ``grad_hist/{cls,reg}_easy`` (share of entries with ``g <
     easy_thr``), ``grad_hist/{cls,reg}_outlier`` (``g >= outlier_thr``;
     both at bin resolution) and ``grad_hist/{cls,reg}_count``. With a
@@ -90,14 +93,18 @@ class GradientHistogramHook(Hook):
                  head: str = 'bbox_head',
                  out_file: str = 'gradient_histograms.png',
                  max_curves: int = 6) -> None:
-        if not isinstance(interval, int) or interval < 1:
-            raise ValueError(f'interval must be an int >= 1, got {interval!r}')
-        if not isinstance(bins, int) or bins < 1:
-            raise ValueError(f'bins must be an int >= 1, got {bins!r}')
-        if not 0 < easy_thr <= outlier_thr < 1:
+        check_int('interval', interval, 1)
+        check_int('bins', bins, 1)
+        check_number('mu', mu, low=0, low_open=True)
+        check_number('easy_thr', easy_thr, 0, 1, low_open=True, high_open=True)
+        check_number('outlier_thr', outlier_thr, 0, 1, high_open=True)
+        if not easy_thr <= outlier_thr:
             raise ValueError('need 0 < easy_thr <= outlier_thr < 1, got '
                              f'easy_thr={easy_thr!r}, '
                              f'outlier_thr={outlier_thr!r}')
+        check_str('head', head)
+        check_str('out_file', out_file)
+        check_int('max_curves', max_curves, 1)
         self.interval = interval
         self.bins = bins
         self.mu = float(mu)
@@ -112,10 +119,12 @@ class GradientHistogramHook(Hook):
         self._acc = {}
         self._handles = []
         self._device = torch.device('cpu')
+        self._scalars = IterationScalars()
 
     # -- set-up --------------------------------------------------------
     def before_run(self, runner) -> None:
         head = detector_head(runner.model, self.head, 'GradientHistogramHook')
+        warn_if_not_logged(runner, self.interval, 'GradientHistogramHook')
         self._device = next(head.parameters()).device
         for kind, name in (('cls', 'loss_cls'), ('reg', 'loss_bbox')):
             loss = getattr(head, name, None)
@@ -152,6 +161,7 @@ class GradientHistogramHook(Hook):
                           runner,
                           batch_idx: int,
                           data_batch=None) -> None:
+        self._scalars.withdraw(runner)
         self._active = self.every_n_train_iters(runner, self.interval)
         self._acc = {}
 
@@ -189,9 +199,10 @@ class GradientHistogramHook(Hook):
             if counts is None:
                 continue
             record[kind] = counts
-            for key, value in self.summary(counts).items():
-                runner.message_hub.update_scalar(
-                    f'train/grad_hist/{kind}_{key}', value)
+            self._scalars.publish(runner, {
+                f'grad_hist/{kind}_{key}': value
+                for key, value in self.summary(counts).items()
+            })
         self.history.append(record)
         if is_main_process():
             self._write_tensorboard(runner, record)

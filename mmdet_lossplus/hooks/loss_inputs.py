@@ -1,6 +1,7 @@
-"""What the statistics hooks share: finding the detector's head and reading
-the arguments of an mmdet loss call."""
-from typing import Optional, Tuple
+"""What the statistics hooks share: finding the detector's head, reading
+the arguments of an mmdet loss call, logging a statistic only on the
+iteration that measured it."""
+from typing import Dict, List, Optional, Tuple
 
 from mmengine.model import is_model_wrapper
 from torch import Tensor, nn
@@ -28,3 +29,44 @@ def loss_call_args(args: tuple,
     weight = args[2] if len(args) > 2 else kwargs.get(
         'weight', kwargs.get('label_weight'))
     return args[0], args[1], weight
+
+
+class IterationScalars:
+    """Scalars a hook measured on one iteration, logged on that iteration
+    only.
+
+    mmengine's message hub keeps a scalar's last value, and the logger
+    prints every key it holds on every logged line: a statistic measured
+    every 50 iterations would reappear, stale, at iteration 75. Publishing
+    through this class withdraws the keys again before the next iteration.
+    """
+
+    def __init__(self) -> None:
+        self._keys: List[str] = []
+
+    def publish(self, runner, values: Dict[str, float]) -> None:
+        """``update_scalar`` every ``values`` item (keys prefixed
+        ``train/``)."""
+        for key, value in values.items():
+            runner.message_hub.update_scalar(f'train/{key}', value)
+            self._keys.append(f'train/{key}')
+
+    def withdraw(self, runner) -> None:
+        """Remove what was published (call before the next iteration)."""
+        scalars = runner.message_hub.log_scalars
+        for key in self._keys:
+            scalars.pop(key, None)
+        self._keys = []
+
+
+def warn_if_not_logged(runner, interval: int, owner: str) -> None:
+    """Warn when the logger's interval does not divide ``interval``: the
+    hook's statistics then reach the plots but not every log line."""
+    for hook in getattr(runner, 'hooks', []):
+        if type(hook).__name__ == 'LoggerHook':
+            every = getattr(hook, 'interval', 1)
+            if interval % every:
+                runner.logger.warning(
+                    f'{owner}: interval={interval} is not a multiple of the '
+                    f'LoggerHook interval {every}; statistics measured '
+                    'between logged iterations appear only in the plot')

@@ -7,6 +7,7 @@ from mmengine.hooks import Hook
 from torch import Tensor, nn
 
 from .. import dist
+from ..checks import check_int, check_number
 from ..registry import HOOKS
 from .loss_inputs import bare_model
 
@@ -50,24 +51,36 @@ class LossStateCheckHook(Hook):
     priority = 'LOW'
 
     def __init__(self, interval: int = 50, atol: float = 0.0) -> None:
-        if not isinstance(interval, int) or interval < 1:
-            raise ValueError(f'interval must be an int >= 1, got {interval!r}')
-        if not atol >= 0:
-            raise ValueError(f'atol must be >= 0, got {atol!r}')
+        check_int('interval', interval, 1)
+        check_number('atol', atol, low=0)
         self.interval = interval
         self.atol = float(atol)
 
     def check(self, model: nn.Module, iteration: int) -> float:
-        """Compare now; returns this rank's deviation or raises."""
+        """Check now; returns this rank's deviation or raises.
+
+        The state must be finite and non-negative (checked in one process
+        too) and, in a distributed run, identical on every rank. A NaN
+        deviation counts as a difference.
+        """
         losses = stateful_losses(bare_model(model))
-        if not dist.is_distributed():
+        if not losses:
             return 0.0
-        dev = state_deviation([m.state_vector() for _, m in losses])
-        device = dev.device
-        bad = dist.all_reduce_sum((dev
-                                   > self.atol).double().reshape(1).to(device))
-        if bad.item() > 0:  # once per interval: a host sync is fine here
+        vectors = [m.state_vector() for _, m in losses]
+        local = torch.cat([v.reshape(-1).double() for v in vectors])
+        corrupt = (~torch.isfinite(local)) | (local < 0)
+        dev = state_deviation(vectors)  # no collective in one process
+        flags = torch.stack([corrupt.any().double(),
+                             (~(dev <= self.atol)).double()])
+        flags = dist.all_reduce_sum(flags)
+        if bool((flags > 0).any()):  # once per interval: a sync is fine
             names = ', '.join(n for n, _ in losses)
+            if flags[0] > 0:
+                raise RuntimeError(
+                    f'loss state is corrupted at iteration {iteration} '
+                    f'(non-finite or negative values on '
+                    f'{int(flags[0])} rank(s); this rank: '
+                    f'{int(corrupt.sum())} bad entries) in: {names}.')
             raise RuntimeError(
                 f'loss state differs across ranks at iteration {iteration} '
                 f'(this rank deviates from the mean by {dev.item():.3g}, '

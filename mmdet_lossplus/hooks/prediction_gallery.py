@@ -9,6 +9,7 @@ from mmdet.structures.bbox import get_box_tensor
 from mmengine.dist import master_only
 from mmengine.hooks import Hook
 
+from ..checks import check_int, check_number, check_str
 from ..registry import HOOKS
 from .loss_inputs import bare_model
 
@@ -73,7 +74,8 @@ class PredictionGalleryHook(Hook):
         num_images: How many val images to draw (the first ones).
         score_thr: Detections below this confidence are not drawn.
         out_file: File name inside the work dir.
-        scale: Upsampling factor so small demo images stay legible.
+        scale: Integer upsampling factor (>= 1) so small demo images stay
+            legible.
     """
 
     priority = 'LOW'
@@ -83,11 +85,10 @@ class PredictionGalleryHook(Hook):
                  score_thr: float = 0.3,
                  out_file: str = 'predictions.png',
                  scale: int = 2) -> None:
-        if not isinstance(num_images, int) or num_images < 1:
-            raise ValueError(
-                f'num_images must be a positive int, got {num_images!r}')
-        if not 0.0 <= score_thr <= 1.0:
-            raise ValueError(f'score_thr must be in [0, 1], got {score_thr}')
+        check_int('num_images', num_images, 1)
+        check_number('score_thr', score_thr, 0, 1)
+        check_str('out_file', out_file)
+        check_int('scale', scale, 1)
         self.num_images = num_images
         self.score_thr = score_thr
         self.out_file = out_file

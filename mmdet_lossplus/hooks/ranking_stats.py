@@ -9,10 +9,12 @@ from mmengine.hooks import Hook
 from torch import Tensor
 
 from .. import dist
+from ..checks import check_int, check_number, check_str
 from ..losses.ap_loss import ranking_ap_loss
 from ..losses.targets import ranking_labels
 from ..registry import HOOKS
-from .loss_inputs import detector_head, loss_call_args
+from .loss_inputs import (IterationScalars, detector_head, loss_call_args,
+                          warn_if_not_logged)
 
 
 def batch_ap(scores: Tensor, labels: Tensor, delta: float,
@@ -30,16 +32,17 @@ class RankingStatsHook(Hook):
     """Global batch AP of the classification scores, and the score shift
     between ranks, every ``interval`` iterations.
 
-    On logged iterations the inputs of ``loss_cls`` are captured (all
-    calls of the iteration, concatenated) and the hook logs through the
-    message hub: ``ranking/global_ap`` (the AP of the ranking of every
+    On measured iterations the inputs of ``loss_cls`` are captured (all
+    calls of the iteration, concatenated) and the hook logs, on those
+    iterations only, through the message hub: ``ranking/global_ap`` (the AP of the ranking of every
     rank's entries together, as AP-loss with ``delta`` measures it; taken
     from our ``APLoss`` in global mode without recomputing),
     ``ranking/num_pos`` (global positives), ``ranking/local_ap_min`` /
     ``_max`` (each rank ranking only its own entries, what per-GPU AP-loss
     trains on), ``ranking/ap_gap`` (global AP minus the mean local AP) and
     ``ranking/pos_score_spread`` (largest minus smallest per-rank mean
-    positive score, sigmoid). Every rank takes part in the gathers; after
+    positive score, sigmoid); the per-rank figures only with two or more
+    processes. Every rank takes part in the gathers; after
     training rank 0 plots the series to ``work_dir/out_file``.
 
     Works with any sigmoid classification loss (focal included), so a
@@ -59,10 +62,10 @@ class RankingStatsHook(Hook):
                  delta: float = 1.0,
                  head: str = 'bbox_head',
                  out_file: str = 'ranking_stats.png') -> None:
-        if not isinstance(interval, int) or interval < 1:
-            raise ValueError(f'interval must be an int >= 1, got {interval!r}')
-        if not delta > 0:
-            raise ValueError(f'delta must be > 0, got {delta!r}')
+        check_int('interval', interval, 1)
+        check_number('delta', delta, low=0, low_open=True)
+        check_str('head', head)
+        check_str('out_file', out_file)
         self.interval = interval
         self.delta = float(delta)
         self.head = head
@@ -73,9 +76,11 @@ class RankingStatsHook(Hook):
         self._loss = None
         self._handle = None
         self._device = torch.device('cpu')
+        self._scalars = IterationScalars()
 
     def before_run(self, runner) -> None:
         head = detector_head(runner.model, self.head, 'RankingStatsHook')
+        warn_if_not_logged(runner, self.interval, 'RankingStatsHook')
         loss = getattr(head, 'loss_cls', None)
         if loss is None:
             raise ValueError(f'RankingStatsHook: {self.head} has no '
@@ -99,6 +104,7 @@ class RankingStatsHook(Hook):
                           runner,
                           batch_idx: int,
                           data_batch=None) -> None:
+        self._scalars.withdraw(runner)
         self._active = self.every_n_train_iters(runner, self.interval)
         self._captured = []
 
@@ -150,9 +156,19 @@ class RankingStatsHook(Hook):
         self._active = False
         stats = self.measure()
         self._captured = []
-        for key, value in stats.items():
-            runner.message_hub.update_scalar(f'train/ranking/{key}', value)
-        self.history.append(dict(iter=runner.iter + 1, **stats))
+        # with one process the per-rank figures are the global ones:
+        # logged only when there is more than one rank to compare
+        per_rank = ('local_ap_min', 'local_ap_max', 'ap_gap',
+                    'pos_score_spread')
+        world = dist.world_size()
+        self._scalars.publish(
+            runner, {
+                f'ranking/{key}': value
+                for key, value in stats.items()
+                if world > 1 or key not in per_rank
+            })
+        self.history.append(
+            dict(iter=runner.iter + 1, world_size=world, **stats))
 
     def after_run(self, runner) -> None:
         if self._handle is not None:
@@ -171,19 +187,31 @@ def plot_ranking_stats(history: List[dict], path: str) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     it = [h['iter'] for h in history]
+    world = max(h.get('world_size', 1) for h in history)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ax1.plot(it, [h['global_ap'] for h in history], label='global batch AP')
-    ax1.fill_between(
-        it, [h['local_ap_min'] for h in history],
-        [h['local_ap_max'] for h in history],
-        alpha=0.3,
-        label='per-rank AP (min-max)')
+    if world > 1:
+        ax1.fill_between(
+            it, [h['local_ap_min'] for h in history],
+            [h['local_ap_max'] for h in history],
+            alpha=0.3,
+            label='per-rank AP (min-max)')
     ax1.set_xlabel('iteration')
     ax1.set_ylabel('AP of the batch ranking')
     ax1.legend(fontsize=8)
-    ax2.plot(it, [h['pos_score_spread'] for h in history], color='C3')
     ax2.set_xlabel('iteration')
     ax2.set_ylabel('spread of per-rank mean positive score')
+    if world > 1:
+        ax2.plot(it, [h['pos_score_spread'] for h in history], color='C3')
+    else:
+        ax2.text(
+            0.5,
+            0.5,
+            'one process: no per-rank rankings to compare\n'
+            '(train with 2 or more processes)',
+            ha='center',
+            va='center',
+            transform=ax2.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from .. import dist
 from ..functional.ap_loss import APLossResult, ap_loss_with_update, check_delta
 from ..registry import MODELS
-from .checks import check_choice, check_loss_weight
+from ..checks import check_choice, check_loss_weight
 from .targets import ranking_labels
 
 _MODES = ('global', 'local')

@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 from ..functional.ghm import asl1_loss
 from ..registry import MODELS
-from .checks import (check_loss_weight, check_positive, check_reduction,
+from ..checks import (check_loss_weight, check_positive, check_reduction,
                      check_regression_inputs, effective_reduction)
 
 

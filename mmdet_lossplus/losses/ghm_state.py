@@ -19,7 +19,7 @@ from .. import dist
 from ..functional.ghm import (ghm_bin_counts, ghm_density, ghm_ema_update,
                               ghm_weighted_sum, ghm_weights, with_gradient)
 from ..functional.scratch import ScratchBuffers, scratch_tensor
-from .checks import check_loss_weight, check_reduction
+from ..checks import check_loss_weight, check_reduction
 
 # ema_steps assumed for an EMA loaded from an mmdet checkpoint, which has no
 # step count: large enough that bias correction is the identity.
@@ -105,25 +105,48 @@ class GHMState(nn.Module):
                 f'{prefix}edges: the checkpoint has {edges.numel() - 1} bins,'
                 f' this loss {self.bins}; set bins={edges.numel() - 1}')
         if acc is not None and self.momentum > 0:
-            if acc.shape != self.acc_sum.shape:
-                error_msgs.append(
-                    f'{prefix}acc_sum: shape {tuple(acc.shape)} in the '
-                    f'checkpoint, {tuple(self.acc_sum.shape)} expected '
-                    f'(bins={self.bins})')
-            elif not torch.isfinite(acc).all():
-                error_msgs.append(f'{prefix}acc_sum: non-finite values in '
-                                  'the checkpoint')
+            shape_error = self._shape_error(acc, steps)
+            if shape_error:  # a config change: torch/mmengine report it
+                error_msgs.append(f'{prefix}{shape_error}')
             else:
+                self._check_values(prefix, acc, steps)
                 self.acc_sum.copy_(acc)
-                if steps is not None and steps.shape == acc.shape:
+                if steps is not None:
                     self.ema_steps.copy_(steps)
-                else:
+                else:  # mmdet's GHM keeps no step count
                     self.ema_steps.copy_(
                         torch.where(acc > 0, torch.full_like(acc, _WARM_STEPS),
                                     torch.zeros_like(acc)))
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
                                       error_msgs)
+
+    def _shape_error(self, acc: Tensor, steps: Optional[Tensor]) -> str:
+        expected = tuple(self.acc_sum.shape)
+        for name, value in (('acc_sum', acc), ('ema_steps', steps)):
+            if value is not None and tuple(value.shape) != expected:
+                return (f'{name}: shape {tuple(value.shape)} in the '
+                        f'checkpoint, {expected} expected (bins={self.bins})')
+        return ''
+
+    @staticmethod
+    def _check_values(prefix: str, acc: Tensor,
+                      steps: Optional[Tensor]) -> None:
+        """Raise on a corrupted stored state (non-finite or negative
+        counts or step counts), whatever the strictness of the load: used
+        silently, a NaN makes the loss 0 with zero gradient from then on.
+        """
+        for name, value in (('acc_sum', acc), ('ema_steps', steps)):
+            if value is None:
+                continue
+            if not torch.isfinite(value).all():
+                raise ValueError(
+                    f'{prefix}{name} in the checkpoint has non-finite values '
+                    f'({value.tolist()}): the GHM state is corrupted')
+            if (value < 0).any():
+                raise ValueError(
+                    f'{prefix}{name} in the checkpoint has negative values '
+                    f'({value.tolist()}): the GHM state is corrupted')
 
     @torch.no_grad()
     def assign(self, acc_sum: Tensor, ema_steps: Tensor) -> None:

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from ..functional.ghm import ghm_bin_index, ghmc_elementwise
 from ..registry import MODELS
-from .checks import effective_reduction
+from ..checks import effective_reduction
 from .ghm_state import GHMState, check_ghm_args
 from .targets import binary_targets, check_cls_inputs, positive_entries
 
@@ -140,5 +140,10 @@ class GHMC(GHMState):
                 F.binary_cross_entropy_with_logits(x, y, reduction='none'),
                 0.0)
             tot = valid.sum()
+        # A non-finite logit anywhere, ignored entries and saturated ones
+        # (-inf negatives) included, makes tot, hence the loss and its
+        # gradient, NaN on every rank and leaves the EMA alone: one read of
+        # the logits, no host sync.
+        tot = tot + 0.0 * x.sum()
         return self.harmonize(pred, elem_loss, grad_elem, bin_idx, tot,
                               reduction, self.loss_weight)

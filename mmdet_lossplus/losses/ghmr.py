@@ -5,7 +5,7 @@ from torch import Tensor
 
 from ..functional.ghm import ghmr_elementwise
 from ..registry import MODELS
-from .checks import (check_positive, check_regression_inputs,
+from ..checks import (check_positive, check_regression_inputs,
                      effective_reduction)
 from .ghm_state import GHMState, check_ghm_args
 
@@ -63,6 +63,8 @@ class GHMR(GHMState):
             reduction_override: Overrides ``reduction``.
         """
         check_regression_inputs(pred, target, label_weight)
+        if label_weight is not None and not label_weight.is_floating_point():
+            label_weight = label_weight.float()  # bool/int masks, as mmdet
         reduction = effective_reduction(reduction_override, self.reduction)
         grad_elem, bin_idx, elem_loss = ghmr_elementwise(
             pred.detach(), target, label_weight, self.mu, self.bins,

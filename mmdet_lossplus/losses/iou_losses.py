@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from ..functional.iou_losses import (CIOU_ALPHAS, IOU_MODES, check_box_pairs,
                                      ciou_loss, diou_loss, giou_loss, iou_loss)
 from ..registry import MODELS
-from .checks import (check_choice, check_loss_weight, check_positive,
+from ..checks import (check_choice, check_loss_weight, check_positive,
                      check_reduction, effective_reduction)
 
 

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from ..functional.multibin import make_spec, multibin_loss
 from ..registry import MODELS
-from .checks import check_loss_weight, check_reduction, effective_reduction
+from ..checks import check_loss_weight, check_reduction, effective_reduction
 
 
 @MODELS.register_module()
@@ -68,16 +68,25 @@ class MultiBinLoss(nn.Module):
                 avg_factor: Optional[float] = None,
                 reduction_override: Optional[str] = None,
                 **kwargs) -> Tensor:
-        if pred.dim() != 2 or target.shape != pred.shape:
+        c = self.spec.channels
+        for name, value in (('pred', pred), ('target', target)):
+            if not torch.is_tensor(value) or not value.is_floating_point():
+                raise TypeError(
+                    f'{name} must be a floating-point tensor, got '
+                    f'{getattr(value, "dtype", type(value))}')
+        if pred.dim() != 2 or pred.shape[1] != c or \
+                target.shape != pred.shape:
             raise ValueError(
-                f'pred and target must both be [N, {self.spec.channels}], '
-                f'got {tuple(pred.shape)} and {tuple(target.shape)}')
-        if weight is not None and weight.shape != pred.shape[:1]:
-            if weight.dim() == 2 and weight.shape[0] == pred.shape[0]:
+                f'pred and target must both be [N, {c}] (num_bins * (1 + '
+                f'R)), got {tuple(pred.shape)} and {tuple(target.shape)}')
+        n = pred.shape[0]
+        if weight is not None and weight.shape != (n, ):
+            if weight.shape in ((n, 1), (n, c)):
                 weight = weight.float().mean(-1)  # mmdet's [N, C] weights
             else:
-                raise ValueError(f'weight must have shape [{pred.shape[0]}],'
-                                 f' got {tuple(weight.shape)}')
+                raise ValueError(
+                    f'weight must have shape [N] = ({n},), [N, 1] or [N, '
+                    f'C] = ({n}, {c}), got {tuple(weight.shape)}')
         reduction = effective_reduction(reduction_override, self.reduction)
         terms = multibin_loss(pred, target, self.spec, weight,
                               self.expectation_weight)

@@ -20,8 +20,9 @@ def check_cls_inputs(pred: Tensor, target: Tensor,
 
     Raises:
         TypeError: for a non-floating ``pred`` or a floating index target.
-        ValueError: for wrong shapes or labels outside ``[0, C]`` (this
-            check costs one host sync per call).
+        ValueError: for wrong shapes, labels outside ``[0, C]`` or an
+            ``[N, C]`` target that is not binary (each check costs one
+            host sync per call).
     """
     if not torch.is_tensor(pred) or not pred.is_floating_point():
         raise TypeError('pred must be a floating-point tensor of shape '
@@ -36,6 +37,14 @@ def check_cls_inputs(pred: Tensor, target: Tensor,
             f'label_weight must have shape [N] = ({n},) or [N, C] = '
             f'{tuple(pred.shape)}, got {tuple(label_weight.shape)}')
     if target.shape == pred.shape and target.dim() == 2:
+        # [N, C] targets are binary: anything else (soft labels, class
+        # ids) has no meaning here and gave silently wrong losses (one
+        # host sync; mmdet's heads pass class indices instead)
+        if target.numel() and bool(((target != 0) & (target != 1)).any()):
+            raise ValueError(
+                'an [N, C] target must be binary (0 or 1 in every entry); '
+                'got other values. Pass class indices [N] with background '
+                f'{c} for multi-class labels.')
         return False
     if target.dim() != 1:
         raise ValueError(

@@ -1,8 +1,12 @@
-from .checkpoint_compat import enable_trusted_checkpoint_loading
-from .config_utils import adapt_cfg_to_device, set_data_root
+from .checkpoint_loading import (TRUST_ENV, UntrustedCheckpointError,
+                                 checkpoint_allowlist, checkpoint_loading,
+                                 trust_from_env)
+from .config_utils import adapt_cfg_to_device, load_tool_config, set_data_root
 from .dist_launch import init_cpu_process_group, shutdown_process_group
 
 __all__ = [
-    'adapt_cfg_to_device', 'enable_trusted_checkpoint_loading',
-    'init_cpu_process_group', 'set_data_root', 'shutdown_process_group'
+    'TRUST_ENV', 'UntrustedCheckpointError', 'adapt_cfg_to_device',
+    'checkpoint_allowlist', 'checkpoint_loading', 'init_cpu_process_group',
+    'load_tool_config',
+    'set_data_root', 'shutdown_process_group', 'trust_from_env'
 ]

@@ -66,3 +66,25 @@ def adapt_cfg_to_device(cfg: Any,
         wrapper['device_ids'] = None
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
     cfg.env_cfg.dist_cfg['backend'] = 'gloo'
+
+
+def load_tool_config(args: Any) -> Any:
+    """The config of ``tools/train.py`` or ``tools/test.py`` after the
+    options both share: ``config``, ``launcher``, ``cfg_options``,
+    ``data_root`` and ``work_dir`` (default ``./work_dirs/<config
+    name>``)."""
+    import os.path as osp
+
+    from mmengine.config import Config
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.data_root:
+        set_data_root(cfg, args.data_root)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    return cfg

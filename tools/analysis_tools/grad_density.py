@@ -19,6 +19,7 @@ import argparse
 import math
 import os.path as osp
 import sys
+from typing import Optional
 
 import torch
 
@@ -46,18 +47,24 @@ def ghm_gradient_norm(counts: torch.Tensor) -> torch.Tensor:
     return centres * weight
 
 
-def collect_counts(cfg, checkpoint: str, num_images: int,
-                   bins: int) -> torch.Tensor:
+def collect_counts(cfg,
+                   checkpoint: str,
+                   num_images: int,
+                   bins: int,
+                   trust: Optional[bool] = None) -> torch.Tensor:
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner, load_checkpoint
     from mmengine.utils import ProgressBar
 
     from mmdet_lossplus.hooks import cls_gradient_counts
     from mmdet_lossplus.registry import MODELS
+    from mmdet_lossplus.utils import checkpoint_loading
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(cfg.model)
         loader = Runner.build_dataloader(cfg.val_dataloader)
-    load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
+    with checkpoint_loading(trust):
+        load_checkpoint(model, checkpoint, map_location='cpu',
+                        logger='silent')
     model.eval()
     head = model.bbox_head
     if not hasattr(head, 'get_anchors') or head.train_cfg is None:
@@ -126,6 +133,11 @@ def main(argv=None) -> None:
     parser.add_argument('--bins', type=int, default=30)
     parser.add_argument('--out', default='grad_density.png')
     parser.add_argument('--data-root', help='replaces the data root')
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='unpickle the checkpoint fully (only for files you trust; '
+        'see tools/train.py)')
     args = parser.parse_args(argv)
     if args.num_images < 1:
         parser.error('--num-images must be >= 1')
@@ -142,7 +154,8 @@ def main(argv=None) -> None:
         set_data_root(cfg, args.data_root)
     cfg.val_dataloader.num_workers = 0
     cfg.val_dataloader.persistent_workers = False
-    counts = collect_counts(cfg, args.checkpoint, args.num_images, args.bins)
+    counts = collect_counts(cfg, args.checkpoint, args.num_images, args.bins,
+                            True if args.trust_checkpoint else None)
     m = counts.numel()
     share = counts / counts.sum().clamp(min=1)
     easy = float(share[:max(1, int(0.1 * m))].sum())
