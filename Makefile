@@ -11,7 +11,7 @@ CONFIG ?= configs/retinanet/retinanet_r18_fpn_demo.py
 WORK_DIR ?= work_dirs/demo
 STAMP := $(VENV)/.stack-installed
 
-.PHONY: venv demo test data lint bench clean
+.PHONY: venv demo test gpu-check data lint bench clean
 
 venv: $(STAMP)
 
@@ -36,6 +36,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+# The CUDA checks only (tests/gpu): run on a GPU machine; elsewhere every
+# one is reported as skipped with the reason. The CPU stack of the venv has
+# no CUDA here; on a GPU machine pip resolves torch==2.13.0 to its CUDA
+# build (or point PY at an environment that has one).
+gpu-check: $(STAMP)
+	$(PY) -c "import torch; print('torch', torch.__version__, '| CUDA available:', torch.cuda.is_available(), '|', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no device')"
+	$(PY) -m pytest -v -rs -m cuda tests/gpu
 
 lint: $(STAMP)
 	$(PY) -m flake8 mmdet_lossplus tools tests configs

@@ -1,4 +1,4 @@
-"""Plain O(P*N) transcription of AP-loss's definitions (DESIGN.md), in
+"""Plain O(P*N) transcription of AP-loss's definitions (docs/design.md), in
 float64 Python loops, used only to check the fast engine."""
 import math
 

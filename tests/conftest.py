@@ -100,14 +100,16 @@ def run_together(commands, envs, timeout=600, drop=()):
     return outputs
 
 
-def run_torchrun(args, nproc=2, timeout=600):
-    """Run ``args`` under ``torchrun --nproc_per_node=nproc`` (gloo on CPU)."""
+def run_torchrun(args, nproc=2, timeout=600, env=None):
+    """Run ``args`` under ``torchrun --nproc_per_node=nproc`` (gloo on CPU),
+    ``env`` added to the environment."""
     return run_py(
         [
             '-m', 'torch.distributed.run', '--nnodes=1',
             f'--nproc_per_node={nproc}', f'--master_port={free_port()}'
         ] + list(args),
-        timeout=timeout)
+        timeout=timeout,
+        env=env)
 
 
 def read_scalars(work_dir):

@@ -69,6 +69,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     # torch.distributed.launch passes --local-rank / --local_rank
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
+    if args.dist_timeout is not None and not 0 < args.dist_timeout < 1e9:
+        parser.error('--dist-timeout must be a number of seconds > 0, got '
+                     f'{args.dist_timeout}')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args

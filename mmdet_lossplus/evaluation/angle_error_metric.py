@@ -8,6 +8,7 @@ from mmengine.logging import MMLogger
 
 from ..coders.angle_coders import wrap_angle
 from ..functional.diou_nms import pairwise_diou
+from ..checks import check_number
 from ..registry import METRICS
 
 
@@ -68,6 +69,13 @@ class AngleErrorMetric(BaseMetric):
                  half_turn_labels: Sequence[int] = (),
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
+        check_number('score_thr', score_thr, 0, 1)
+        check_number('iou_thr', iou_thr, 0, 1, low_open=True)
+        if isinstance(half_turn_labels, (str, bytes)) or not all(
+                isinstance(k, int) and not isinstance(k, bool) and k >= 0
+                for k in half_turn_labels):
+            raise TypeError('half_turn_labels must be a sequence of class '
+                            f'ids (ints >= 0), got {half_turn_labels!r}')
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.score_thr = float(score_thr)
         self.iou_thr = float(iou_thr)

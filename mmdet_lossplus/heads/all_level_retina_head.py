@@ -42,7 +42,7 @@ class AllLevelRetinaHead(ConfigurableNMSMixin, RetinaHead):
     normalised by ``avg_factor`` (focal, L1, IoU...) are divided by the
     *global* positive count and report the global value on every rank, so
     W processes with b images train exactly as one with W*b images
-    (DESIGN.md's exactness; mmdet divides by the local count). Losses that
+    (docs/design.md, exactness; mmdet divides by the local count). Losses that
     reduce globally themselves (our GHM, AP-loss) are left alone. A single
     process issues no collective and computes what mmdet computes.
 

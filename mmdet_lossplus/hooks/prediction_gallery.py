@@ -74,8 +74,7 @@ class PredictionGalleryHook(Hook):
         num_images: How many val images to draw (the first ones).
         score_thr: Detections below this confidence are not drawn.
         out_file: File name inside the work dir.
-        scale: Integer upsampling factor (>= 1) so small demo images stay
-            legible.
+        scale: Upsampling factor (> 0) so small demo images stay legible.
     """
 
     priority = 'LOW'
@@ -84,11 +83,11 @@ class PredictionGalleryHook(Hook):
                  num_images: int = 8,
                  score_thr: float = 0.3,
                  out_file: str = 'predictions.png',
-                 scale: int = 2) -> None:
+                 scale: float = 2) -> None:
         check_int('num_images', num_images, 1)
         check_number('score_thr', score_thr, 0, 1)
         check_str('out_file', out_file)
-        check_int('scale', scale, 1)
+        check_number('scale', scale, low=0, low_open=True)
         self.num_images = num_images
         self.score_thr = score_thr
         self.out_file = out_file

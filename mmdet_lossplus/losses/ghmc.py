@@ -34,7 +34,7 @@ class GHMC(GHMState):
       EMA, which inflates all weights by up to ``1 / (1 - momentum)`` in the
       first iterations; ``False`` reproduces mmdet;
     * the EMA only moves in training mode, never on non-finite batches;
-    * used with :class:`~mmdet_lossplus.GHMRetinaHead`, one histogram per
+    * used with :class:`~mmdet_lossplus.AllLevelRetinaHead`, one histogram per
       iteration over all FPN levels and images instead of one per level.
 
     ``avg_factor`` is accepted and, as in mmdet and the paper, not used: the

@@ -40,6 +40,23 @@ class UntrustedCheckpointError(pickle.UnpicklingError):
     """A checkpoint holds a global outside the allow-list."""
 
 
+def _history_buffer_method(owner: Any, name: str) -> Callable:
+    """Stands for ``getattr`` in checkpoints, restricted to what mmengine's
+    ``HistoryBuffer`` pickles: its statistics methods (``min``, ``max``,
+    ``current``, ``mean`` and registered ones), looked up on the class.
+    A general ``getattr`` would let a crafted file reach any attribute of
+    any allowed object (``ndarray.tofile`` writes files)."""
+    from mmengine.logging import HistoryBuffer
+    allowed = {'min', 'max', 'current', 'mean'}
+    allowed.update(HistoryBuffer._statistics_methods)
+    if owner is not HistoryBuffer or not isinstance(name, str) or \
+            name.startswith('_') or name not in allowed:
+        raise pickle.UnpicklingError(
+            f'getattr({owner!r}, {name!r}) is not allowed: only '
+            'HistoryBuffer statistics methods are')
+    return getattr(HistoryBuffer, name)
+
+
 def checkpoint_allowlist() -> List[Allowed]:
     """What mmengine/mmdet checkpoints contain besides tensors and
     containers of Python literals.
@@ -47,17 +64,19 @@ def checkpoint_allowlist() -> List[Allowed]:
     Found by ``torch.serialization.get_unsafe_globals_in_checkpoint`` on a
     full training checkpoint of ours (optimizer, param schedulers, message
     hub) and on mmdet zoo-style files: mmengine's ``HistoryBuffer`` (the
-    message hub's scalars), numpy arrays (its storage), numpy scalars and
-    their dtypes (seeds, metrics). Files written under numpy 1 spell the
-    numpy functions ``numpy.core.*``; the tuples accept that spelling.
-    Object arrays are not allowed.
+    message hub's scalars) with a ``getattr`` restricted to its statistics
+    methods (it pickles them by name), numpy arrays (its storage), numpy
+    scalars and their dtypes (seeds, metrics). Files written under numpy 1
+    spell the numpy functions ``numpy.core.*``; the tuples accept that
+    spelling. Object arrays are not allowed.
     """
     import numpy as np
     from mmengine.logging import HistoryBuffer
     multiarray = np._core.multiarray if hasattr(
         np, '_core') else np.core.multiarray
     allowed: List[Allowed] = [
-        HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct,
+        HistoryBuffer, (_history_buffer_method, 'builtins.getattr'),
+        np.ndarray, np.dtype, multiarray._reconstruct,
         multiarray.scalar,
         (multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),
         (multiarray.scalar, 'numpy.core.multiarray.scalar')

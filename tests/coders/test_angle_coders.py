@@ -44,3 +44,29 @@ def test_errors():
         SinCosAngleCoder().encode(torch.tensor([float('inf')]))
     with pytest.raises(TypeError, match='floating-point'):
         RawAngleCoder().encode(torch.tensor([1]))
+
+
+@pytest.mark.parametrize('coder', [
+    RawAngleCoder(),
+    SinCosAngleCoder(),
+    MultiBinCoder(num_bins=4)
+])
+def test_decode_checks_its_input(coder):
+    with pytest.raises(ValueError, match=rf'\[N, {coder.channels}\]'):
+        coder.decode(torch.zeros(3, coder.channels - 1))
+    with pytest.raises(ValueError, match='shape'):
+        coder.decode(torch.zeros(coder.channels))
+    with pytest.raises(TypeError, match='floating'):
+        coder.decode(torch.zeros(3, coder.channels, dtype=torch.long))
+
+
+@pytest.mark.parametrize('mode', ['argmax', 'expectation'])
+@pytest.mark.parametrize('value', [float('nan'), float('inf')])
+def test_multibin_decode_of_non_finite_logits_is_nan(mode, value):
+    coder = MultiBinCoder(num_bins=4, decode_mode=mode)
+    pred = torch.zeros(3, coder.channels)
+    pred[:, 4:] = torch.tensor([0.0, 1.0] * 4)  # residual angle 0
+    pred[1, 2] = value
+    out = coder.decode(pred)
+    assert torch.isnan(out[1])
+    assert torch.isfinite(out[[0, 2]]).all()

@@ -10,13 +10,17 @@ differs from the union when the ranks' scores are shifted apart.
 Usage: torchrun --nproc_per_node=2 ap_worker.py CASE
 CASE: split | nopos (rank 1 has no positives) | empty (rank 1 has no rows)
       | allneg (no positive anywhere) | shifted | nan (rank 1 has a NaN)
+LOSSPLUS_TEST_DEVICE=cuda runs it on CUDA tensors (tests/gpu).
 """
+import os
 import sys
 
 import torch
 import torch.distributed as dist
 
 from mmdet_lossplus.losses import APLoss
+
+DEVICE = torch.device(os.environ.get('LOSSPLUS_TEST_DEVICE', 'cpu'))
 
 
 def union_batch(case):
@@ -45,7 +49,7 @@ def main():
     case = sys.argv[1]
     dist.init_process_group('gloo')
     rank, world = dist.get_rank(), dist.get_world_size()
-    pred, labels, weights = union_batch(case)
+    pred, labels, weights = (t.to(DEVICE) for t in union_batch(case))
     rows = rows_of(rank, case)
     if case == 'nan':
         # Only rank 1 sees a NaN; both must raise, neither may hang.
@@ -78,7 +82,7 @@ def main():
             assert same_value, (case, rank, loss.item(), ref.item())
             assert same_grad, (case, rank)
         elif case == 'shifted':
-            values = [torch.zeros(()) for _ in range(world)]
+            values = [torch.zeros((), device=DEVICE) for _ in range(world)]
             dist.all_gather(values, loss.detach())
             # Ranking each GPU alone misses the score shift between them.
             assert not all(

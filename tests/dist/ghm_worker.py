@@ -9,14 +9,18 @@ the union's and is identical on every rank. Exits non-zero on a mismatch.
 
 Usage: torchrun --nproc_per_node=2 ghm_worker.py CASE
 CASE: split (uneven halves), empty (rank 1 has no rows), ignored (rank 1's
-rows are all ignored).
+rows are all ignored). LOSSPLUS_TEST_DEVICE=cuda runs it on CUDA tensors
+(gloo reduces them too; tests/gpu uses it).
 """
+import os
 import sys
 
 import torch
 import torch.distributed as dist
 
 from mmdet_lossplus.losses import GHMC, GHMR
+
+DEVICE = torch.device(os.environ.get('LOSSPLUS_TEST_DEVICE', 'cpu'))
 
 
 def union_batch(call, kind):
@@ -44,9 +48,10 @@ def rows_of(rank, case, n):
 
 def check(case, kind, make):
     rank, world = dist.get_rank(), dist.get_world_size()
-    ours, single = make(True), make(False)
+    ours, single = make(True).to(DEVICE), make(False).to(DEVICE)
     for call in range(3):
-        pred, target, weight = union_batch(call, kind)
+        pred, target, weight = (t.to(DEVICE)
+                                for t in union_batch(call, kind))
         rows = rows_of(rank, case, len(pred))
         if case == 'ignored':
             # rank 1 holds real rows, but every one of them is ignored

@@ -4,7 +4,9 @@ a clear message) once it is not.
 
 Usage: torchrun --nproc_per_node=2 state_check_worker.py CASE
 CASE: global (global histograms: identical) | local (global_stats=False on
-different data: diverges) | perturbed (rank 1's state edited)
+different data: diverges) | perturbed (rank 1's state edited) | nan (rank
+1's state NaN: the deviation is NaN) | nan_both (the same NaN on both ranks:
+no deviation, but corrupted)
 """
 import sys
 
@@ -29,12 +31,15 @@ def main():
         model.loss_cls(pred, target)
     if case == 'perturbed' and rank == 1:
         model.loss_cls.acc_sum[3] += 1.0
+    if case == 'nan' and rank == 1 or case == 'nan_both':
+        model.loss_cls.acc_sum[3] = float('nan')
     hook = LossStateCheckHook(interval=1)
     try:
         dev = hook.check(model, 3)
         print(f'rank {rank} CONSISTENT deviation {dev}', flush=True)
     except RuntimeError as e:
-        print(f'rank {rank} DIVERGED {e}', flush=True)
+        kind = 'CORRUPTED' if 'corrupted' in str(e) else 'DIVERGED'
+        print(f'rank {rank} {kind} {e}', flush=True)
     dist.destroy_process_group()
 
 

@@ -90,3 +90,17 @@ def test_half_turn_symmetric_classes_are_scored_modulo_180():
     assert out['mae'] == pytest.approx(170.0)
     assert out['mae_sym'] == pytest.approx(90.0)
     assert out['acc15_sym'] == 0.5 and out['acc15'] == 0.0
+
+
+@pytest.mark.parametrize('kwargs,error', [
+    (dict(score_thr=1.5), ValueError),
+    (dict(score_thr='0.3'), TypeError),
+    (dict(iou_thr=0.0), ValueError),
+    (dict(iou_thr=float('nan')), ValueError),
+    (dict(half_turn_labels=[0, 1.5]), TypeError),
+    (dict(half_turn_labels='018'), TypeError),
+    (dict(half_turn_labels=[-1]), TypeError),
+])
+def test_bad_arguments(kwargs, error):
+    with pytest.raises(error, match=list(kwargs)[0]):
+        AngleErrorMetric(**kwargs)

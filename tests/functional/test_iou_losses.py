@@ -74,19 +74,59 @@ def test_identical_boxes_have_zero_loss_for_every_member():
 
 
 def test_alpha_is_a_constant_in_the_gradient():
+    # torchvision's transcription (tests/iou_reference.py) computes alpha
+    # under no_grad; with alpha differentiated the gradient differs
     p, t = random_pairs(50, seed=1)
-    p.requires_grad_(True)
-    ciou_loss(p, t).sum().backward()
-    got = p.grad.clone()
-    # Rebuild CIoU with alpha detached by hand: only v's own gradient.
-    p.grad = None
-    terms = box_pair_terms(p, t, 1e-7)
-    v = 4 / math.pi**2 * (torch.atan(terms.target_w /
-                                     (terms.target_h + 1e-7)) -
-                          torch.atan(terms.pred_w / (terms.pred_h + 1e-7)))**2
-    alpha = (v / (1 - terms.iou + v + 1e-7)).detach()
-    (diou_loss(p, t) + alpha * v).sum().backward()
-    assert torch.allclose(got, p.grad, rtol=1e-12, atol=1e-12)
+    grads = []
+    for fn in (ciou_loss, tv_ciou_loss):
+        x = p.clone().requires_grad_(True)
+        fn(x, t).sum().backward()
+        grads.append(x.grad)
+    assert torch.allclose(grads[0], grads[1], rtol=1e-6, atol=1e-9)
+    x = p.clone().requires_grad_(True)
+    diou, iou = tv_diou_iou_loss(x, t)
+    w, h = x[:, 2] - x[:, 0], x[:, 3] - x[:, 1]
+    wt, ht = t[:, 2] - t[:, 0], t[:, 3] - t[:, 1]
+    v = 4 / math.pi**2 * (torch.atan(wt / ht) - torch.atan(w / h))**2
+    (diou + v / (1 - iou + v) * v).sum().backward()
+    assert not torch.allclose(grads[0], x.grad, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize('dtype',
+                         [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize('name', list(LOSSES))
+def test_gradients_stay_bounded_for_degenerate_predictions(name, dtype):
+    # a point, a zero-width and a zero-height box against a real box, on
+    # and off its centre: every gradient finite and of the order of
+    # 1 / (target size), not 1 / eps
+    target = torch.tensor([[10., 10., 30., 50.]] * 6)
+    pred = torch.tensor([[20., 30., 20., 30.], [5., 5., 5., 5.],
+                         [20., 20., 20., 40.], [12., 30., 25., 30.],
+                         [40., 40., 40., 60.], [0., 0., 0., 0.]])
+    x = pred.to(dtype).requires_grad_(True)
+    loss = LOSSES[name](x, target.to(dtype))
+    loss.sum().backward()
+    grad = x.grad.float()
+    assert torch.isfinite(loss.float()).all()
+    assert torch.isfinite(grad).all(), grad
+    # target diagonal ~45: natural scale 1/45; the aspect-gradient floor
+    # allows 1 / (0.1 * 45) ~ 0.22
+    assert grad.abs().max() < 1.0, grad
+
+
+def test_aspect_gradient_is_exact_above_the_floor():
+    # boxes larger than the floor: gradient of the plain formula
+    from mmdet_lossplus.functional.iou_losses import ASPECT_GRAD_FLOOR
+    p, t = random_pairs(200, seed=4)
+    diag_ratio = ((p[:, 2:] - p[:, :2]).norm(dim=1) /
+                  (t[:, 2:] - t[:, :2]).norm(dim=1))
+    assert diag_ratio.min() > ASPECT_GRAD_FLOOR
+    grads = []
+    for fn in (ciou_loss, tv_ciou_loss):
+        x = p.clone().requires_grad_(True)
+        fn(x, t).sum().backward()
+        grads.append(x.grad)
+    assert torch.allclose(grads[0], grads[1], rtol=1e-6, atol=1e-9)
 
 
 # ---- agreement with mmdet and with torchvision's formulas --------------

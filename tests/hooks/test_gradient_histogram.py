@@ -95,6 +95,10 @@ def test_hook_logs_global_shares_and_plots(ghm, tmp_path):
     assert hub.get_scalar('train/grad_hist/cls_count').current() == \
         float(cls.sum())
     assert m == 30 and 0 < easy < 1
+    # measured on iteration 2 only: gone before iteration 3 is logged
+    runner.iter = 2
+    hook.before_train_iter(runner, 2)
+    assert not [k for k in hub.log_scalars if 'grad_hist' in k]
     hook.after_run(runner)
     assert osp.getsize(osp.join(str(tmp_path),
                                 'gradient_histograms.png')) > 5000
@@ -104,11 +108,23 @@ def test_hook_logs_global_shares_and_plots(ghm, tmp_path):
     assert saved[0]['iter'] == 2 and saved[0]['cls'] == cls.tolist()
 
 
-def test_bad_arguments():
-    with pytest.raises(ValueError, match='interval'):
-        GradientHistogramHook(interval=0)
-    with pytest.raises(ValueError, match='easy_thr'):
-        GradientHistogramHook(easy_thr=0.95, outlier_thr=0.9)
+@pytest.mark.parametrize('kwargs,error', [
+    (dict(interval=0), ValueError),
+    (dict(bins=1.0), TypeError),
+    (dict(mu=0.0), ValueError),
+    (dict(mu=-1.0), ValueError),
+    (dict(easy_thr=0.95, outlier_thr=0.9), ValueError),
+    (dict(outlier_thr=1.0), ValueError),
+    (dict(max_curves=0), ValueError),
+    (dict(max_curves=None), TypeError),
+    (dict(out_file=''), TypeError),
+])
+def test_bad_arguments_fail_at_construction(kwargs, error):
+    with pytest.raises(error, match=list(kwargs)[0]):
+        GradientHistogramHook(**kwargs)
+
+
+def test_missing_head():
     hook = GradientHistogramHook(head='roi_head')
     with pytest.raises(ValueError, match="no 'roi_head'"):
         hook.before_run(fake_runner(TinyDetector(), '/tmp'))

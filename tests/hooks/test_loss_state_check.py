@@ -25,3 +25,19 @@ def test_bad_arguments():
         LossStateCheckHook(interval=0)
     with pytest.raises(ValueError, match='atol'):
         LossStateCheckHook(atol=-1.0)
+
+
+@pytest.mark.parametrize('value', [float('nan'), float('inf'), -1.0])
+def test_corrupted_state_fails_in_one_process_too(value):
+    model = nn.Module()
+    model.loss_cls = GHMC(bins=10, momentum=0.75)
+    model.loss_cls.ema_steps[2] = value
+    with pytest.raises(RuntimeError, match='corrupted at iteration 7'):
+        LossStateCheckHook(interval=1).check(model, 7)
+
+
+def test_bad_argument_types():
+    with pytest.raises(TypeError, match='interval'):
+        LossStateCheckHook(interval=2.0)
+    with pytest.raises(ValueError, match='atol'):
+        LossStateCheckHook(atol=float('nan'))

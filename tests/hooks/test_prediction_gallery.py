@@ -27,7 +27,12 @@ def test_tile_images_layout():
     (dict(num_images=0), 'num_images'),
     (dict(num_images=2.5), 'num_images'),
     (dict(score_thr=1.5), 'score_thr'),
+    (dict(score_thr=float('nan')), 'score_thr'),
+    (dict(scale=0), 'scale'),
+    (dict(scale=-2), 'scale'),
+    (dict(out_file=3), 'out_file'),
 ])
 def test_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    # at construction, not in after_run at the end of training
+    with pytest.raises((ValueError, TypeError), match=match):
         PredictionGalleryHook(**kwargs)

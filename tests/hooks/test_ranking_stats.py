@@ -2,6 +2,7 @@ import os.path as osp
 
 import pytest
 import torch
+from ap_loss_reference import reference_ap_loss
 from hist_hook_helpers import fake_runner
 from torch import nn
 
@@ -22,13 +23,23 @@ def test_batch_ap_of_perfect_and_reversed_rankings():
         0.4, abs=1e-6)
 
 
-def test_batch_ap_is_one_minus_ap_loss():
+def _reference_ap(pred, target, delta=1.0):
+    """1 - AP-loss from the plain transcription of the definitions."""
+    c = pred.shape[1]
+    scores, labels = [], []
+    for i in range(pred.shape[0]):
+        for k in range(c):
+            scores.append(float(pred[i, k]))
+            labels.append(1 if int(target[i]) == k else 0)
+    return 1.0 - reference_ap_loss(scores, labels, delta)[0]
+
+
+def test_batch_ap_matches_the_reference_transcription():
     g = torch.Generator().manual_seed(0)
     pred = torch.randn(50, 3, generator=g)
     target = torch.randint(0, 4, (50, ), generator=g)
-    loss = APLoss(mode='local')(pred, target)
     ap = batch_ap(pred, ranking_labels(pred, target, None), 1.0, False)
-    assert ap.item() == pytest.approx(1 - loss.item(), abs=1e-6)
+    assert ap.item() == pytest.approx(_reference_ap(pred, target), abs=1e-9)
 
 
 def test_hook_in_one_process(tmp_path):
@@ -48,22 +59,37 @@ def test_hook_in_one_process(tmp_path):
         loss = model.bbox_head.loss_cls(pred, target)
         hook.after_train_iter(runner, it)
         h = hook.history[-1]
-        assert h['global_ap'] == pytest.approx(1 - loss.item(), abs=1e-6)
-        assert h['local_ap_min'] == pytest.approx(h['global_ap'], abs=1e-6)
+        want = _reference_ap(pred, target)
+        assert h['global_ap'] == pytest.approx(want, abs=1e-6)
+        assert 1 - loss.item() == pytest.approx(want, abs=1e-6)
+        assert h['local_ap_min'] == pytest.approx(want, abs=1e-6)
         assert h['ap_gap'] == pytest.approx(0.0, abs=1e-6)
         assert h['pos_score_spread'] == 0.0
         assert h['num_pos'] == float((target < 4).sum())
-    assert runner.message_hub.get_scalar(
-        'train/ranking/global_ap').current() == h['global_ap']
+        assert h['world_size'] == 1
+        # logged on this iteration; the per-rank figures need 2+ ranks
+        scalars = runner.message_hub.log_scalars
+        assert scalars['train/ranking/global_ap'].current() == h['global_ap']
+        assert 'train/ranking/ap_gap' not in scalars
+    # withdrawn before the next iteration: never logged stale
+    hook.before_train_iter(runner, 3)
+    assert 'train/ranking/global_ap' not in runner.message_hub.log_scalars
     hook.after_run(runner)
     assert osp.exists(osp.join(str(tmp_path), 'ranking_stats.png'))
 
 
-def test_bad_arguments():
-    with pytest.raises(ValueError, match='interval'):
-        RankingStatsHook(interval=0)
-    with pytest.raises(ValueError, match='delta'):
-        RankingStatsHook(delta=0)
+@pytest.mark.parametrize('kwargs,error', [
+    (dict(interval=0), ValueError),
+    (dict(interval=1.5), TypeError),
+    (dict(delta=0), ValueError),
+    (dict(delta=float('nan')), ValueError),
+    (dict(delta='1'), TypeError),
+    (dict(head=''), TypeError),
+    (dict(out_file=None), TypeError),
+])
+def test_bad_arguments(kwargs, error):
+    with pytest.raises(error, match=list(kwargs)[0]):
+        RankingStatsHook(**kwargs)
 
 
 def test_hook_with_a_global_loss_that_is_not_a_ranking_loss(tmp_path):
@@ -82,5 +108,5 @@ def test_hook_with_a_global_loss_that_is_not_a_ranking_loss(tmp_path):
     target = torch.randint(0, 5, (40, ), generator=g)
     model.bbox_head.loss_cls(pred, target)
     hook.after_train_iter(runner, 0)
-    want = batch_ap(pred, ranking_labels(pred, target, None), 1.0, False)
-    assert hook.history[-1]['global_ap'] == pytest.approx(want.item())
+    assert hook.history[-1]['global_ap'] == pytest.approx(
+        _reference_ap(pred, target), abs=1e-9)

@@ -101,22 +101,43 @@ def test_bias_correction_changes_only_the_warm_up():
     assert a.item() == pytest.approx(b.item(), rel=1e-6)
 
 
-def test_non_finite_batch_leaves_the_ema_untouched():
+@pytest.mark.parametrize('value', [float('nan'), float('inf'), -float('inf')])
+@pytest.mark.parametrize('where', ['valid', 'ignored', 'positive'])
+@pytest.mark.parametrize('weights', ['anchor', 'logit', 'onehot'])
+def test_non_finite_logit_anywhere_gives_a_non_finite_loss(
+        value, where, weights):
+    # valid and ignored entries alike: the loss (and gradient) is not
+    # finite and the EMA does not move
     loss = GHMC(bins=10, momentum=0.75)
     pred, labels, lw = _inputs(0)
+    c = pred.shape[1]
     loss(pred, labels, lw)
     acc, steps = loss.acc_sum.clone(), loss.ema_steps.clone()
+    rows = {
+        'valid': torch.nonzero((lw > 0) & (labels == c))[0, 0],
+        'ignored': torch.nonzero(lw == 0)[0, 0],
+        'positive': torch.nonzero((lw > 0) & (labels < c))[0, 0]
+    }
+    row = rows[where]
+    col = labels[row] if where == 'positive' else 0
     bad = pred.clone()
-    bad[lw > 0][:1] = float('nan')
-    bad[torch.nonzero(lw > 0)[0, 0], 0] = float('nan')
-    out = loss(bad, labels, lw)
+    bad[row, col] = value
+    if weights == 'anchor':
+        args = (labels, lw)
+    elif weights == 'logit':
+        args = (labels, lw[:, None].expand(-1, c).contiguous())
+    else:
+        onehot = torch.zeros_like(pred)
+        keep = labels < c
+        onehot[keep, labels[keep]] = 1.0
+        args = (onehot, lw)
+    x = bad.requires_grad_()
+    out = loss(x, *args)
     assert not torch.isfinite(out)
+    out.backward()
+    assert not torch.isfinite(x.grad).all()
     assert torch.equal(loss.acc_sum, acc)
     assert torch.equal(loss.ema_steps, steps)
-    # A non-finite logit on an ignored sample does not count.
-    ignored = pred.clone()
-    ignored[torch.nonzero(lw == 0)[0, 0], 0] = float('inf')
-    assert torch.isfinite(loss(ignored, labels, lw))
 
 
 def test_eval_mode_does_not_move_the_ema():
@@ -154,6 +175,26 @@ def test_state_dict_round_trip_and_mmdet_compatibility():
         GHMC(bins=5, momentum=0.75).load_state_dict(ref.state_dict())
 
 
+@pytest.mark.parametrize('key,value,match', [
+    ('acc_sum', float('nan'), 'non-finite'),
+    ('acc_sum', -1.0, 'negative'),
+    ('ema_steps', float('nan'), 'non-finite'),
+    ('ema_steps', float('inf'), 'non-finite'),
+    ('ema_steps', -2.0, 'negative'),
+])
+@pytest.mark.parametrize('strict', [True, False])
+def test_corrupted_state_is_refused(key, value, match, strict):
+    ours = GHMC(bins=10, momentum=0.75)
+    ours(*_inputs(0))
+    sd = {k: v.clone() for k, v in ours.state_dict().items()}
+    sd[key][3] = value
+    fresh = GHMC(bins=10, momentum=0.75)
+    with pytest.raises(ValueError, match=f'{key}.*{match}'):
+        fresh.load_state_dict(sd, strict=strict)
+    # nothing of the corrupted state was taken
+    assert fresh.acc_sum.abs().sum() == 0 and fresh.ema_steps.sum() == 0
+
+
 @pytest.mark.parametrize('kwargs,match', [
     (dict(bins=0), 'bins'),
     (dict(bins=2.5), 'bins'),
@@ -185,6 +226,12 @@ def test_bad_inputs():
         loss(pred, torch.tensor([0, 1, 2, 3]), reduction_override='avg')
     with pytest.raises(TypeError, match='pred'):
         loss(torch.ones(4, 3, dtype=torch.long), torch.tensor([0, 1, 2, 3]))
+    # [N, C] targets must be binary (soft or class-id values were taken
+    # silently before)
+    with pytest.raises(ValueError, match='binary'):
+        loss(pred, torch.full((4, 3), 0.5))
+    with pytest.raises(ValueError, match='binary'):
+        loss(pred, torch.tensor([[0, 2, 0]] * 4))
 
 
 def test_empty_input_gives_zero_with_graph():

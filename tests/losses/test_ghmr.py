@@ -84,14 +84,34 @@ def test_shape_mismatch(cls):
         cls()(torch.zeros(3, 4), torch.zeros(3, 4), torch.ones(2, 4))
 
 
-def test_ghmr_nan_keeps_state():
+@pytest.mark.parametrize('value', [float('nan'), float('inf'), -float('inf')])
+@pytest.mark.parametrize('where', ['valid', 'ignored'])
+@pytest.mark.parametrize('tensor', ['pred', 'target'])
+def test_non_finite_entry_anywhere_keeps_state(value, where, tensor):
     loss = GHMR(momentum=0.5)
     pred, target, weight = _inputs(0)
     loss(pred, target, weight)
-    acc = loss.acc_sum.clone()
-    pred[torch.nonzero(weight[:, 0])[0, 0], 0] = float('nan')
-    assert not torch.isfinite(loss(pred, target, weight))
+    acc, steps = loss.acc_sum.clone(), loss.ema_steps.clone()
+    mask = weight[:, 0] > 0 if where == 'valid' else weight[:, 0] == 0
+    row = torch.nonzero(mask)[0, 0]
+    (pred if tensor == 'pred' else target)[row, 0] = value
+    x = pred.requires_grad_()
+    out = loss(x, target, weight)
+    assert not torch.isfinite(out)
+    out.backward()
+    assert not torch.isfinite(x.grad).all()
     assert torch.equal(acc, loss.acc_sum)
+    assert torch.equal(steps, loss.ema_steps)
+
+
+@pytest.mark.parametrize('dtype', [torch.bool, torch.int64, torch.uint8])
+def test_bool_and_int_weights_equal_float_weights(dtype):
+    # mmdet accepts them; they used to fail with a dtype error
+    pred, target, weight = _inputs(3)
+    want_l, want_g = _loss_and_grad(GHMR(), pred, target, weight)
+    got_l, got_g = _loss_and_grad(GHMR(), pred, target, weight.to(dtype))
+    assert got_l.item() == pytest.approx(want_l.item(), rel=1e-6)
+    assert torch.allclose(got_g, want_g, rtol=1e-6, atol=1e-12)
 
 
 def test_ignored_entries_contribute_nothing_unless_non_finite():

@@ -82,3 +82,23 @@ def test_build_and_errors():
         MultiBinLoss()(torch.zeros(3, 12), torch.zeros(3, 10))
     with pytest.raises(ValueError, match='weight must have shape'):
         MultiBinLoss()(torch.zeros(3, 12), torch.zeros(3, 12), torch.ones(2))
+
+
+def test_bad_inputs_are_refused():
+    loss = MultiBinLoss(num_bins=4, overlap=0.4)
+    pred, target = _inputs()
+    with pytest.raises(TypeError, match='pred'):
+        loss(pred.long(), target)  # was a truncated int64 loss
+    with pytest.raises(TypeError, match='target'):
+        loss(pred, target.long())
+    with pytest.raises(ValueError, match=r'\[N, 12\]'):
+        loss(pred[:, :8], target[:, :8])
+    with pytest.raises(ValueError, match='weight'):
+        loss(pred, target, torch.ones(10, 3))
+    with pytest.raises(ValueError, match='weight'):
+        loss(pred, target, torch.ones(9))
+    # the accepted weight shapes agree
+    w = torch.rand(10)
+    a = loss(pred, target, w)
+    assert torch.allclose(a, loss(pred, target, w[:, None]))
+    assert torch.allclose(a, loss(pred, target, w[:, None].expand(10, 12)))

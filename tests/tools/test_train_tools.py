@@ -34,17 +34,19 @@ def test_single_process_trains_evaluates_and_draws(single_run):
     # the demo's GradientHistogramHook (interval 2 here) with mmdet's
     # focal + L1 losses: shares logged at iterations 2 and 4, plot written
     hist = [r for r in losses if 'grad_hist/cls_easy' in r]
-    assert [r['iter'] for r in hist] == [2, 3, 4]  # 3 repeats the last
+    # only where measured: iteration 3 does not repeat iteration 2's
+    assert [r['iter'] for r in hist] == [2, 4]
     for r in hist:
         assert 0 < r['grad_hist/cls_easy'] <= 1
         assert r['grad_hist/cls_count'] > 1000
         assert 0 <= r['grad_hist/reg_outlier'] <= 1
     assert osp.exists(osp.join(single_run, 'gradient_histograms.png'))
-    # and its RankingStatsHook: one process, so global == local ranking
+    # and its RankingStatsHook (interval 2): one process, so no per-rank
+    # figures are logged, only the global ones
     ranked = [r for r in losses if 'ranking/global_ap' in r]
-    assert ranked and all(0 <= r['ranking/global_ap'] <= 1 for r in ranked)
-    assert all(r['ranking/ap_gap'] == pytest.approx(0, abs=1e-6)
-               for r in ranked)
+    assert [r['iter'] for r in ranked] == [2, 4]
+    assert all(0 <= r['ranking/global_ap'] <= 1 for r in ranked)
+    assert not any('ranking/ap_gap' in r for r in records)
     assert osp.exists(osp.join(single_run, 'ranking_stats.png'))
 
 
@@ -152,7 +154,7 @@ def test_statistics_reach_tensorboard(tmp_path, tiny_data):
     events.Reload()
     scalars = set(events.Tags()['scalars'])
     assert {'loss', 'grad_hist/cls_easy', 'ranking/global_ap'} <= scalars
-    assert [e.step for e in events.Scalars('grad_hist/cls_easy')] == [2, 3, 4]
+    assert [e.step for e in events.Scalars('grad_hist/cls_easy')] == [2, 4]
     assert set(
         events.Tags()['histograms']) == {'grad_hist/cls', 'grad_hist/reg'}
     hist = events.Histograms('grad_hist/cls')[-1].histogram_value

@@ -96,6 +96,8 @@ def main(argv=None) -> None:
         '--methods', nargs='+', default=METHODS, choices=METHODS)
     parser.add_argument('--json', help='also write the results here')
     args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error(f'--steps must be >= 1, got {args.steps}')
     torch.set_num_threads(1)
     results = []
     for task in args.tasks:

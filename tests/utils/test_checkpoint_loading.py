@@ -1,0 +1,213 @@
+"""Checkpoint loading is safe by default: mmengine/mmdet checkpoints load
+with torch's weights_only unpickler plus an allow-list, anything else is
+refused, full unpickling is an explicit opt-in, and importing the plugin
+changes nothing."""
+import io
+import os
+import os.path as osp
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer
+
+import mmdet_lossplus  # noqa: F401
+from mmdet_lossplus.utils import (TRUST_ENV, UntrustedCheckpointError,
+                                  checkpoint_loading, trust_from_env)
+
+
+class _Payload:
+    """Unpickling it creates a directory: stands for arbitrary code."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.mkdir, (self.path, ))
+
+
+def crafted_checkpoint(path, marker):
+    torch.save(
+        dict(state_dict=dict(w=torch.ones(2)), meta=_Payload(marker)), path)
+
+
+def _load(path):
+    from mmengine.runner.checkpoint import _load_checkpoint
+    return _load_checkpoint(path, map_location='cpu')
+
+
+def test_import_changes_nothing():
+    import mmengine.runner.checkpoint as ckpt_module
+    from mmengine.utils.dl_utils import load_url
+    assert ckpt_module.torch is torch
+    assert ckpt_module.load_url is load_url
+    # and the context restores both
+    with checkpoint_loading():
+        assert ckpt_module.torch is not torch
+    assert ckpt_module.torch is torch
+    assert ckpt_module.load_url is load_url
+
+
+def test_crafted_checkpoint_refused_under_the_policy(tmp_path):
+    path = str(tmp_path / 'evil.pth')
+    marker = str(tmp_path / 'pwned')
+    crafted_checkpoint(path, marker)
+    with checkpoint_loading():
+        with pytest.raises(UntrustedCheckpointError) as info:
+            _load(path)
+    message = str(info.value)
+    assert path in message
+    assert 'posix.mkdir' in message  # the refused global
+    assert '--trust-checkpoint' in message and TRUST_ENV in message
+    assert not osp.exists(marker)
+
+
+def test_crafted_checkpoint_refused_without_the_context(tmp_path):
+    # the plugin is imported: mmengine still uses torch's safe default
+    path = str(tmp_path / 'evil.pth')
+    marker = str(tmp_path / 'pwned')
+    crafted_checkpoint(path, marker)
+    with pytest.raises(pickle.UnpicklingError):
+        _load(path)
+    assert not osp.exists(marker)
+
+
+def test_opt_in_unpickles_fully(tmp_path, monkeypatch):
+    path = str(tmp_path / 'evil.pth')
+    marker = str(tmp_path / 'pwned')
+    crafted_checkpoint(path, marker)
+    with pytest.warns(UserWarning, match='arbitrary code'):
+        with checkpoint_loading(trust=True):
+            _load(path)
+    assert osp.isdir(marker)
+    os.rmdir(marker)
+    monkeypatch.setenv(TRUST_ENV, '1')
+    with pytest.warns(UserWarning):
+        with checkpoint_loading():
+            _load(path)
+    assert osp.isdir(marker)
+
+
+def _zoo_style(path, legacy=False):
+    """What mmdet model-zoo and mmengine files hold besides tensors."""
+    obj = dict(
+        meta=dict(
+            config='model = dict(type="RetinaNet")\n',
+            dataset_meta=dict(
+                classes=('person', 'car'),
+                palette=[(220, 20, 60), (119, 11, 32)]),
+            seed=np.int64(7),
+            bbox_mAP=np.float64(0.365),
+            flags=np.array([1, 2, 3], dtype=np.int32),
+            mmengine_version='0.10.7',
+            epoch=12,
+            iter=90000),
+        state_dict=dict(w=torch.arange(4.)),
+        message_hub=dict(
+            log_scalars=dict(loss=HistoryBuffer([1.0, 0.5], [1, 1])),
+            runtime_info=dict(epoch=12, iter=90000),
+            resumed_keys=dict(epoch=True)),
+        optimizer=dict(
+            state={0: dict(step=torch.tensor(3.), exp_avg=torch.ones(4))},
+            param_groups=[dict(lr=0.01, betas=(0.9, 0.999), params=[0])]),
+        param_schedulers=[dict(by_epoch=False, last_step=5, base_values=[1e-3])])
+    torch.save(obj, path, _use_new_zipfile_serialization=not legacy)
+    return obj
+
+
+def test_zoo_style_checkpoint_loads_by_default(tmp_path):
+    path = str(tmp_path / 'zoo.pth')
+    _zoo_style(path)
+    with checkpoint_loading():
+        ckpt = _load(path)
+    meta = ckpt['meta']
+    assert meta['dataset_meta']['classes'] == ('person', 'car')
+    assert meta['seed'] == 7 and isinstance(meta['seed'], np.int64)
+    assert meta['bbox_mAP'] == pytest.approx(0.365)
+    assert meta['flags'].tolist() == [1, 2, 3]
+    buf = ckpt['message_hub']['log_scalars']['loss']
+    assert isinstance(buf, HistoryBuffer) and buf.mean() == 0.75
+    assert ckpt['optimizer']['param_groups'][0]['betas'] == (0.9, 0.999)
+    assert torch.equal(ckpt['state_dict']['w'], torch.arange(4.))
+
+
+def test_numpy_1_spelling_of_old_zoo_files(tmp_path):
+    # files written under numpy 1 name numpy.core.multiarray.*
+    path = str(tmp_path / 'old.pth')
+    _zoo_style(path, legacy=True)
+    with open(path, 'rb') as f:
+        data = f.read()
+    old = data.replace(b'numpy._core.multiarray\n', b'numpy.core.multiarray\n')
+    assert old != data
+    import mmengine.runner.checkpoint as ckpt_module
+    with checkpoint_loading():  # what mmengine's ceph/pavi loaders call
+        ckpt = ckpt_module.torch.load(io.BytesIO(old), map_location='cpu')
+    assert ckpt['meta']['seed'] == 7
+
+
+def test_user_safe_globals_survive(tmp_path):
+
+    class Mine:
+        pass
+
+    torch.serialization.add_safe_globals([Mine, HistoryBuffer])
+    try:
+        path = str(tmp_path / 'zoo.pth')
+        _zoo_style(path)
+        with checkpoint_loading():
+            _load(path)
+        assert Mine in torch.serialization.get_safe_globals()
+        assert HistoryBuffer in torch.serialization.get_safe_globals()
+    finally:
+        torch.serialization.clear_safe_globals()
+
+
+def test_url_loads_follow_the_policy(tmp_path):
+    # mmengine's http(s) loader goes through load_url; a file:// URL runs
+    # the same torch.hub path without a network
+    import mmengine.runner.checkpoint as ckpt_module
+    path = str(tmp_path / 'evil.pth')
+    marker = str(tmp_path / 'pwned')
+    crafted_checkpoint(path, marker)
+    with checkpoint_loading():
+        with pytest.raises(UntrustedCheckpointError, match='evil.pth'):
+            ckpt_module.load_url(
+                'file://' + path, model_dir=str(tmp_path / 'hub'))
+    assert not osp.exists(marker)
+
+
+@pytest.mark.parametrize('value, expected', [('1', True), ('TRUE', True),
+                                             ('yes', True), ('0', False),
+                                             ('', False), ('off', False)])
+def test_trust_from_env(value, expected):
+    assert trust_from_env({TRUST_ENV: value}) is expected
+    assert trust_from_env({}) is False
+
+
+def test_trust_from_env_rejects_other_values():
+    with pytest.raises(ValueError, match=TRUST_ENV):
+        trust_from_env({TRUST_ENV: 'maybe'})
+    with pytest.raises(TypeError, match='trust'):
+        with checkpoint_loading(trust='yes'):
+            pass
+
+
+class _GetattrPayload:
+    """Reaches ``ndarray.tofile`` through ``getattr``: writes a file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (np.zeros(1).tofile, (self.path, ))
+
+
+def test_getattr_is_allowed_for_history_buffer_methods_only(tmp_path):
+    path = str(tmp_path / 'evil.pth')
+    marker = str(tmp_path / 'written')
+    torch.save(dict(meta=_GetattrPayload(marker)), path)
+    with checkpoint_loading():
+        with pytest.raises(UntrustedCheckpointError, match='getattr'):
+            _load(path)
+    assert not osp.exists(marker)
