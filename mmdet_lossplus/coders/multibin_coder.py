@@ -4,9 +4,9 @@ import math
 from torch import Tensor
 
 from ..checks import check_choice
-from .angle_coders import check_decode_input
 from ..functional.multibin import make_spec, multibin_decode, multibin_encode
 from ..registry import TASK_UTILS
+from .angle_coders import check_decode_input
 
 
 @TASK_UTILS.register_module()

@@ -6,9 +6,9 @@ import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
+from ..checks import check_number
 from ..coders.angle_coders import wrap_angle
 from ..functional.diou_nms import pairwise_diou
-from ..checks import check_number
 from ..registry import METRICS
 
 

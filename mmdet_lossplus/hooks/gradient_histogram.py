@@ -199,10 +199,11 @@ class GradientHistogramHook(Hook):
             if counts is None:
                 continue
             record[kind] = counts
-            self._scalars.publish(runner, {
-                f'grad_hist/{kind}_{key}': value
-                for key, value in self.summary(counts).items()
-            })
+            self._scalars.publish(
+                runner, {
+                    f'grad_hist/{kind}_{key}': value
+                    for key, value in self.summary(counts).items()
+                })
         self.history.append(record)
         if is_main_process():
             self._write_tensorboard(runner, record)

@@ -70,8 +70,8 @@ class LossStateCheckHook(Hook):
         local = torch.cat([v.reshape(-1).double() for v in vectors])
         corrupt = (~torch.isfinite(local)) | (local < 0)
         dev = state_deviation(vectors)  # no collective in one process
-        flags = torch.stack([corrupt.any().double(),
-                             (~(dev <= self.atol)).double()])
+        flags = torch.stack(
+            [corrupt.any().double(), (~(dev <= self.atol)).double()])
         flags = dist.all_reduce_sum(flags)
         if bool((flags > 0).any()):  # once per interval: a sync is fine
             names = ', '.join(n for n, _ in losses)

@@ -34,16 +34,17 @@ class RankingStatsHook(Hook):
 
     On measured iterations the inputs of ``loss_cls`` are captured (all
     calls of the iteration, concatenated) and the hook logs, on those
-    iterations only, through the message hub: ``ranking/global_ap`` (the AP of the ranking of every
-    rank's entries together, as AP-loss with ``delta`` measures it; taken
-    from our ``APLoss`` in global mode without recomputing),
-    ``ranking/num_pos`` (global positives), ``ranking/local_ap_min`` /
-    ``_max`` (each rank ranking only its own entries, what per-GPU AP-loss
-    trains on), ``ranking/ap_gap`` (global AP minus the mean local AP) and
-    ``ranking/pos_score_spread`` (largest minus smallest per-rank mean
-    positive score, sigmoid); the per-rank figures only with two or more
-    processes. Every rank takes part in the gathers; after
-    training rank 0 plots the series to ``work_dir/out_file``.
+    iterations only, through the message hub: ``ranking/global_ap`` (the
+    AP of the ranking of every rank's entries together, as AP-loss with
+    ``delta`` measures it; taken from our ``APLoss`` in global mode
+    without recomputing), ``ranking/num_pos`` (global positives),
+    ``ranking/local_ap_min`` / ``_max`` (each rank ranking only its own
+    entries, what per-GPU AP-loss trains on), ``ranking/ap_gap`` (global AP
+    minus the mean local AP) and ``ranking/pos_score_spread`` (largest
+    minus smallest per-rank mean positive score, sigmoid); the per-rank
+    figures only with two or more processes. Every rank takes part in the
+    gathers; after training rank 0 plots the series to
+    ``work_dir/out_file``.
 
     Works with any sigmoid classification loss (focal included), so a
     baseline run shows what a ranking loss would see.
@@ -206,8 +207,7 @@ def plot_ranking_stats(history: List[dict], path: str) -> None:
     else:
         ax2.text(
             0.5,
-            0.5,
-            'one process: no per-rank rankings to compare\n'
+            0.5, 'one process: no per-rank rankings to compare\n'
             '(train with 2 or more processes)',
             ha='center',
             va='center',

@@ -5,9 +5,9 @@ import torch
 from torch import Tensor, nn
 
 from .. import dist
+from ..checks import check_choice, check_loss_weight
 from ..functional.ap_loss import APLossResult, ap_loss_with_update, check_delta
 from ..registry import MODELS
-from ..checks import check_choice, check_loss_weight
 from .targets import ranking_labels
 
 _MODES = ('global', 'local')

@@ -4,10 +4,10 @@ from typing import Optional
 from mmdet.models.losses.utils import weight_reduce_loss
 from torch import Tensor, nn
 
+from ..checks import (check_loss_weight, check_positive, check_reduction,
+                      check_regression_inputs, effective_reduction)
 from ..functional.ghm import asl1_loss
 from ..registry import MODELS
-from ..checks import (check_loss_weight, check_positive, check_reduction,
-                     check_regression_inputs, effective_reduction)
 
 
 @MODELS.register_module()

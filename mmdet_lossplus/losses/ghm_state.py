@@ -16,10 +16,10 @@ import torch
 from torch import Tensor, nn
 
 from .. import dist
+from ..checks import check_loss_weight, check_reduction
 from ..functional.ghm import (ghm_bin_counts, ghm_density, ghm_ema_update,
                               ghm_weighted_sum, ghm_weights, with_gradient)
 from ..functional.scratch import ScratchBuffers, scratch_tensor
-from ..checks import check_loss_weight, check_reduction
 
 # ema_steps assumed for an EMA loaded from an mmdet checkpoint, which has no
 # step count: large enough that bias correction is the identity.

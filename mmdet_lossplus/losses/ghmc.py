@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..checks import effective_reduction
 from ..functional.ghm import ghm_bin_index, ghmc_elementwise
 from ..registry import MODELS
-from ..checks import effective_reduction
 from .ghm_state import GHMState, check_ghm_args
 from .targets import binary_targets, check_cls_inputs, positive_entries
 

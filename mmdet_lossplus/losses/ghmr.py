@@ -3,10 +3,10 @@ from typing import Optional
 
 from torch import Tensor
 
+from ..checks import (check_positive, check_regression_inputs,
+                      effective_reduction)
 from ..functional.ghm import ghmr_elementwise
 from ..registry import MODELS
-from ..checks import (check_positive, check_regression_inputs,
-                     effective_reduction)
 from .ghm_state import GHMState, check_ghm_args
 
 

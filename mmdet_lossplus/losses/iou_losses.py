@@ -9,11 +9,11 @@ import torch
 from mmdet.models.losses.utils import weight_reduce_loss
 from torch import Tensor, nn
 
+from ..checks import (check_choice, check_loss_weight, check_positive,
+                      check_reduction, effective_reduction)
 from ..functional.iou_losses import (CIOU_ALPHAS, IOU_MODES, check_box_pairs,
                                      ciou_loss, diou_loss, giou_loss, iou_loss)
 from ..registry import MODELS
-from ..checks import (check_choice, check_loss_weight, check_positive,
-                     check_reduction, effective_reduction)
 
 
 class _BoxOverlapLoss(nn.Module):

@@ -5,9 +5,9 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from ..checks import check_loss_weight, check_reduction, effective_reduction
 from ..functional.multibin import make_spec, multibin_loss
 from ..registry import MODELS
-from ..checks import check_loss_weight, check_reduction, effective_reduction
 
 
 @MODELS.register_module()
@@ -71,9 +71,8 @@ class MultiBinLoss(nn.Module):
         c = self.spec.channels
         for name, value in (('pred', pred), ('target', target)):
             if not torch.is_tensor(value) or not value.is_floating_point():
-                raise TypeError(
-                    f'{name} must be a floating-point tensor, got '
-                    f'{getattr(value, "dtype", type(value))}')
+                raise TypeError(f'{name} must be a floating-point tensor, got '
+                                f'{getattr(value, "dtype", type(value))}')
         if pred.dim() != 2 or pred.shape[1] != c or \
                 target.shape != pred.shape:
             raise ValueError(

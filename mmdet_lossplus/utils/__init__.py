@@ -7,6 +7,6 @@ from .dist_launch import init_cpu_process_group, shutdown_process_group
 __all__ = [
     'TRUST_ENV', 'UntrustedCheckpointError', 'adapt_cfg_to_device',
     'checkpoint_allowlist', 'checkpoint_loading', 'init_cpu_process_group',
-    'load_tool_config',
-    'set_data_root', 'shutdown_process_group', 'trust_from_env'
+    'load_tool_config', 'set_data_root', 'shutdown_process_group',
+    'trust_from_env'
 ]

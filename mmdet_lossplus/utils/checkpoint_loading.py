@@ -76,8 +76,7 @@ def checkpoint_allowlist() -> List[Allowed]:
         np, '_core') else np.core.multiarray
     allowed: List[Allowed] = [
         HistoryBuffer, (_history_buffer_method, 'builtins.getattr'),
-        np.ndarray, np.dtype, multiarray._reconstruct,
-        multiarray.scalar,
+        np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar,
         (multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),
         (multiarray.scalar, 'numpy.core.multiarray.scalar')
     ]

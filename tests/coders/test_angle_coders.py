@@ -46,11 +46,10 @@ def test_errors():
         RawAngleCoder().encode(torch.tensor([1]))
 
 
-@pytest.mark.parametrize('coder', [
-    RawAngleCoder(),
-    SinCosAngleCoder(),
-    MultiBinCoder(num_bins=4)
-])
+@pytest.mark.parametrize(
+    'coder', [RawAngleCoder(),
+              SinCosAngleCoder(),
+              MultiBinCoder(num_bins=4)])
 def test_decode_checks_its_input(coder):
     with pytest.raises(ValueError, match=rf'\[N, {coder.channels}\]'):
         coder.decode(torch.zeros(3, coder.channels - 1))

@@ -50,8 +50,7 @@ def check(case, kind, make):
     rank, world = dist.get_rank(), dist.get_world_size()
     ours, single = make(True).to(DEVICE), make(False).to(DEVICE)
     for call in range(3):
-        pred, target, weight = (t.to(DEVICE)
-                                for t in union_batch(call, kind))
+        pred, target, weight = (t.to(DEVICE) for t in union_batch(call, kind))
         rows = rows_of(rank, case, len(pred))
         if case == 'ignored':
             # rank 1 holds real rows, but every one of them is ignored

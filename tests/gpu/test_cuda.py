@@ -13,8 +13,8 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import DEMO_CONFIG, TINY_OPTIONS, read_scalars, run_py, \
-    run_torchrun
+from conftest import (DEMO_CONFIG, TINY_OPTIONS, read_scalars, run_py,
+                      run_torchrun)
 
 pytestmark = [
     pytest.mark.cuda,
@@ -39,9 +39,8 @@ def _boxes(n, seed):
 
 def _cases():
     from mmdet_lossplus.functional.multibin import make_spec, multibin_encode
-    from mmdet_lossplus.losses import (GHMC, GHMR, APLoss, ASL1Loss,
-                                       CIoULoss, DIoULoss, GIoULoss,
-                                       MultiBinLoss)
+    from mmdet_lossplus.losses import (GHMC, GHMR, APLoss, ASL1Loss, CIoULoss,
+                                       DIoULoss, GIoULoss, MultiBinLoss)
     g = torch.Generator().manual_seed(0)
     n, c = 2000, 8
     logits = torch.randn(n, c, generator=g) * 3
@@ -56,8 +55,8 @@ def _cases():
     mb_p = torch.randn(300, 12, generator=g)
     return {
         'ghmc': (lambda: GHMC(bins=30, momentum=0.75), logits, (labels, lw)),
-        'ghmr':
-        (lambda: GHMR(bins=10, momentum=0.7), reg, (reg_t, reg_w.contiguous())),
+        'ghmr': (lambda: GHMR(bins=10, momentum=0.7), reg,
+                 (reg_t, reg_w.contiguous())),
         'asl1': (ASL1Loss, reg, (reg_t, reg_w.contiguous())),
         'aploss': (lambda: APLoss(mode='local'), logits, (labels, lw)),
         'giou': (GIoULoss, boxes, (box_t, )),
@@ -111,16 +110,19 @@ def test_two_process_exactness_with_cuda_tensors(worker, case):
         assert f'rank {rank} OK {case}' in proc.stdout, proc.stdout
 
 
-@pytest.mark.parametrize('config', [
-    DEMO_CONFIG, 'configs/ghm/retinanet_r18_fpn_ghm_demo.py',
-    'configs/ap_loss/retinanet_r18_fpn_aploss_demo.py'
-],
-                         ids=['focal', 'ghm', 'aploss'])
+@pytest.mark.parametrize(
+    'config', [
+        DEMO_CONFIG, 'configs/ghm/retinanet_r18_fpn_ghm_demo.py',
+        'configs/ap_loss/retinanet_r18_fpn_aploss_demo.py'
+    ],
+    ids=['focal', 'ghm', 'aploss'])
 def test_amp_training_through_the_tools(config, tmp_path, tiny_data):
-    run_py(['tools/train.py', config, '--amp', '--work-dir',
-            str(tmp_path), '--data-root', tiny_data, '--cfg-options'] +
-           TINY_OPTIONS,
-           timeout=900)
+    run_py(
+        [
+            'tools/train.py', config, '--amp', '--work-dir',
+            str(tmp_path), '--data-root', tiny_data, '--cfg-options'
+        ] + TINY_OPTIONS,
+        timeout=900)
     records = [r for r in read_scalars(str(tmp_path)) if 'loss' in r]
     assert [r['iter'] for r in records] == [1, 2, 3, 4]
     assert all(math.isfinite(r['loss']) for r in records), records

@@ -36,8 +36,7 @@ def _run(tmp_path, args, extra_env):
     }
     env.update(extra_env, RECORD=record)
     # cwd holds files matching '*.py': an unquoted glob would expand
-    subprocess.run(['bash'] + args, cwd=TOOLS, env=env, check=True,
-                   timeout=60)
+    subprocess.run(['bash'] + args, cwd=TOOLS, env=env, check=True, timeout=60)
     with open(record) as f:
         argv = f.read().split('\0')[:-1]
     with open(record + '.pythonpath') as f:
@@ -89,9 +88,10 @@ def test_slurm_train_passes_arguments_unchanged(tmp_path):
 
 
 def test_missing_arguments_print_usage(tmp_path):
-    proc = subprocess.run(['bash', osp.join(TOOLS, 'dist_train.sh'), 'x'],
-                          capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        ['bash', osp.join(TOOLS, 'dist_train.sh'), 'x'],
+        capture_output=True,
+        text=True)
     assert proc.returncode == 2 and 'usage' in proc.stderr
 
 
@@ -103,13 +103,17 @@ def test_real_run_with_a_spaced_config_path(tmp_path, tiny_data):
     config.write_text(f'_base_ = [{DEMO_CONFIG!r}]\n')
     work_dir = str(tmp_path / 'work dir')
     options = [o for o in TINY_OPTIONS if not o.startswith('train_cfg')]
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()),
-               OMP_NUM_THREADS='1')
+    env = dict(
+        os.environ,
+        PYTHON=sys.executable,
+        PORT=str(free_port()),
+        OMP_NUM_THREADS='1')
     env.pop('PYTHONPATH', None)
     proc = subprocess.run(
         [
-            'bash', 'tools/dist_train.sh', str(config), '1', '--work-dir',
-            work_dir, '--data-root', tiny_data, '--cfg-options'
+            'bash', 'tools/dist_train.sh',
+            str(config), '1', '--work-dir', work_dir, '--data-root', tiny_data,
+            '--cfg-options'
         ] + options + [
             'train_cfg.max_iters=1', 'train_cfg.val_interval=100',
             'optim_wrapper.optimizer.betas=(0.9, 0.95)'

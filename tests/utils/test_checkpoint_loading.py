@@ -111,7 +111,9 @@ def _zoo_style(path, legacy=False):
         optimizer=dict(
             state={0: dict(step=torch.tensor(3.), exp_avg=torch.ones(4))},
             param_groups=[dict(lr=0.01, betas=(0.9, 0.999), params=[0])]),
-        param_schedulers=[dict(by_epoch=False, last_step=5, base_values=[1e-3])])
+        param_schedulers=[
+            dict(by_epoch=False, last_step=5, base_values=[1e-3])
+        ])
     torch.save(obj, path, _use_new_zipfile_serialization=not legacy)
     return obj
 

@@ -63,8 +63,7 @@ def collect_counts(cfg,
         model = MODELS.build(cfg.model)
         loader = Runner.build_dataloader(cfg.val_dataloader)
     with checkpoint_loading(trust):
-        load_checkpoint(model, checkpoint, map_location='cpu',
-                        logger='silent')
+        load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
     model.eval()
     head = model.bbox_head
     if not hasattr(head, 'get_anchors') or head.train_cfg is None:
