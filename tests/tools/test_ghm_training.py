@@ -23,6 +23,13 @@ def _train(work_dir, data, extra=()):
     ] + TINY_OPTIONS + list(extra))
 
 
+def _safe_load(path):
+    """Our training checkpoint through the default (allow-list) policy."""
+    from mmdet_lossplus.utils.checkpoint_loading import load_checkpoint_file
+    return load_checkpoint_file(
+        torch.load, path, trust=False, map_location='cpu')
+
+
 @pytest.fixture(scope='module')
 def full_run(tmp_path_factory, tiny_data):
     work_dir = str(tmp_path_factory.mktemp('ghm_full'))
@@ -31,7 +38,7 @@ def full_run(tmp_path_factory, tiny_data):
 
 
 def test_checkpoint_holds_the_ema(full_run):
-    ckpt = torch.load(osp.join(full_run, 'iter_2.pth'), weights_only=False)
+    ckpt = _safe_load(osp.join(full_run, 'iter_2.pth'))
     sd = ckpt['state_dict']
     for loss in ('loss_cls', 'loss_bbox'):
         acc = sd[f'bbox_head.{loss}.acc_sum']
@@ -57,7 +64,7 @@ def test_without_the_ema_the_resumed_run_differs(full_run, tmp_path,
                                                  tiny_data):
     """Negative control: dropping the EMA from the checkpoint changes the
     losses, so the exactness above really comes from the saved state."""
-    ckpt = torch.load(osp.join(full_run, 'iter_2.pth'), weights_only=False)
+    ckpt = _safe_load(osp.join(full_run, 'iter_2.pth'))
     ckpt['state_dict'] = {
         k: v
         for k, v in ckpt['state_dict'].items()

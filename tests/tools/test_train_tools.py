@@ -5,6 +5,7 @@ import os.path as osp
 
 import pytest
 import torch
+from checkpoint_helpers import crafted_checkpoint
 from conftest import (DEMO_CONFIG, TINY_OPTIONS, read_scalars, run_py,
                       run_torchrun)
 
@@ -21,6 +22,64 @@ def single_run(tmp_path_factory, tiny_data):
     work_dir = str(tmp_path_factory.mktemp('single'))
     _train(work_dir, tiny_data)
     return work_dir
+
+
+def test_training_checkpoint_loads_under_the_safe_policy(single_run):
+    # what a full mmengine checkpoint holds beyond tensors: exactly the
+    # allow-list's kinds; it loads without the opt-in
+    from mmdet_lossplus.utils.checkpoint_loading import load_checkpoint_file
+    path = osp.join(single_run, 'iter_4.pth')
+    unsafe = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    assert unsafe <= {
+        'builtins.getattr', 'numpy.ndarray', 'numpy.dtype',
+        'numpy._core.multiarray.scalar', 'numpy._core.multiarray._reconstruct',
+        'mmengine.logging.history_buffer.HistoryBuffer'
+    } | {f'numpy.dtypes.{n}'
+         for n in dir(__import__('numpy').dtypes)}
+    ckpt = load_checkpoint_file(
+        torch.load, path, trust=False, map_location='cpu')
+    assert {
+        'meta', 'state_dict', 'message_hub', 'optimizer', 'param_schedulers'
+    } <= set(ckpt)
+
+
+@pytest.mark.parametrize('tool', ['train', 'test'])
+def test_crafted_checkpoint_is_refused_by_the_tools(tool, tmp_path, tiny_data):
+    # a config naming our plugin and a crafted checkpoint (load_from or
+    # the checkpoint to test): refused with the file, the global and the
+    # opt-in named; the payload never runs
+    evil = str(tmp_path / 'evil.pth')
+    marker = str(tmp_path / 'pwned')
+    crafted_checkpoint(evil, marker)
+    if tool == 'train':
+        args = ['tools/train.py', DEMO_CONFIG]
+        options = TINY_OPTIONS + [f'load_from={evil}']
+    else:
+        args = ['tools/test.py', DEMO_CONFIG, evil]
+        options = [o for o in TINY_OPTIONS if o.startswith('test_')]
+    proc = run_py(
+        args + [
+            '--work-dir',
+            str(tmp_path / 'w'), '--data-root', tiny_data, '--cfg-options'
+        ] + options,
+        check=False)
+    assert proc.returncode != 0
+    err = proc.stdout + proc.stderr
+    assert 'UntrustedCheckpointError' in err and evil in err, err[-3000:]
+    assert 'posix.mkdir' in err and '--trust-checkpoint' in err
+    assert not osp.exists(marker)
+
+
+def test_trust_checkpoint_flag_unpickles_fully(tmp_path, tiny_data):
+    # the opt-in does what it says: the payload runs
+    evil = str(tmp_path / 'evil.pth')
+    marker = str(tmp_path / 'pwned')
+    crafted_checkpoint(evil, marker)
+    run_py([
+        'tools/test.py', DEMO_CONFIG, evil, '--trust-checkpoint', '--work-dir',
+        str(tmp_path / 'w'), '--data-root', tiny_data, '--cfg-options'
+    ] + [o for o in TINY_OPTIONS if o.startswith(('test_', 'model.test_cfg'))])
+    assert osp.isdir(marker)
 
 
 def test_single_process_trains_evaluates_and_draws(single_run):

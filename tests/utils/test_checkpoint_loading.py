@@ -10,26 +10,12 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from checkpoint_helpers import crafted_checkpoint
 from mmengine.logging import HistoryBuffer
 
 import mmdet_lossplus  # noqa: F401
 from mmdet_lossplus.utils import (TRUST_ENV, UntrustedCheckpointError,
                                   checkpoint_loading, trust_from_env)
-
-
-class _Payload:
-    """Unpickling it creates a directory: stands for arbitrary code."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def __reduce__(self):
-        return (os.mkdir, (self.path, ))
-
-
-def crafted_checkpoint(path, marker):
-    torch.save(
-        dict(state_dict=dict(w=torch.ones(2)), meta=_Payload(marker)), path)
 
 
 def _load(path):
