@@ -199,3 +199,39 @@ def test_getattr_is_allowed_for_history_buffer_methods_only(tmp_path):
         with pytest.raises(UntrustedCheckpointError, match='getattr'):
             _load(path)
     assert not osp.exists(marker)
+
+
+def test_init_cfg_pretrained_follows_the_policy(tmp_path):
+    from mmengine.model import BaseModule
+    from torch import nn
+
+    class Net(BaseModule):
+
+        def __init__(self, checkpoint):
+            super().__init__(
+                init_cfg=dict(type='Pretrained', checkpoint=checkpoint))
+            self.fc = nn.Linear(2, 2)
+
+    weights = dict(
+        weight=torch.tensor([[1., 2.], [3., 4.]]), bias=torch.tensor([5., 6.]))
+    path = str(tmp_path / 'pretrained.pth')
+    torch.save(
+        dict(
+            meta=dict(seed=np.int64(1)),
+            state_dict={f'fc.{k}': v
+                        for k, v in weights.items()},
+            message_hub=dict(
+                log_scalars=dict(loss=HistoryBuffer([1.0], [1])))), path)
+    net = Net(path)
+    with checkpoint_loading():
+        net.init_weights()
+    assert torch.equal(net.fc.weight.data, weights['weight'])
+    assert torch.equal(net.fc.bias.data, weights['bias'])
+    # a crafted file named by init_cfg is refused the same way
+    evil = str(tmp_path / 'evil.pth')
+    marker = str(tmp_path / 'pwned')
+    crafted_checkpoint(evil, marker)
+    with checkpoint_loading():
+        with pytest.raises(UntrustedCheckpointError, match='evil.pth'):
+            Net(evil).init_weights()
+    assert not osp.exists(marker)
