@@ -47,16 +47,17 @@ class _APLossFunction(torch.autograd.Function):
         flat = scores.detach().reshape(-1)
         flat_labels = labels.reshape(-1)
         distributed = global_rank and dist.is_distributed()
-        # A NaN would silently fall out of the ranking. Decide together so
-        # that every rank raises (and none waits in a collective).
-        bad = (~torch.isfinite(flat) & (flat_labels >= 0)).sum()
+        # A NaN would silently fall out of the ranking; one in an ignored
+        # entry still means the network diverged. Decide together so that
+        # every rank raises (and none waits in a collective).
+        bad = (~torch.isfinite(flat)).sum()
         if distributed:
             bad = dist.all_reduce_sum(bad)
         if bool(bad > 0):
             raise ValueError(
-                f'scores: {int(bad)} non-finite value(s) among the '
-                'non-ignored (anchor, class) entries; AP-loss needs finite '
-                'logits')
+                f'scores: {int(bad)} non-finite value(s) among the (anchor, '
+                'class) entries, ignored ones included; AP-loss needs '
+                'finite logits')
         out = ranking_ap_loss(flat, flat_labels, delta, global_rank)
         scale = dist.world_size() if distributed else 1
         owner.last_num_pos = out.num_pos.detach()

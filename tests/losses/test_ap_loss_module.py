@@ -98,7 +98,12 @@ def test_bad_inputs():
     bad[torch.nonzero(weights > 0)[0, 0], 1] = float('nan')
     with pytest.raises(ValueError, match='non-finite'):
         APLoss()(bad, labels, weights)
-    # Non-finite values on ignored anchors are not an error.
-    ignored = pred.clone()
-    ignored[torch.nonzero(weights == 0)[0, 0], 1] = float('inf')
-    assert torch.isfinite(APLoss()(ignored, labels, weights))
+    # on ignored anchors too: the network diverged all the same
+    for value in (float('inf'), float('nan')):
+        ignored = pred.clone()
+        ignored[torch.nonzero(weights == 0)[0, 0], 1] = value
+        with pytest.raises(ValueError, match='ignored ones included'):
+            APLoss()(ignored, labels, weights)
+    # [N, C] targets must be binary (soft values gave exactly 0 before)
+    with pytest.raises(ValueError, match='binary'):
+        APLoss()(pred, torch.full_like(pred, 0.5))
