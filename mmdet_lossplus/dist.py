@@ -15,7 +15,7 @@ back-propagating the same upstream gradient into the loss, which holds when
 the loss is used the same way on all ranks (as mmdet's ``parse_losses``
 does).
 """
-from typing import Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.distributed as torch_dist
@@ -78,3 +78,74 @@ def all_gather_variable(tensor: Tensor) -> Tuple[Tensor, int]:
     torch_dist.all_gather(parts, padded)
     out = torch.cat([p[:n] for p, n in zip(parts, sizes)])
     return out, sum(sizes[:rank()])
+
+
+# -- the global-batch convention -------------------------------------------
+# Every loss and head that promises exactness uses these, never its own
+# variant: statistics are summed (``all_reduce_sum``), variable-size
+# positives gathered (``all_gather_variable``), sums become a global value
+# whose gradient DDP's average turns back into the exact one
+# (``global_value``), normalisers are global (``global_normaliser``) and
+# every rank reports the global value (``global_report``).
+
+
+def ddp_gradient_scale() -> int:
+    """The factor W by which a rank scales the gradient of its own entries
+    of a global loss (DDP divides the summed gradients by W)."""
+    return world_size()
+
+
+def global_value(local: Tensor) -> Tensor:
+    """``sum_r local_r`` as the value on every rank; its gradient with
+    respect to this rank's inputs is ``W * d local / d inputs``.
+
+    One scalar all-reduce; ``local`` itself in a single process. With DDP
+    averaging the gradients, the result equals the single-process gradient
+    of the summed loss.
+    """
+    if not is_distributed():
+        return local
+    w = world_size()
+    total = all_reduce_sum(local.detach())
+    return local * w + (total - local.detach() * w)
+
+
+def global_normaliser(local_count,
+                      device,
+                      minimum: Optional[float] = None) -> Tuple[Tensor, int]:
+    """``(max(N_global, minimum) / W, W)`` for a loss normalised by a count
+    (mmdet's ``avg_factor``, e.g. the number of positives): a rank dividing
+    its own sum by it returns ``W * local_sum / N_global``, whose gradient
+    DDP averages into the exact one. The bound applies to the global count
+    (as one process on the union would apply it), not to each rank's.
+    ``(max(local_count, minimum), 1)`` in a single process (no collective).
+    """
+    if not is_distributed():
+        if minimum is None:
+            return local_count, 1
+        return torch.as_tensor(
+            local_count, dtype=torch.float32,
+            device=device).clamp(min=minimum), 1
+    w = world_size()
+    n = all_reduce_sum(
+        torch.as_tensor(local_count, dtype=torch.float64,
+                        device=device).reshape(1))
+    if minimum is not None:
+        n = n.clamp(min=minimum)
+    return (n / w).float().squeeze(0), w
+
+
+def global_report(values: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """Every value replaced by its mean over ranks (the global loss under
+    :func:`global_normaliser`), gradients unchanged: the logged loss is
+    the same on every rank. One all-reduce for all values; ``values``
+    itself in a single process."""
+    if not is_distributed() or not values:
+        return values
+    keys = list(values)
+    local = torch.stack([values[k].detach().float() for k in keys])
+    mean = all_reduce_sum(local) / world_size()
+    return {
+        k: values[k] + (mean[i] - local[i]).to(values[k].dtype)
+        for i, k in enumerate(keys)
+    }

@@ -7,24 +7,14 @@ from mmdet.structures.bbox import cat_boxes, get_box_tensor
 from mmdet.utils import InstanceList, OptInstanceList
 from torch import Tensor
 
-from .. import dist
 from ..registry import MODELS
 from .configurable_nms import ConfigurableNMSMixin
-
-
-def flatten_levels(per_level: List[Tensor], channels: int) -> Tensor:
-    """``[N, A*K, H, W]`` per level -> ``[N * sum(H*W*A), K]``.
-
-    Rows are ordered image-major, then level, then location and anchor,
-    the order of ``images_to_levels`` inverted (matching the targets).
-    """
-    n = per_level[0].shape[0]
-    flat = [x.permute(0, 2, 3, 1).reshape(n, -1, channels) for x in per_level]
-    return torch.cat(flat, dim=1).reshape(-1, channels)
+from .global_batch import GlobalBatchHeadMixin, flatten_levels, join_levels
 
 
 @MODELS.register_module()
-class AllLevelRetinaHead(ConfigurableNMSMixin, RetinaHead):
+class AllLevelRetinaHead(GlobalBatchHeadMixin, ConfigurableNMSMixin,
+                         RetinaHead):
     """mmdet's ``RetinaHead`` with one loss call over all levels and images.
 
     mmdet calls ``loss_cls``/``loss_bbox`` once per FPN level, so a loss with
@@ -38,61 +28,28 @@ class AllLevelRetinaHead(ConfigurableNMSMixin, RetinaHead):
     per-level sum exactly, since each level was divided by the same factor.
     ``test_cfg.nms`` may be ``dict(type='mmdet_lossplus.diou_nms', ...)``.
 
-    Distributed (``global_avg_factor=True``, the default): losses that are
+    Distributed (``scope='global'``, the default): losses that are
     normalised by ``avg_factor`` (focal, L1, IoU...) are divided by the
     *global* positive count and report the global value on every rank, so
     W processes with b images train exactly as one with W*b images
-    (docs/design.md, exactness; mmdet divides by the local count). Losses that
-    reduce globally themselves (our GHM, AP-loss) are left alone. A single
-    process issues no collective and computes what mmdet computes.
+    (docs/design.md, exactness; mmdet divides by the local count). Losses
+    that declare they reduce globally themselves (our GHM and AP-loss, see
+    :func:`~mmdet_lossplus.losses.contract.loss_traits`) are left alone. A
+    single process issues no collective and computes what mmdet computes.
 
     Args:
-        global_avg_factor: Normalise by the global positive count.
+        scope: ``'global'`` (default) or ``'local'`` (mmdet's per-process
+            normaliser).
+        global_avg_factor: Deprecated spelling of ``scope``.
     """
 
-    def __init__(self, *args, global_avg_factor: bool = True, **kwargs):
+    def __init__(self,
+                 *args,
+                 scope: Optional[str] = None,
+                 global_avg_factor: Optional[bool] = None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
-        self.global_avg_factor = bool(global_avg_factor)
-
-    def normaliser(self, avg_factor: float, device) -> tuple:
-        """``(avg_factor for the losses, world size W)``: ``N_global / W``
-        when normalising globally (a loss then returns ``W * local_sum /
-        N_global``, whose DDP average of gradients is exact), else the local
-        ``avg_factor`` and 1."""
-        if not (self.global_avg_factor and dist.is_distributed()):
-            return avg_factor, 1
-        w = dist.world_size()
-        n = dist.all_reduce_sum(
-            torch.tensor([float(avg_factor)],
-                         dtype=torch.float64,
-                         device=device))
-        return (n / w).float().squeeze(0), w
-
-    def call_loss(self, loss_module, pred: Tensor, target: Tensor,
-                  weight: Tensor, avg_factor, local_avg_factor) -> Tensor:
-        """A loss called with the global normaliser unless it reduces
-        globally itself."""
-        if getattr(loss_module, 'reduces_globally', False):
-            return loss_module(
-                pred, target, weight, avg_factor=local_avg_factor)
-        return loss_module(pred, target, weight, avg_factor=avg_factor)
-
-    @staticmethod
-    def report_global(losses: dict, modules: dict, world: int) -> dict:
-        """Make every rank report the global value of the normalised
-        losses (one all-reduce for all of them); gradients unchanged."""
-        keys = [
-            k for k in losses
-            if world > 1 and not getattr(modules[k], 'reduces_globally', False)
-        ]
-        if not keys:
-            return losses
-        local = torch.stack([losses[k].detach().float() for k in keys])
-        total = dist.all_reduce_sum(local) / world
-        out = dict(losses)
-        for i, k in enumerate(keys):
-            out[k] = losses[k] + (total[i] - local[i]).to(losses[k].dtype)
-        return out
+        self.init_scope(scope, global_avg_factor)
 
     def flat_targets(
             self,
@@ -123,15 +80,11 @@ class AllLevelRetinaHead(ConfigurableNMSMixin, RetinaHead):
             unmap_outputs=True)
         avg_factor = targets[4]
 
-        def flat(per_level: List[Tensor]) -> Tensor:
-            joined = torch.cat(per_level, dim=1)
-            return joined.reshape(-1, *joined.shape[2:])
-
         anchors = torch.cat(
             [get_box_tensor(cat_boxes(a)) for a in anchor_list], dim=0)
         labels, label_weights, bbox_targets, bbox_weights = (
-            flat(t) for t in targets[:4])
-        extra = [flat(t) for t in targets[5:]]
+            join_levels(t) for t in targets[:4])
+        extra = [join_levels(t) for t in targets[5:]]
         return (anchors, labels, label_weights, bbox_targets, bbox_weights,
                 avg_factor, extra)
 

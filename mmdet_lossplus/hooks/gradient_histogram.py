@@ -13,6 +13,7 @@ from .. import dist
 from ..checks import check_int, check_number, check_str
 from ..functional.ghm import (asl1_gradient_norm, ghm_bin_counts,
                               ghm_bin_index, ghmc_gradient_norm)
+from ..losses.contract import loss_traits
 from ..losses.targets import binary_targets
 from ..registry import HOOKS
 from .loss_inputs import (IterationScalars, detector_head, loss_call_args,
@@ -131,7 +132,7 @@ class GradientHistogramHook(Hook):
             if loss is None:
                 continue
             self._losses[kind] = loss
-            if not hasattr(loss, 'last_counts'):
+            if not loss_traits(loss).histogram:
                 self._handles.append(
                     loss.register_forward_pre_hook(
                         self._capture(kind), with_kwargs=True))
@@ -171,11 +172,12 @@ class GradientHistogramHook(Hook):
         loss = self._losses.get(kind)
         if loss is None:
             return None
-        if hasattr(loss, 'last_counts'):
-            counts = loss.last_counts
+        traits = loss_traits(loss)
+        if traits.histogram:
+            counts = loss.published_histogram()
             if counts is None:
                 return None
-            if not getattr(loss, 'global_stats', True):
+            if not traits.reduces_globally:
                 counts = dist.all_reduce_sum(counts.clone())
             return counts.double().cpu()
         counts = self._acc.get(kind)

@@ -8,15 +8,16 @@ from torch import Tensor, nn
 
 from .. import dist
 from ..checks import check_int, check_number
+from ..losses.contract import loss_traits
 from ..registry import HOOKS
 from .loss_inputs import bare_model
 
 
 def stateful_losses(model: nn.Module) -> List[Tuple[str, nn.Module]]:
-    """``(name, module)`` of every module with a ``state_vector()`` (our
-    GHM losses' EMA), in a fixed order."""
+    """``(name, module)`` of every loss that declares running state (our
+    GHM losses' EMA, see ``loss_traits``), in a fixed order."""
     return [(name, m) for name, m in model.named_modules()
-            if callable(getattr(m, 'state_vector', None))]
+            if loss_traits(m).stateful]
 
 
 def state_deviation(vectors: List[Tensor]) -> Tensor:
@@ -36,7 +37,7 @@ class LossStateCheckHook(Hook):
 
     Our losses keep it identical by construction (every rank updates from
     the same all-reduced histogram); a difference means something broke
-    that (a loss with ``global_stats=False``, a rank that skipped an
+    that (a loss with ``scope='local'``, a rank that skipped an
     update, a partial checkpoint load). Cost: one all-reduce of the state
     (a few dozen numbers) and one of a flag; nothing in one process.
 
@@ -85,7 +86,7 @@ class LossStateCheckHook(Hook):
                 f'loss state differs across ranks at iteration {iteration} '
                 f'(this rank deviates from the mean by {dev.item():.3g}, '
                 f'allowed {self.atol}) in: {names}. Every rank must update '
-                'it from the same global statistics (global_stats=True) '
+                'it from the same global statistics (scope=\'global\') '
                 'and load the same checkpoint.')
         return dev.item()
 

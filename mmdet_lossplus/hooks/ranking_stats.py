@@ -10,7 +10,8 @@ from torch import Tensor
 
 from .. import dist
 from ..checks import check_int, check_number, check_str
-from ..losses.ap_loss import ranking_ap_loss
+from ..losses.contract import loss_traits
+from ..losses.global_ranking import ranking_ap_loss
 from ..losses.targets import ranking_labels
 from ..registry import HOOKS
 from .loss_inputs import (IterationScalars, detector_head, loss_call_args,
@@ -88,7 +89,9 @@ class RankingStatsHook(Hook):
                              'loss_cls')
         self._loss = loss
         self._device = next(head.parameters()).device
-        self.delta = float(getattr(loss, 'delta', self.delta))
+        # a ranking loss measures with its own smoothing
+        if loss_traits(loss).ranking:
+            self.delta = float(loss.ranking_delta())
         self._handle = loss.register_forward_pre_hook(
             self._capture, with_kwargs=True)
 
@@ -121,10 +124,11 @@ class RankingStatsHook(Hook):
         # on the model's device: NCCL cannot reduce CPU tensors
         scores, labels = scores.to(device), labels.to(device)
         loss = self._loss
-        # our APLoss in global mode has just measured it: no recomputation
-        last = getattr(loss, 'last_loss', None)
-        if last is not None and getattr(loss, 'reduces_globally', False):
-            global_ap = 1.0 - last.double()
+        # a global ranking loss has just measured it: no recomputation
+        traits = loss_traits(loss)
+        snapshot = loss.published_ranking() if traits.ranking else None
+        if snapshot is not None and traits.reduces_globally:
+            global_ap = 1.0 - snapshot.loss.double().to(device)
         else:
             global_ap = batch_ap(scores, labels, self.delta, True)
         local_ap = batch_ap(scores, labels, self.delta, False)

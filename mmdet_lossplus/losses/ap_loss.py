@@ -2,34 +2,16 @@
 from typing import Optional
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .. import dist
-from ..checks import check_choice, check_loss_weight
-from ..functional.ap_loss import APLossResult, ap_loss_with_update, check_delta
+from ..checks import check_loss_weight
+from ..functional.ap_loss import check_delta
 from ..registry import MODELS
+from .contract import (BatchStatsLoss, LossTraits, RankingSnapshot,
+                       resolve_scope)
+from .global_ranking import ranking_ap_loss
 from .targets import ranking_labels
-
-_MODES = ('global', 'local')
-
-
-def ranking_ap_loss(scores: Tensor, labels: Tensor, delta: float,
-                    global_rank: bool) -> APLossResult:
-    """AP-loss and update of flat ``scores`` with int8 ``labels`` (1, 0,
-    -1 ignored): over every rank's entries when ``global_rank`` in a
-    distributed run (the positives' scores are gathered, per-positive
-    counts reduced: collectives every rank must enter), else over this
-    rank's only."""
-    if global_rank and dist.is_distributed():
-        all_pos, offset = dist.all_gather_variable(scores[labels == 1])
-        return ap_loss_with_update(
-            scores,
-            labels,
-            delta,
-            all_pos_scores=all_pos,
-            pos_offset=offset,
-            reduce_sum=dist.all_reduce_sum)
-    return ap_loss_with_update(scores, labels, delta)
 
 
 class _APLossFunction(torch.autograd.Function):
@@ -59,7 +41,7 @@ class _APLossFunction(torch.autograd.Function):
                 'class) entries, ignored ones included; AP-loss needs '
                 'finite logits')
         out = ranking_ap_loss(flat, flat_labels, delta, global_rank)
-        scale = dist.world_size() if distributed else 1
+        scale = dist.ddp_gradient_scale() if distributed else 1
         owner.last_num_pos = out.num_pos.detach()
         owner.last_loss = out.loss.detach()
         ctx.save_for_backward(out.update)
@@ -76,7 +58,7 @@ class _APLossFunction(torch.autograd.Function):
 
 
 @MODELS.register_module()
-class APLoss(nn.Module):
+class APLoss(BatchStatsLoss):
     """AP-loss (Chen et al., CVPR 2019) for sigmoid classification heads.
 
     Each (anchor, class) pair is one binary example: positive for the
@@ -86,10 +68,10 @@ class APLoss(nn.Module):
     with the paper's error-driven update (exact, sort-based; see
     :mod:`mmdet_lossplus.functional.ap_loss`).
 
-    ``mode='global'`` (default) ranks every positive against the negatives
+    ``scope='global'`` (default) ranks every positive against the negatives
     of all processes, so the loss and gradients equal a single process on
     the whole mini-batch (only the positives' scores and per-positive
-    counts are communicated). ``mode='local'`` ranks each process's
+    counts are communicated). ``scope='local'`` ranks each process's
     examples separately, as the authors' code does. Use it with a head that
     passes all levels and images at once
     (:class:`~mmdet_lossplus.AllLevelRetinaHead`): the ranking must see the
@@ -98,18 +80,19 @@ class APLoss(nn.Module):
     Args:
         delta: Half-width of the linear step function, > 0 (paper: 1.0).
         loss_weight: Multiplier of the loss.
-        mode: ``'global'`` or ``'local'``.
+        scope: ``'global'`` (default) or ``'local'``.
         use_sigmoid: Must be True; heads read it to size their output.
+        mode: Deprecated spelling of ``scope`` (a warning says so).
     """
 
     def __init__(self,
                  delta: float = 1.0,
                  loss_weight: float = 1.0,
-                 mode: str = 'global',
-                 use_sigmoid: bool = True) -> None:
-        super().__init__()
+                 scope: Optional[str] = None,
+                 use_sigmoid: bool = True,
+                 mode: Optional[str] = None) -> None:
+        super().__init__(resolve_scope(scope, 'APLoss', mode=mode))
         check_delta(delta)
-        check_choice('mode', mode, _MODES)
         if use_sigmoid is not True:
             raise ValueError('use_sigmoid must be True: AP-loss ranks '
                              'per-class scores (got use_sigmoid='
@@ -117,16 +100,20 @@ class APLoss(nn.Module):
         check_loss_weight(loss_weight)
         self.delta = float(delta)
         self.loss_weight = float(loss_weight)
-        self.mode = mode
         self.use_sigmoid = True
         self.last_num_pos: Optional[Tensor] = None
         self.last_loss: Optional[Tensor] = None
 
-    @property
-    def reduces_globally(self) -> bool:
-        """True in ``'global'`` mode: value and DDP gradient scaling are
-        handled here (heads must not normalise it again)."""
-        return self.mode == 'global'
+    def traits(self) -> LossTraits:
+        return LossTraits(reduces_globally=self.global_scope, ranking=True)
+
+    def ranking_delta(self) -> Optional[float]:
+        return self.delta
+
+    def published_ranking(self) -> Optional[RankingSnapshot]:
+        if self.last_loss is None:
+            return None
+        return RankingSnapshot(self.last_loss, self.last_num_pos, self.delta)
 
     def forward(self,
                 pred: Tensor,
@@ -155,8 +142,8 @@ class APLoss(nn.Module):
                              f'APLoss, got {reduction_override!r}')
         labels = ranking_labels(pred, target, label_weight)
         loss = _APLossFunction.apply(pred, labels, self.delta,
-                                     self.mode == 'global', self)
+                                     self.global_scope, self)
         return loss * self.loss_weight
 
     def extra_repr(self) -> str:
-        return f'delta={self.delta}, mode={self.mode!r}'
+        return f'delta={self.delta}, scope={self.scope!r}'

@@ -13,13 +13,14 @@ GHM losses:
 from typing import List, Optional
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .. import dist
 from ..checks import check_loss_weight, check_reduction
 from ..functional.ghm import (ghm_bin_counts, ghm_density, ghm_ema_update,
                               ghm_weighted_sum, ghm_weights, with_gradient)
 from ..functional.scratch import ScratchBuffers, scratch_tensor
+from .contract import BatchStatsLoss, LossTraits
 
 # ema_steps assumed for an EMA loaded from an mmdet checkpoint, which has no
 # step count: large enough that bias correction is the identity.
@@ -42,7 +43,7 @@ def check_ghm_args(bins: int, momentum: float, loss_weight: float,
     check_reduction(reduction)
 
 
-class GHMState(nn.Module):
+class GHMState(BatchStatsLoss):
     """Bin edges, the per-bin EMA of counts, and the harmonising step.
 
     Base class of :class:`GHMC` and :class:`GHMR`.
@@ -51,16 +52,16 @@ class GHMState(nn.Module):
         bins: Number of bins.
         momentum: EMA momentum; 0 disables the state.
         bias_correction: Divide the EMA by ``1 - momentum ** steps``.
-        global_stats: Sum the histogram over ranks (see ``harmonize``).
+        scope: ``'global'``: one histogram over all ranks (see
+            ``harmonize``); ``'local'``: one per process.
     """
 
     def __init__(self, bins: int, momentum: float, bias_correction: bool,
-                 global_stats: bool) -> None:
-        super().__init__()
+                 scope: str) -> None:
+        super().__init__(scope)
         self.bins = bins
         self.momentum = float(momentum)
         self.bias_correction = bool(bias_correction)
-        self.global_stats = bool(global_stats)
         self.last_counts: Optional[Tensor] = None
         # Large per-call temporaries reused between calls on CPU.
         self.scratch = ScratchBuffers()
@@ -73,16 +74,23 @@ class GHMState(nn.Module):
             torch.zeros(bins, dtype=torch.float32),
             persistent=False)
 
-    def state_vector(self) -> Tensor:
-        """The running state (EMA of counts, updates per bin) as one
-        vector, for cross-rank consistency checks."""
-        return torch.cat([self.acc_sum.double(), self.ema_steps.double()])
+    def traits(self) -> LossTraits:
+        return LossTraits(
+            reduces_globally=self.global_scope,
+            histogram=True,
+            stateful=self.momentum > 0)
 
-    @property
-    def reduces_globally(self) -> bool:
-        """True: the value is global and gradients are scaled for DDP by
-        the loss itself (heads must not normalise it again)."""
-        return self.global_stats
+    def published_histogram(self) -> Optional[Tensor]:
+        """The last call's ``[bins]`` counts (all ranks' in global scope)."""
+        return self.last_counts
+
+    def state_vector(self) -> Optional[Tensor]:
+        """The running state (EMA of counts, updates per bin) as one
+        vector, for cross-rank consistency checks; None without momentum.
+        """
+        if self.momentum <= 0:
+            return None
+        return torch.cat([self.acc_sum.double(), self.ema_steps.double()])
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         super()._save_to_state_dict(destination, prefix, keep_vars)
@@ -160,14 +168,14 @@ class GHMState(nn.Module):
         """Weight the per-sample losses by inverse gradient density, reduce.
 
         The per-bin counts and ``tot`` form one vector of ``bins + 1``
-        numbers; with
-        ``global_stats`` in a distributed run it is summed over ranks in one
-        all-reduce, so every rank weights by the density of the global
-        mini-batch and keeps the same EMA. The reduced loss is then summed
-        over ranks too (a second, scalar all-reduce): its value is the
-        global one on every rank, and its gradient is scaled by the world
-        size so that DDP's averaging yields exactly the single-process
-        gradient on the union of the ranks' samples.
+        numbers; in global scope in a distributed run it is summed over
+        ranks in one all-reduce, so every rank weights by the density of
+        the global mini-batch and keeps the same EMA. The reduced loss is
+        then :func:`~mmdet_lossplus.dist.global_value` (a second, scalar
+        all-reduce): its value is the global one on every rank, and its
+        gradient is scaled by the world size so that DDP's averaging
+        yields exactly the single-process gradient on the union of the
+        ranks' samples.
 
         Value and gradient come from the same pass: the value is
         ``sum_i w[bin_i] * loss_i`` (float32 cascade summation) and the
@@ -195,7 +203,7 @@ class GHMState(nn.Module):
                                torch.int32, bin_idx.device)),
             tot.reshape(1).double()
         ])
-        global_mode = self.global_stats and dist.is_distributed()
+        global_mode = self.global_scope and dist.is_distributed()
         if global_mode:
             stats = dist.all_reduce_sum(stats)
         counts = stats[:m]
@@ -205,6 +213,8 @@ class GHMState(nn.Module):
         self.last_counts = counts.detach()
         density = counts
         if self.momentum > 0:
+            # this call's EMA step, computed once: it weights the samples
+            # now and is stored below if the loss turns out finite
             acc, steps = ghm_ema_update(self.acc_sum, self.ema_steps, counts,
                                         self.momentum,
                                         counts.new_ones((), dtype=torch.bool))
@@ -220,27 +230,24 @@ class GHMState(nn.Module):
             if global_mode:
                 probe = dist.all_reduce_sum(probe)
         else:
-            if global_mode:
-                # The gradient convention of ``dist``: scale by W. Doing it
-                # on the M + 1 weights saves a pass over the samples; the
-                # value is divided back below.
-                per_bin = per_bin * dist.world_size()
             value, grad = ghm_weighted_sum(per_bin.float(), bin_idx, elem_loss,
                                            grad_elem)
-            if global_mode:
-                value = dist.all_reduce_sum(value / dist.world_size())
             out = probe = with_gradient(pred, value, grad)
+            if global_mode:
+                # the convention of ``dist``: global value, gradient scaled
+                # by W (free: backward multiplies by the upstream anyway)
+                out = probe = dist.global_value(out)
         if self.momentum > 0 and self.training:
-            # Every valid sample has a positive weight, so a non-finite
-            # loss anywhere makes the (global) reduced loss non-finite: the
-            # EMA only takes the update when it is finite, on every rank
-            # alike, decided without a host sync.
+            # A non-finite input anywhere makes the (global) reduced loss
+            # non-finite: the EMA only takes this call's update when it is
+            # finite, on every rank alike, decided without a host sync.
+            finite = torch.isfinite(probe.detach())
             self.assign(
-                *ghm_ema_update(self.acc_sum, self.ema_steps, counts,
-                                self.momentum, torch.isfinite(probe.detach())))
+                torch.where(finite, acc, self.acc_sum),
+                torch.where(finite, steps, self.ema_steps))
         return out
 
     def extra_repr(self) -> str:
         return (f'bins={self.bins}, momentum={self.momentum}, '
                 f'bias_correction={self.bias_correction}, '
-                f'global_stats={self.global_stats}')
+                f'scope={self.scope!r}')

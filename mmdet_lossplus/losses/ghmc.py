@@ -8,8 +8,9 @@ from torch import Tensor
 from ..checks import effective_reduction
 from ..functional.ghm import ghm_bin_index, ghmc_elementwise
 from ..registry import MODELS
+from .contract import resolve_scope
 from .ghm_state import GHMState, check_ghm_args
-from .targets import binary_targets, check_cls_inputs, positive_entries
+from .targets import binary_targets, check_cls_inputs, row_targets
 
 
 @MODELS.register_module()
@@ -27,7 +28,7 @@ class GHMC(GHMState):
       two int32 arrays of the input's size for GHM-C, four and two for
       GHM-R, held between calls; not on CUDA, whose allocator caches;
       ``loss.scratch.enabled = False`` turns the reuse off);
-    * ``global_stats=True`` (default): in distributed training the
+    * ``scope='global'`` (default): in distributed training the
       histogram is that of the global mini-batch, the loss value is the
       global one, and the EMA is identical on all ranks;
     * ``bias_correction=True`` (default) removes the zero-start bias of the
@@ -48,7 +49,8 @@ class GHMC(GHMState):
         loss_weight: Multiplier of the loss.
         reduction: ``'mean'`` (divide by ``tot``), ``'sum'`` or ``'none'``.
         bias_correction: See above.
-        global_stats: See above; False gives per-process histograms.
+        scope: See above; ``'local'`` gives per-process histograms.
+        global_stats: Deprecated spelling of ``scope`` (True: 'global').
     """
 
     def __init__(self,
@@ -58,13 +60,16 @@ class GHMC(GHMState):
                  loss_weight: float = 1.0,
                  reduction: str = 'mean',
                  bias_correction: bool = True,
-                 global_stats: bool = True) -> None:
+                 scope: Optional[str] = None,
+                 global_stats: Optional[bool] = None) -> None:
         check_ghm_args(bins, momentum, loss_weight, reduction)
         if use_sigmoid is not True:
             raise ValueError(
                 'use_sigmoid must be True: GHM-C harmonises sigmoid '
                 f'cross-entropy gradients (got use_sigmoid={use_sigmoid!r})')
-        super().__init__(bins, momentum, bias_correction, global_stats)
+        super().__init__(
+            bins, momentum, bias_correction,
+            resolve_scope(scope, 'GHMC', global_stats=global_stats))
         self.use_sigmoid = True
         self.loss_weight = float(loss_weight)
         self.reduction = reduction
@@ -97,39 +102,44 @@ class GHMC(GHMState):
         if index_targets:
             # One-hot targets are never materialised: every entry is first
             # treated as a valid negative (g = p, BCE = softplus(x),
-            # dBCE/dx = p); ignored entries and the few positives are then
-            # overwritten in place.
-            rows, cols = positive_entries(target, pred.shape[1])
+            # dBCE/dx = p); ignored entries and the positives (one entry
+            # per row) are then corrected in place, without selecting
+            # rows (no host round-trip).
+            c = x.shape[1]
             p, bin_idx, elem_loss = ghmc_elementwise(x, m, self.scratch)
+            flat, is_pos = row_targets(target, c)
             if label_weight is None:
                 tot = x.new_tensor(float(x.numel()))
-            elif label_weight.dim() == 1:
-                # Ignored anchors are whole rows, usually few: fill them
-                # instead of a masked pass over every logit.
-                valid = label_weight > 0
-                ignored = torch.nonzero(~valid).flatten()
-                bin_idx.index_fill_(0, ignored, m)
-                elem_loss.index_fill_(0, ignored, 0.0)
-                keep = valid[rows]
-                rows, cols = rows[keep], cols[keep]
-                tot = valid.sum() * x.shape[1]
             else:
                 valid = label_weight > 0
-                bin_idx.masked_fill_(~valid, m)
-                elem_loss.masked_fill_(~valid, 0.0)
-                keep = valid[rows, cols]
-                rows, cols = rows[keep], cols[keep]
-                tot = valid.sum()
-            # flat positions: 1-D gathers/scatters are about 2x cheaper
-            # than indexing with (rows, cols)
-            flat = rows * x.shape[1] + cols
-            p_pos = p.view(-1).index_select(0, flat)
-            bin_idx.view(-1).scatter_(0, flat, ghm_bin_index(1.0 - p_pos, m))
+                # ignored entries: bin M, loss * 0 (NaN stays NaN); integer
+                # and float arithmetic, cheaper than bool masks on CPU
+                keep = valid.to(torch.int32)
+                if label_weight.dim() == 1:
+                    keep = keep[:, None]
+                    is_pos = is_pos & valid
+                    tot = valid.sum() * c
+                else:
+                    is_pos = is_pos & valid.view(-1).index_select(0, flat)
+                    tot = valid.sum()
+                bin_idx.mul_(keep).add_((1 - keep) * m)
+                elem_loss.mul_(keep)
+            p_at = p.view(-1).index_select(0, flat)
+            x_at = x.reshape(-1).index_select(0, flat)
+            bins_flat = bin_idx.view(-1)
+            bins_flat.index_copy_(
+                0, flat,
+                torch.where(is_pos, ghm_bin_index(1.0 - p_at, m),
+                            bins_flat.index_select(0, flat)))
             # BCE of a positive, softplus(-x): exact where softplus(x) - x
             # would cancel for confident positives
-            x_pos = x.reshape(-1).index_select(0, flat)
-            elem_loss.view(-1).scatter_(0, flat, F.softplus(-x_pos))
-            p.view(-1).scatter_(0, flat, p_pos.sub_(1.0))
+            loss_flat = elem_loss.view(-1)
+            loss_flat.index_copy_(
+                0, flat,
+                torch.where(is_pos, F.softplus(-x_at),
+                            loss_flat.index_select(0, flat)))
+            p.view(-1).index_copy_(0, flat,
+                                   torch.where(is_pos, p_at - 1.0, p_at))
             grad_elem = p
         else:
             y, valid = binary_targets(pred, target, label_weight)

@@ -7,6 +7,7 @@ from ..checks import (check_positive, check_regression_inputs,
                       effective_reduction)
 from ..functional.ghm import ghmr_elementwise
 from ..registry import MODELS
+from .contract import resolve_scope
 from .ghm_state import GHMState, check_ghm_args
 
 
@@ -27,7 +28,9 @@ class GHMR(GHMState):
         loss_weight: Multiplier of the loss.
         reduction: ``'mean'`` (divide by ``tot``), ``'sum'`` or ``'none'``.
         bias_correction: Remove the zero-start bias of the EMA.
-        global_stats: One histogram over all ranks.
+        scope: ``'global'`` (default): one histogram over all ranks;
+            ``'local'``: one per process.
+        global_stats: Deprecated spelling of ``scope`` (True: 'global').
     """
 
     def __init__(self,
@@ -37,10 +40,13 @@ class GHMR(GHMState):
                  loss_weight: float = 1.0,
                  reduction: str = 'mean',
                  bias_correction: bool = True,
-                 global_stats: bool = True) -> None:
+                 scope: Optional[str] = None,
+                 global_stats: Optional[bool] = None) -> None:
         check_positive('mu', mu)
         check_ghm_args(bins, momentum, loss_weight, reduction)
-        super().__init__(bins, momentum, bias_correction, global_stats)
+        super().__init__(
+            bins, momentum, bias_correction,
+            resolve_scope(scope, 'GHMR', global_stats=global_stats))
         self.mu = float(mu)
         self.loss_weight = float(loss_weight)
         self.reduction = reduction

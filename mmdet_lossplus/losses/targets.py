@@ -5,6 +5,21 @@ import torch
 from torch import Tensor
 
 
+def check_values(ok: Tensor, message: str) -> None:
+    """``ValueError(message)`` unless the 0-dim bool ``ok`` is True,
+    without a host round-trip on accelerators.
+
+    Through ``torch._assert_async``: on CPU it checks at once (the value is
+    on the host; re-raised as ``ValueError``); on CUDA it does not wait
+    for the device, and a failure surfaces as a device-side assertion at
+    the next synchronisation.
+    """
+    try:
+        torch._assert_async(ok, message)
+    except RuntimeError:
+        raise ValueError(message) from None
+
+
 def check_cls_inputs(pred: Tensor, target: Tensor,
                      label_weight: Optional[Tensor]) -> bool:
     """Validate ``(pred, target, label_weight)`` of a sigmoid classifier.
@@ -21,8 +36,8 @@ def check_cls_inputs(pred: Tensor, target: Tensor,
     Raises:
         TypeError: for a non-floating ``pred`` or a floating index target.
         ValueError: for wrong shapes, labels outside ``[0, C]`` or an
-            ``[N, C]`` target that is not binary (each check costs one
-            host sync per call).
+            ``[N, C]`` target that is not binary (value checks through
+            :func:`check_values`: no host round-trip on accelerators).
     """
     if not torch.is_tensor(pred) or not pred.is_floating_point():
         raise TypeError('pred must be a floating-point tensor of shape '
@@ -40,11 +55,10 @@ def check_cls_inputs(pred: Tensor, target: Tensor,
         # [N, C] targets are binary: anything else (soft labels, class
         # ids) has no meaning here and gave silently wrong losses (one
         # host sync; mmdet's heads pass class indices instead)
-        if target.numel() and bool(((target != 0) & (target != 1)).any()):
-            raise ValueError(
-                'an [N, C] target must be binary (0 or 1 in every entry); '
-                'got other values. Pass class indices [N] with background '
-                f'{c} for multi-class labels.')
+        check_values(((target == 0) | (target == 1)).all(),
+                     'an [N, C] target must be binary (0 or 1 in every '
+                     'entry); got other values. Pass class indices [N] with '
+                     f'background {c} for multi-class labels.')
         return False
     if target.dim() != 1:
         raise ValueError(
@@ -56,18 +70,32 @@ def check_cls_inputs(pred: Tensor, target: Tensor,
     if target.is_floating_point():
         raise TypeError('class-index target must be an integer tensor, got '
                         f'{target.dtype}')
-    if target.numel() and bool(((target < 0) | (target > c)).any()):
-        raise ValueError(
-            f'target labels must be in [0, {c}] ({c} = background), got '
-            f'values in [{int(target.min())}, {int(target.max())}]')
+    check_values(((target >= 0) & (target <= c)).all(),
+                 f'target labels must be in [0, {c}] ({c} = background); '
+                 'got values outside')
     return True
 
 
 def positive_entries(target: Tensor,
                      num_classes: int) -> Tuple[Tensor, Tensor]:
-    """Rows and columns of the positive entries of class-index targets."""
+    """Rows and columns of the positive entries of class-index targets
+    (one host round-trip: their number)."""
     rows = torch.nonzero(target < num_classes).flatten()
     return rows, target[rows]
+
+
+def row_targets(target: Tensor, num_classes: int) -> Tuple[Tensor, Tensor]:
+    """For class-index targets, one entry per row without a host
+    round-trip: ``(flat index of the row's class entry, is positive)``.
+
+    Background rows point at their last class entry with ``is positive``
+    False, so gathers and scatters over all rows (``N`` entries, a
+    ``1 / C`` of the logits) replace a selection of the positives.
+    """
+    n = target.shape[0]
+    cols = target.clamp(max=num_classes - 1).long()
+    rows = torch.arange(n, device=target.device)
+    return rows * num_classes + cols, target < num_classes
 
 
 def binary_targets(pred: Tensor, target: Tensor,
@@ -82,10 +110,11 @@ def binary_targets(pred: Tensor, target: Tensor,
     """
     n, c = pred.shape if pred.dim() == 2 else (None, None)
     if check_cls_inputs(pred, target, label_weight):
-        onehot = torch.zeros_like(pred, dtype=torch.float32)
-        rows, cols = positive_entries(target, c)
-        onehot[rows, cols] = 1.0
-        target = onehot
+        # background C scatters into an extra column that is dropped: no
+        # selection of the positives (no host round-trip)
+        onehot = pred.new_zeros((n, c + 1), dtype=torch.float32)
+        onehot.scatter_(1, target.long()[:, None], 1.0)
+        target = onehot[:, :c]
     else:
         target = target.float()
     if label_weight is None:

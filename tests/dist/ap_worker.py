@@ -1,10 +1,10 @@
 """Run under torchrun (2 ranks, gloo): AP-loss global-ranking exactness.
 
 Each rank holds a slice of the anchors of a common batch. Checks, against
-a single process on the union (computed locally with mode='local', i.e.
+a single process on the union (computed locally with scope='local', i.e.
 without collectives): (a) the loss value on every rank equals the union's,
 (b) each rank's gradient divided by the world size equals the union's
-gradient of its own rows. Case 'shifted' checks instead that mode='local'
+gradient of its own rows. Case 'shifted' checks instead that scope='local'
 differs from the union when the ranks' scores are shifted apart.
 
 Usage: torchrun --nproc_per_node=2 ap_worker.py CASE
@@ -68,12 +68,12 @@ def main():
         raise AssertionError('no error raised')
 
     xs = pred.clone().requires_grad_()
-    ref = APLoss(mode='local')(xs, labels, weights)  # no collective
+    ref = APLoss(scope='local')(xs, labels, weights)  # no collective
     ref.backward()
 
     for mode in ('global', 'local'):
         x = pred[rows].clone().requires_grad_()
-        loss = APLoss(mode=mode)(x, labels[rows], weights[rows])
+        loss = APLoss(scope=mode)(x, labels[rows], weights[rows])
         loss.backward()
         same_value = torch.allclose(loss.detach(), ref.detach(), rtol=1e-6)
         same_grad = torch.allclose(

@@ -1,5 +1,6 @@
-"""Run under torchrun (2 ranks, gloo): a whole RetinaNet training step with
-2 ranks x b images equals one process with the 2b images.
+"""Run under torchrun (2 ranks, gloo): a whole detector training step with
+2 ranks x b images equals one process with the 2b images (RetinaNet, ATSS
+or FCOS with our heads).
 
 For each rank: the losses every rank logs equal the single-process losses
 on the union, and the parameter gradients averaged over ranks (what DDP
@@ -7,10 +8,12 @@ does) equal the single-process gradients (relative error of each
 parameter's gradient < 1e-5). The single-process reference runs locally on
 every rank with the global machinery switched off (no collective).
 
-Usage: torchrun --nproc_per_node=2 detector_worker.py CASE
+Usage: torchrun --nproc_per_node=2 detector_worker.py CASE [HEAD]
 CASE: focal | focal_no_gt | uneven (3 images on rank 0, 1 on rank 1) |
 ghm | aploss | angle (AngleRetinaHead + multi-bin) | control (focal_no_gt with
 mmdet's local positive count: must NOT match, printed as such)
+HEAD: retina (default) | atss | fcos (their demo configs; ghm is GHM-C
+there, the box losses being ATSS's and FCOS's own)
 """
 import copy
 import os.path as osp
@@ -28,17 +31,31 @@ CONFIGS = dict(
     ghm='configs/ghm/retinanet_r18_fpn_ghm_demo.py',
     aploss='configs/ap_loss/retinanet_r18_fpn_aploss_demo.py',
     angle='configs/multibin/retinanet_r18_fpn_angle-multibin_demo.py')
+HEAD_CONFIGS = {
+    head:
+    dict(
+        focal=f'configs/{head}/{head}_r18_fpn_demo.py',
+        ghm=f'configs/{head}/{head}_r18_fpn_ghmc_demo.py',
+        aploss=f'configs/{head}/{head}_r18_fpn_aploss_demo.py')
+    for head in ('atss', 'fcos')
+}
 B = 2  # images per rank
 
 
-def build(case):
+def config_of(case, head):
+    if head == 'retina':
+        return CONFIGS[case]
+    return HEAD_CONFIGS[head].get(case, HEAD_CONFIGS[head]['focal'])
+
+
+def build(case, head='retina'):
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
     register_all_modules()
-    cfg = Config.fromfile(osp.join(ROOT, CONFIGS[case]))
-    if case != 'angle':  # the angle config has its own head
+    cfg = Config.fromfile(osp.join(ROOT, config_of(case, head)))
+    if head == 'retina' and case != 'angle':  # angle: its own head
         cfg.model.bbox_head.type = 'mmdet_lossplus.AllLevelRetinaHead'
     # frozen BN: batch statistics would differ between 2 and 4 images
     cfg.model.backbone.norm_eval = True
@@ -90,20 +107,20 @@ def step(model, images, samples):
 
 
 def local_mode(model):
+    from mmdet_lossplus.losses.contract import BatchStatsLoss
     head = model.bbox_head
-    head.global_avg_factor = False
+    head.scope = 'local'
     for loss in (head.loss_cls, head.loss_bbox):
-        if hasattr(loss, 'global_stats'):
-            loss.global_stats = False
-        if hasattr(loss, 'mode'):
-            loss.mode = 'local'
+        if isinstance(loss, BatchStatsLoss):
+            loss.scope = 'local'
 
 
 def main():
     case = sys.argv[1]
+    head = sys.argv[2] if len(sys.argv) > 2 else 'retina'
     dist.init_process_group('gloo')
     rank, world = dist.get_rank(), dist.get_world_size()
-    model = build(case)
+    model = build(case, head)
     reference = copy.deepcopy(model)
     local_mode(reference)
     images, samples = make_batch(case, world)
@@ -112,7 +129,7 @@ def main():
     if case == 'uneven':  # an uneven last batch: 3 + 1 images
         rows = slice(0, 3) if rank == 0 else slice(3, 4)
     if case == 'control':
-        model.bbox_head.global_avg_factor = False
+        model.bbox_head.scope = 'local'
     losses, grads = step(model, images[rows], samples[rows])
     if case == 'control':
         try:

@@ -2,7 +2,7 @@
 
 Every rank holds a slice of a common batch. For each of several successive
 calls it checks, against a single-process computation on the union (done
-locally with ``global_stats=False``, i.e. without any collective):
+locally with ``scope='local'``, i.e. without any collective):
 (a) the loss value equals the union's; (b) its gradient divided by the world
 size equals the union's gradient of its own rows; (c) the EMA state equals
 the union's and is identical on every rank. Exits non-zero on a mismatch.
@@ -20,6 +20,7 @@ import torch.distributed as dist
 
 from mmdet_lossplus.losses import GHMC, GHMR
 
+SCOPE = {True: 'global', False: 'local'}
 DEVICE = torch.device(os.environ.get('LOSSPLUS_TEST_DEVICE', 'cpu'))
 
 
@@ -78,9 +79,9 @@ def check(case, kind, make):
 def main():
     case = sys.argv[1]
     dist.init_process_group('gloo')
-    check(case, 'cls', lambda g: GHMC(bins=30, momentum=0.75, global_stats=g))
+    check(case, 'cls', lambda g: GHMC(bins=30, momentum=0.75, scope=SCOPE[g]))
     check(case, 'reg',
-          lambda g: GHMR(mu=0.02, bins=10, momentum=0.7, global_stats=g))
+          lambda g: GHMR(mu=0.02, bins=10, momentum=0.7, scope=SCOPE[g]))
     dist.barrier()
     print(f'rank {dist.get_rank()} OK {case}', flush=True)
     dist.destroy_process_group()

@@ -3,7 +3,7 @@ GHM EMA is identical on the ranks, and fails on every rank (bounded, with
 a clear message) once it is not.
 
 Usage: torchrun --nproc_per_node=2 state_check_worker.py CASE
-CASE: global (global histograms: identical) | local (global_stats=False on
+CASE: global (global histograms: identical) | local (scope='local' on
 different data: diverges) | perturbed (rank 1's state edited) | nan (rank
 1's state NaN: the deviation is NaN) | nan_both (the same NaN on both ranks:
 no deviation, but corrupted)
@@ -23,7 +23,8 @@ def main():
     dist.init_process_group('gloo')
     rank = dist.get_rank()
     model = nn.Module()
-    model.loss_cls = GHMC(bins=10, momentum=0.75, global_stats=case != 'local')
+    model.loss_cls = GHMC(
+        bins=10, momentum=0.75, scope='local' if case == 'local' else 'global')
     g = torch.Generator().manual_seed(rank)  # different data per rank
     for _ in range(3):
         pred = torch.randn(200, 4, generator=g) * 3

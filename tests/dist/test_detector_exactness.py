@@ -1,6 +1,8 @@
-"""A whole RetinaNet step: 2 gloo ranks x 2 images == 1 process x 4 images
-(logged losses and DDP-averaged parameter gradients), for focal + L1 with
-our head's global positive count, our GHM and our AP-loss."""
+"""A whole detector step: 2 gloo ranks x 2 images == 1 process x 4 images
+(logged losses and DDP-averaged parameter gradients), for RetinaNet, ATSS
+and FCOS with our heads: focal with the global positive count, a rank
+without ground truth, an uneven split, our GHM and our AP-loss; and a
+negative control with the per-rank normaliser."""
 import os.path as osp
 
 import pytest
@@ -8,17 +10,24 @@ from conftest import run_torchrun
 
 WORKER = osp.join(osp.dirname(osp.abspath(__file__)), 'detector_worker.py')
 
+CASES = [('retina', c)
+         for c in ('focal', 'focal_no_gt', 'uneven', 'ghm', 'aploss', 'angle')]
+CASES += [(h, c) for h in ('atss', 'fcos')
+          for c in ('focal', 'focal_no_gt', 'uneven', 'ghm', 'aploss')]
 
-@pytest.mark.parametrize(
-    'case', ['focal', 'focal_no_gt', 'uneven', 'ghm', 'aploss', 'angle'])
-def test_two_ranks_equal_one_process_with_twice_the_batch(case):
-    proc = run_torchrun([WORKER, case], timeout=400)
-    assert f'rank 0 OK {case}' in proc.stdout
+
+@pytest.mark.parametrize('head,case', CASES)
+def test_two_ranks_equal_one_process_with_twice_the_batch(head, case):
+    proc = run_torchrun([WORKER, case, head], timeout=400)
+    assert f'rank 0 OK {case}' in proc.stdout, proc.stdout[-3000:]
     assert f'rank 1 OK {case}' in proc.stdout
+    # the worst relative gradient error, for the record
+    print(head, case, proc.stdout.strip().splitlines()[-1])
 
 
-def test_negative_control_local_positive_count_does_not_match():
+@pytest.mark.parametrize('head', ['retina', 'atss', 'fcos'])
+def test_negative_control_local_positive_count_does_not_match(head):
     # mmdet's per-rank normaliser, rank 1 without ground truth
-    proc = run_torchrun([WORKER, 'control'], timeout=400)
-    assert 'rank 0 MISMATCH as expected' in proc.stdout
+    proc = run_torchrun([WORKER, 'control', head], timeout=400)
+    assert 'rank 0 MISMATCH as expected' in proc.stdout, proc.stdout[-3000:]
     assert 'rank 1 MISMATCH as expected' in proc.stdout

@@ -58,7 +58,7 @@ def _cases():
         'ghmr': (lambda: GHMR(bins=10, momentum=0.7), reg,
                  (reg_t, reg_w.contiguous())),
         'asl1': (ASL1Loss, reg, (reg_t, reg_w.contiguous())),
-        'aploss': (lambda: APLoss(mode='local'), logits, (labels, lw)),
+        'aploss': (lambda: APLoss(scope='local'), logits, (labels, lw)),
         'giou': (GIoULoss, boxes, (box_t, )),
         'diou': (DIoULoss, boxes, (box_t, )),
         'ciou': (CIoULoss, boxes, (box_t, )),

@@ -77,7 +77,7 @@ def test_half_precision_and_empty_input():
 @pytest.mark.parametrize('kwargs,match', [
     (dict(delta=0), 'delta'),
     (dict(delta=-1.0), 'delta'),
-    (dict(mode='per_gpu'), 'mode'),
+    (dict(scope='per_gpu'), 'scope'),
     (dict(use_sigmoid=False), 'use_sigmoid'),
     (dict(loss_weight=float('inf')), 'loss_weight'),
 ])

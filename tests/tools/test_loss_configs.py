@@ -12,9 +12,13 @@ CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '*', '*.py')))
 MMDET_HEAD = {
     'mmdet_lossplus.ConfigurableNMSATSSHead': 'ATSSHead',
     'mmdet_lossplus.ConfigurableNMSFCOSHead': 'FCOSHead',
+    'mmdet_lossplus.AllLevelATSSHead': 'ATSSHead',
+    'mmdet_lossplus.AllLevelFCOSHead': 'FCOSHead',
 }
 DEMO_LOSS_CONFIGS = [
     'configs/ap_loss/retinanet_r18_fpn_aploss_demo.py',
+    'configs/atss/atss_r18_fpn_ghmc_demo.py',
+    'configs/fcos/fcos_r18_fpn_aploss_demo.py',
     'configs/ghm/retinanet_r18_fpn_mmdet-ghm_demo.py',
     'configs/iou/retinanet_r18_fpn_ciou-diounms_demo.py',
     'configs/multibin/retinanet_r18_fpn_angle-multibin_demo.py',

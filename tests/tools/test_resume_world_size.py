@@ -67,8 +67,8 @@ def test_per_rank_histograms_are_caught_by_the_state_check(
             tiny_data, '--resume',
             osp.join(first, 'iter_2.pth'), '--cfg-options'
         ] + _options(2) + [
-            'model.bbox_head.loss_cls.global_stats=False',
-            'model.bbox_head.loss_bbox.global_stats=False'
+            'model.bbox_head.loss_cls.scope=local',
+            'model.bbox_head.loss_bbox.scope=local'
         ],
         check=False)
     assert proc.returncode != 0

@@ -218,10 +218,12 @@ def test_init_cfg_pretrained_follows_the_policy(tmp_path):
     torch.save(
         dict(
             meta=dict(seed=np.int64(1)),
-            state_dict={f'fc.{k}': v
-                        for k, v in weights.items()},
-            message_hub=dict(
-                log_scalars=dict(loss=HistoryBuffer([1.0], [1])))), path)
+            state_dict={
+                f'fc.{k}': v
+                for k, v in weights.items()
+            },
+            message_hub=dict(log_scalars=dict(
+                loss=HistoryBuffer([1.0], [1])))), path)
     net = Net(path)
     with checkpoint_loading():
         net.init_weights()
