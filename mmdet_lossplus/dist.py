@@ -15,7 +15,7 @@ back-propagating the same upstream gradient into the loss, which holds when
 the loss is used the same way on all ranks (as mmdet's ``parse_losses``
 does).
 """
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.distributed as torch_dist
@@ -51,40 +51,48 @@ def rank() -> int:
     return torch_dist.get_rank() if is_distributed() else 0
 
 
-def all_gather_variable(tensor: Tensor) -> Tuple[Tensor, int]:
-    """Concatenate 1-D tensors of different lengths from all ranks.
-
-    Two collectives: the lengths, then the tensors padded to the longest.
-    Reading the lengths costs one host synchronisation.
-
-    Args:
-        tensor: ``[n_r]`` on rank r (``n_r`` may be 0).
-
-    Returns:
-        ``(concatenation in rank order, offset of this rank's block)``;
-        ``(tensor, 0)`` in a single process. No autograd.
-    """
+def all_reduce_min(tensor: Tensor) -> Tensor:
+    """Minimum of ``tensor`` over ranks (a new tensor; no host sync);
+    ``tensor`` itself in a single process."""
     if not is_distributed():
-        return tensor, 0
-    world = world_size()
-    length = torch.tensor([tensor.numel()], device=tensor.device)
-    lengths = [torch.zeros_like(length) for _ in range(world)]
-    torch_dist.all_gather(lengths, length)
-    sizes = torch.cat(lengths).tolist()
+        return tensor
+    out = tensor.detach().clone()
+    torch_dist.all_reduce(out, op=torch_dist.ReduceOp.MIN)
+    return out
+
+
+def all_gather_rows(tensor: Tensor) -> Tensor:
+    """``[W, *shape]``: every rank's ``tensor`` (same shape on all ranks)
+    in rank order, without a host sync; ``tensor[None]`` in a single
+    process."""
+    if not is_distributed():
+        return tensor[None]
+    parts = [torch.empty_like(tensor) for _ in range(world_size())]
+    torch_dist.all_gather(parts, tensor.detach().contiguous())
+    return torch.stack(parts)
+
+
+def all_gather_sized(tensor: Tensor, sizes: List[int]) -> Tensor:
+    """Concatenation of 1-D tensors whose lengths ``sizes`` (one per rank,
+    in rank order) every rank already knows (e.g. from
+    :func:`all_gather_rows` of the counts): no host sync of its own.
+    ``tensor`` in a single process."""
+    if not is_distributed():
+        return tensor
     longest = max(max(sizes), 1)  # gloo and NCCL dislike empty buffers
     padded = tensor.detach().new_zeros(longest)
     padded[:tensor.numel()] = tensor.detach().reshape(-1)
-    parts = [torch.zeros_like(padded) for _ in range(world)]
+    parts = [torch.zeros_like(padded) for _ in range(world_size())]
     torch_dist.all_gather(parts, padded)
-    out = torch.cat([p[:n] for p, n in zip(parts, sizes)])
-    return out, sum(sizes[:rank()])
+    return torch.cat([p[:n] for p, n in zip(parts, sizes)])
 
 
 # -- the global-batch convention -------------------------------------------
 # Every loss and head that promises exactness uses these, never its own
 # variant: statistics are summed (``all_reduce_sum``), variable-size
-# positives gathered (``all_gather_variable``), sums become a global value
-# whose gradient DDP's average turns back into the exact one
+# positives gathered (``all_gather_sized`` after ``all_gather_rows`` of
+# their counts), sums become a global value whose gradient DDP's average
+# turns back into the exact one
 # (``global_value``), normalisers are global (``global_normaliser``) and
 # every rank reports the global value (``global_report``).
 

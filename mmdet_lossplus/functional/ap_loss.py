@@ -65,14 +65,24 @@ def check_delta(delta: float) -> None:
         raise ValueError(f'delta must be a finite number > 0, got {delta!r}')
 
 
-def ap_loss_with_update(
-        scores: Tensor,
-        labels: Tensor,
-        delta: float = 1.0,
-        all_pos_scores: Optional[Tensor] = None,
-        pos_offset: int = 0,
-        reduce_sum: Optional[Callable[[Tensor],
-                                      Tensor]] = None) -> APLossResult:
+def pruning_threshold(min_pos: Tensor, delta: float,
+                      dtype: torch.dtype) -> Tensor:
+    """Negatives at or below ``min positive - delta`` have ``H = 0``
+    against every positive; the margin keeps the comparison in the
+    scores' (possibly low) precision a superset, the extra entries
+    contributing exactly 0."""
+    return (min_pos - delta).to(dtype) - 1e-3 * delta
+
+
+def ap_loss_with_update(scores: Tensor,
+                        labels: Tensor,
+                        delta: float = 1.0,
+                        all_pos_scores: Optional[Tensor] = None,
+                        pos_offset: int = 0,
+                        reduce_sum: Optional[Callable[[Tensor],
+                                                      Tensor]] = None,
+                        pos_idx: Optional[Tensor] = None,
+                        neg_idx: Optional[Tensor] = None) -> APLossResult:
     """AP-loss and its error-driven update for flat scores.
 
     Args:
@@ -87,6 +97,13 @@ def ap_loss_with_update(
             ``all_pos_scores``.
         reduce_sum: Sums a ``[P_global]`` float64 tensor over processes;
             None means the identity.
+        pos_idx: Positions of this process's positives (``labels == 1``),
+            ascending; None selects them here (one host round-trip).
+        neg_idx: Positions of the negatives above the pruning threshold
+            ``min positive - delta - 1e-3 delta`` (in the scores' dtype),
+            ascending; None selects them here (one host round-trip).
+            Callers that know both counts select with
+            ``torch.nonzero_static`` instead.
 
     Returns:
         :class:`APLossResult`.
@@ -96,7 +113,8 @@ def ap_loss_with_update(
     labels = labels.reshape(-1)
     out_dtype = torch.float64 if flat.dtype == torch.float64 else \
         torch.float32
-    pos_idx = torch.nonzero(labels == 1).flatten()
+    if pos_idx is None:
+        pos_idx = torch.nonzero(labels == 1).flatten()
     local_pos = flat[pos_idx].double()
     if all_pos_scores is None:
         all_pos = local_pos
@@ -113,10 +131,10 @@ def ap_loss_with_update(
     pos_sorted, order = torch.sort(all_pos)  # all_pos is float64
     # Pruning: a negative at or below min positive - delta has H = 0
     # against every positive: it changes neither fp nor its own (zero)
-    # update. The margin keeps the (low-precision) comparison a superset;
-    # the extra entries contribute exactly 0 below.
-    thr = (pos_sorted[0] - delta).to(flat.dtype) - 1e-3 * delta
-    neg_idx = torch.nonzero((labels == 0) & (flat > thr)).flatten()
+    # update (see pruning_threshold).
+    if neg_idx is None:
+        neg_idx = torch.nonzero((labels == 0) & (flat > pruning_threshold(
+            pos_sorted[0], delta, flat.dtype))).flatten()
     neg = flat[neg_idx].double()
     # One pair of binary searches per kept negative into the sorted
     # positives serves both sums below; the negatives are never sorted.

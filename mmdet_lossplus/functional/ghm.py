@@ -221,7 +221,8 @@ _COUNT_LANES = 16
 
 def ghm_bin_counts(bin_idx: Tensor,
                    bins: int,
-                   work: Optional[Tensor] = None) -> Tensor:
+                   work: Optional[Tensor] = None,
+                   fixed_slots: Optional[bool] = None) -> Tensor:
     """``[M]`` float64 counts of the samples in each bin (slot ``M``, the
     invalid samples, dropped). float64 keeps them exact when summed over
     ranks.
@@ -239,6 +240,8 @@ def ghm_bin_counts(bin_idx: Tensor,
         bins: ``M``.
         work: Optional int32 tensor with ``bin_idx.numel()`` elements for
             the interleaved indices (overwritten).
+        fixed_slots: Count with ``index_add_`` into fixed slots instead of
+            ``bincount``; None: off on CPU, on elsewhere.
     """
     lanes, slots = _COUNT_LANES, bins + 1
     flat = bin_idx.reshape(-1)
@@ -250,7 +253,9 @@ def ghm_bin_counts(bin_idx: Tensor,
             main, offsets, out=work.view(-1)[:n_main].view(-1, lanes))
     else:
         spread = main + offsets
-    if flat.device.type == 'cpu':
+    if fixed_slots is None:
+        fixed_slots = flat.device.type != 'cpu'
+    if not fixed_slots:
         counts = torch.bincount(
             spread.view(-1), minlength=lanes * slots).view(lanes, slots).sum(0)
         counts += torch.bincount(flat[n_main:], minlength=slots)
@@ -258,37 +263,35 @@ def ghm_bin_counts(bin_idx: Tensor,
     # elsewhere bincount reads the largest index on the host to size its
     # output (a round-trip); adding into fixed slots does not
     ones = torch.ones((), dtype=torch.float32,
-                      device=flat.device).expand(spread.numel())
+                      device=flat.device).expand(flat.numel())
     counts = torch.zeros(
-        lanes * slots, dtype=torch.float32,
-        device=flat.device).index_add_(0, spread.reshape(-1),
-                                       ones).view(lanes, slots).sum(0)
+        lanes * slots, dtype=torch.float32, device=flat.device)
+    counts.index_add_(0, spread.reshape(-1), ones[:spread.numel()])
+    counts = counts.view(lanes, slots).sum(0)
     tail = flat[n_main:]
     counts.index_add_(0, tail, ones[:tail.numel()])
     return counts[:bins].double()
 
 
 def ghm_ema_update(acc_sum: Tensor, ema_steps: Tensor, counts: Tensor,
-                   momentum: float, accept: Tensor) -> Tuple[Tensor, Tensor]:
+                   momentum: float) -> Tuple[Tensor, Tensor]:
     """One EMA step of the per-bin counts, non-empty bins only (as mmdet).
 
     ``acc[i] <- momentum * acc[i] + (1 - momentum) * counts[i]`` where
     ``counts[i] > 0``; empty bins keep their value. ``ema_steps`` counts the
-    updates of each bin (for bias correction). Nothing changes when
-    ``accept`` is False (e.g. the batch had non-finite predictions), decided
-    on the device without a host sync.
+    updates of each bin (for bias correction). Callers decide whether to
+    store the result (e.g. not after a non-finite batch).
 
     Args:
         acc_sum: ``[M]`` float32 EMA of the counts.
         ema_steps: ``[M]`` float32 number of updates of each bin.
         counts: ``[M]`` float64 counts of this call.
         momentum: ``alpha`` in ``[0, 1)``.
-        accept: 0-dim bool tensor.
 
     Returns:
         The new ``(acc_sum, ema_steps)``; the inputs are not modified.
     """
-    update = (counts > 0) & accept
+    update = counts > 0
     new_acc = momentum * acc_sum.double() + (1.0 - momentum) * counts
     acc = torch.where(update, new_acc.to(acc_sum.dtype), acc_sum)
     steps = torch.where(update, ema_steps + 1, ema_steps)

@@ -30,16 +30,8 @@ class _APLossFunction(torch.autograd.Function):
         flat_labels = labels.reshape(-1)
         distributed = global_rank and dist.is_distributed()
         # A NaN would silently fall out of the ranking; one in an ignored
-        # entry still means the network diverged. Decide together so that
-        # every rank raises (and none waits in a collective).
-        bad = (~torch.isfinite(flat)).sum()
-        if distributed:
-            bad = dist.all_reduce_sum(bad)
-        if bool(bad > 0):
-            raise ValueError(
-                f'scores: {int(bad)} non-finite value(s) among the (anchor, '
-                'class) entries, ignored ones included; AP-loss needs '
-                'finite logits')
+        # entry still means the network diverged: ranking_ap_loss raises on
+        # every rank alike (none waits in a collective).
         out = ranking_ap_loss(flat, flat_labels, delta, global_rank)
         scale = dist.ddp_gradient_scale() if distributed else 1
         owner.last_num_pos = out.num_pos.detach()

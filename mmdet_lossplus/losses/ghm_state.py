@@ -216,8 +216,7 @@ class GHMState(BatchStatsLoss):
             # this call's EMA step, computed once: it weights the samples
             # now and is stored below if the loss turns out finite
             acc, steps = ghm_ema_update(self.acc_sum, self.ema_steps, counts,
-                                        self.momentum,
-                                        counts.new_ones((), dtype=torch.bool))
+                                        self.momentum)
             density = ghm_density(counts, acc, steps, self.momentum,
                                   self.bias_correction)
         per_bin = ghm_weights(counts, density, tot_all) * loss_weight

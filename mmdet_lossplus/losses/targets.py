@@ -76,14 +76,6 @@ def check_cls_inputs(pred: Tensor, target: Tensor,
     return True
 
 
-def positive_entries(target: Tensor,
-                     num_classes: int) -> Tuple[Tensor, Tensor]:
-    """Rows and columns of the positive entries of class-index targets
-    (one host round-trip: their number)."""
-    rows = torch.nonzero(target < num_classes).flatten()
-    return rows, target[rows]
-
-
 def row_targets(target: Tensor, num_classes: int) -> Tuple[Tensor, Tensor]:
     """For class-index targets, one entry per row without a host
     round-trip: ``(flat index of the row's class entry, is positive)``.

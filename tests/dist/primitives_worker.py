@@ -4,10 +4,16 @@ rank without data.
 
 Usage: torchrun --nproc_per_node=2 primitives_worker.py
 """
+import os.path as osp
+import sys
+
 import torch
 import torch.distributed as torch_dist
 
 from mmdet_lossplus import dist
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from sync_counter import count_host_syncs  # noqa: E402
 
 
 def main():
@@ -31,10 +37,32 @@ def main():
     assert out.item() == 7.5, out  # (6 + 9) / 2
     out.backward()
     assert y.grad.item() == 3.0
-    # all_gather_variable with an empty rank
-    gathered, offset = dist.all_gather_variable(x.detach())
-    assert gathered.tolist() == [1., 2., 3.]
-    assert offset == (0 if rank == 0 else 3)
+    # gathers with an empty rank
+    sizes = [3, 0]
+    assert dist.all_gather_sized(x.detach(), sizes).tolist() == [1., 2., 3.]
+    rows = dist.all_gather_rows(torch.tensor([rank, 10 + rank]))
+    assert rows.tolist() == [[0, 10], [1, 11]]
+    assert dist.all_reduce_min(torch.tensor(5.0 - rank)).item() == 4.0
+    # host round-trips across real ranks: the heads' normaliser and
+    # reported values add none; global AP-loss makes one, GHM none
+    from mmdet_lossplus.losses import GHMC, APLoss
+    z = torch.tensor(3.0 + rank, requires_grad=True)
+    assert count_host_syncs(
+        lambda: dist.global_normaliser(float(rank), 'cpu', minimum=1.0)) == {}
+    assert count_host_syncs(lambda: dist.global_report(dict(a=z * 2))) == {}
+    assert count_host_syncs(lambda: dist.global_value(z * 2)) == {}
+    g = torch.Generator().manual_seed(rank)
+    pred = torch.randn(300, 5, generator=g)
+    target = torch.randint(0, 6, (300, ), generator=g)
+
+    def step(loss):
+        x = pred.clone().requires_grad_()
+        loss(x, target).backward()
+
+    ap = count_host_syncs(lambda: step(APLoss()))
+    assert ap == {'Tensor.tolist': 1}, ap
+    ghm = count_host_syncs(lambda: step(GHMC(bins=10, momentum=0.75)))
+    assert ghm == {}, ghm
     torch_dist.barrier()
     print(f'rank {rank} OK primitives', flush=True)
     torch_dist.destroy_process_group()

@@ -89,23 +89,20 @@ def test_ghmc_with_one_bin_is_mean_bce_with_gradients():
     assert torch.allclose(ours_x.grad, ref_x.grad, rtol=1e-6, atol=1e-9)
 
 
-def test_ema_updates_non_empty_bins_only_and_respects_accept():
+def test_ema_updates_non_empty_bins_only():
     acc = torch.tensor([4.0, 2.0, 0.0])
     steps = torch.tensor([1.0, 1.0, 0.0])
     counts = torch.tensor([8.0, 0.0, 2.0], dtype=torch.float64)
-    new_acc, new_steps = ghm_ema_update(acc, steps, counts, 0.75,
-                                        torch.tensor(True))
+    new_acc, new_steps = ghm_ema_update(acc, steps, counts, 0.75)
     assert new_acc.tolist() == pytest.approx([0.75 * 4 + 0.25 * 8, 2.0, 0.5])
     assert new_steps.tolist() == [2.0, 1.0, 1.0]
-    kept_acc, kept_steps = ghm_ema_update(acc, steps, counts, 0.75,
-                                          torch.tensor(False))
-    assert torch.equal(kept_acc, acc) and torch.equal(kept_steps, steps)
+    # the inputs are not modified
+    assert acc.tolist() == [4.0, 2.0, 0.0] and steps.tolist() == [1, 1, 0]
 
 
 def test_bias_correction_recovers_counts_after_first_update():
     counts = torch.tensor([5.0, 0.0, 7.0], dtype=torch.float64)
-    acc, steps = ghm_ema_update(
-        torch.zeros(3), torch.zeros(3), counts, 0.9, torch.tensor(True))
+    acc, steps = ghm_ema_update(torch.zeros(3), torch.zeros(3), counts, 0.9)
     corrected = ghm_density(counts, acc, steps, 0.9, bias_correction=True)
     raw = ghm_density(counts, acc, steps, 0.9, bias_correction=False)
     assert corrected[[0, 2]].tolist() == pytest.approx([5.0, 7.0])

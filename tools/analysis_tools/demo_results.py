@@ -1,0 +1,152 @@
+"""Train and evaluate demo configs, record each finished run, print tables.
+
+Resumable: every finished run (config, seed, processes) is appended to the
+results file (one JSON line with its metrics, seconds per iteration, the
+commit and the environment) and skipped when the command runs again, so a
+list of runs can be spread over several sittings; an interrupted run is
+simply started again.
+
+Examples:
+    python tools/analysis_tools/demo_results.py configs/atss/*_demo.py
+    python tools/analysis_tools/demo_results.py --table configs/atss/*_demo.py
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import platform
+import subprocess
+import sys
+import time
+
+HERE = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(osp.dirname(HERE))
+RESULTS = osp.join(ROOT, 'results', 'demo_runs.jsonl')
+METRICS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75')
+
+
+def load_runs(path: str) -> list:
+    """Every recorded run (an unreadable line is reported, not skipped)."""
+    if not osp.exists(path):
+        return []
+    runs = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                runs.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise SystemExit(f'{path}:{number}: not a JSON line ({err}); '
+                                 'fix or remove it') from err
+    return runs
+
+
+def run_key(config: str, seed: int, gpus: int) -> tuple:
+    return (osp.relpath(osp.abspath(config), ROOT), seed, gpus)
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
+                              cwd=ROOT,
+                              capture_output=True,
+                              text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return 'unknown'
+
+
+def train_one(config: str, seed: int, gpus: int, work_root: str) -> dict:
+    """Train + evaluate ``config`` through tools/demo.py; the record."""
+    import torch
+    name = osp.splitext(osp.basename(config))[0]
+    work_dir = osp.join(work_root, f'{name}_seed{seed}_x{gpus}')
+    cmd = [
+        sys.executable,
+        osp.join(ROOT, 'tools', 'demo.py'), config, '--work-dir', work_dir,
+        '--gpus',
+        str(gpus), '--cfg-options', f'randomness.seed={seed}'
+    ]
+    start = time.time()
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    seconds = time.time() - start
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    from demo import latest_scalars
+    records = latest_scalars(work_dir)
+    final = [r for r in records if 'coco/bbox_mAP' in r][-1]
+    iters = [r for r in records if 'loss' in r]
+    per_iter = [r['time'] for r in iters if 'time' in r]
+    key = run_key(config, seed, gpus)
+    return dict(
+        config=key[0],
+        seed=seed,
+        gpus=gpus,
+        **{m: final[f'coco/{m}']
+           for m in METRICS},
+        s_per_iter=sum(per_iter) / len(per_iter) if per_iter else None,
+        iterations=iters[-1]['iter'] if iters else None,
+        wall_s=round(seconds, 1),
+        commit=_commit(),
+        env=dict(
+            python=platform.python_version(),
+            torch=torch.__version__,
+            machine=platform.machine(),
+            cpus=os.cpu_count()))
+
+
+def table(runs: list, configs: list) -> str:
+    keys = {run_key(c, 0, 1)[0] for c in configs}
+    rows = [r for r in runs if r['config'] in keys]
+    lines = [
+        '| config | seed | processes | bbox mAP | mAP@50 | mAP@75 | '
+        's / iter | commit |', '|---|---|---|---|---|---|---|---|'
+    ]
+    for r in sorted(rows, key=lambda r: (r['config'], r['seed'], r['gpus'])):
+        lines.append(f"| `{r['config']}` | {r['seed']} | {r['gpus']} | "
+                     f"{r['bbox_mAP']:.3f} | {r['bbox_mAP_50']:.3f} | "
+                     f"{r['bbox_mAP_75']:.3f} | {r['s_per_iter']:.3f} | "
+                     f"{r['commit']} |")
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('configs', nargs='+', help='demo configs')
+    parser.add_argument(
+        '--seeds', type=int, nargs='+', default=[0], help='seeds to run')
+    parser.add_argument(
+        '--gpus', type=int, default=1, help='processes per run')
+    parser.add_argument('--results', default=RESULTS, help='results file')
+    parser.add_argument('--work-root', default='work_dirs/results')
+    parser.add_argument(
+        '--table',
+        action='store_true',
+        help='only print the table of the recorded runs')
+    args = parser.parse_args(argv)
+    for config in args.configs:
+        if not osp.isfile(config):
+            parser.error(f'config not found: {config}')
+    if args.gpus < 1:
+        parser.error(f'--gpus must be >= 1, got {args.gpus}')
+    runs = load_runs(args.results)
+    if not args.table:
+        done = {(r['config'], r['seed'], r['gpus']) for r in runs}
+        todo = [(c, s) for c in args.configs for s in args.seeds
+                if run_key(c, s, args.gpus) not in done]
+        print(
+            f'>>> {len(todo)} run(s) to do, '
+            f'{len(args.configs) * len(args.seeds) - len(todo)} recorded',
+            flush=True)
+        for k, (config, seed) in enumerate(todo, 1):
+            print(f'>>> [{k}/{len(todo)}] {config} seed {seed}', flush=True)
+            record = train_one(config, seed, args.gpus, args.work_root)
+            os.makedirs(osp.dirname(osp.abspath(args.results)), exist_ok=True)
+            with open(args.results, 'a') as f:
+                f.write(json.dumps(record) + '\n')
+            runs.append(record)
+    print(table(runs, args.configs))
+
+
+if __name__ == '__main__':
+    main()
