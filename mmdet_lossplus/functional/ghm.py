@@ -27,6 +27,7 @@ large results into buffers reused between calls, and avoid bool masks
 from typing import Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .scratch import ScratchBuffers, scratch_tensor
@@ -40,27 +41,6 @@ def ghmc_gradient_norm(pred: Tensor, target: Tensor) -> Tensor:
         target: Binary targets, same shape.
     """
     return (pred.detach().float().sigmoid() - target.float()).abs()
-
-
-def asl1_loss(diff: Tensor, mu: float = 0.02) -> Tensor:
-    """Authentic smooth L1: ``sqrt(d^2 + mu^2) - mu`` (float32 for halves).
-
-    Smooth everywhere (unlike smooth L1), ~``d^2 / (2 mu)`` near 0 and
-    ~``|d|`` far from it (GHM paper, eq. 11).
-
-    Args:
-        diff: Regression residual ``pred - target`` of any shape.
-        mu: Transition scale ``> 0``.
-    """
-    d = diff.float() if diff.dtype in (torch.float16, torch.bfloat16) \
-        else diff
-    return torch.sqrt(d * d + mu * mu) - mu
-
-
-def asl1_gradient_norm(diff: Tensor, mu: float = 0.02) -> Tensor:
-    """``g = |d| / sqrt(d^2 + mu^2)`` in ``[0, 1)``, float32, detached."""
-    d = diff.detach().float()
-    return d.abs() / torch.sqrt(d * d + mu * mu)
 
 
 def ghm_bin_index(g: Tensor,
@@ -134,6 +114,96 @@ def ghmc_elementwise(x: Tensor,
         work=loss)
     torch.ops.aten.softplus.out(x, 1, 20, out=loss)  # F.softplus: no out=
     return p, idx, loss
+
+
+def ghmc_index_targets(
+    x: Tensor,
+    target: Tensor,
+    label_weight: Optional[Tensor],
+    bins: int,
+    scratch: Optional[ScratchBuffers] = None
+) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """GHM-C per-logit quantities for class-index targets.
+
+    One-hot targets are never built: every entry is first taken as a valid
+    negative (:func:`ghmc_elementwise`), then the ignored entries and the
+    positives are corrected in place. A positive is the one entry of its
+    row at its class; it is reached by a gather and scatter over all rows
+    (background rows rewrite their own values), so no row is selected and
+    nothing waits for the host. Ignored entries get bin ``M`` and their
+    loss times 0 (a NaN stays NaN), by integer and float arithmetic
+    (cheaper than bool masks on CPU).
+
+    Args:
+        x: ``[N, C]`` float32 logits (detached).
+        target: ``[N]`` class indices in ``[0, C]``, ``C`` = background.
+        label_weight: None, ``[N]`` or ``[N, C]``; entries <= 0 ignored.
+        bins: ``M``.
+        scratch: Buffers for the large results (see
+            :mod:`~mmdet_lossplus.functional.scratch`).
+
+    Returns:
+        ``(dBCE/dx, bin (int32), BCE, tot)``: the first three ``[N, C]``,
+        ``tot`` the 0-dim number of valid entries.
+    """
+    n, c = x.shape
+    p, bin_idx, elem_loss = ghmc_elementwise(x, bins, scratch)
+    flat = torch.arange(n, device=x.device) * c + \
+        target.clamp(max=c - 1).long()
+    is_pos = target < c
+    if label_weight is None:
+        tot = x.new_tensor(float(x.numel()))
+    else:
+        valid = label_weight > 0
+        keep = valid.to(torch.int32)
+        if label_weight.dim() == 1:
+            keep = keep[:, None]
+            is_pos = is_pos & valid
+            tot = valid.sum() * c
+        else:
+            is_pos = is_pos & valid.view(-1).index_select(0, flat)
+            tot = valid.sum()
+        bin_idx.mul_(keep).add_((1 - keep) * bins)
+        elem_loss.mul_(keep)
+    p_at = p.view(-1).index_select(0, flat)
+    x_at = x.reshape(-1).index_select(0, flat)
+    bins_flat = bin_idx.view(-1)
+    bins_flat.index_copy_(
+        0, flat,
+        torch.where(is_pos, ghm_bin_index(1.0 - p_at, bins),
+                    bins_flat.index_select(0, flat)))
+    # BCE of a positive, softplus(-x): exact where softplus(x) - x would
+    # cancel for confident positives
+    loss_flat = elem_loss.view(-1)
+    loss_flat.index_copy_(
+        0, flat,
+        torch.where(is_pos, F.softplus(-x_at), loss_flat.index_select(0,
+                                                                      flat)))
+    p.view(-1).index_copy_(0, flat, torch.where(is_pos, p_at - 1.0, p_at))
+    return p, bin_idx, elem_loss, tot
+
+
+def ghmc_binary_targets(x: Tensor, y: Tensor, valid: Tensor,
+                        bins: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """GHM-C per-logit quantities for ``[N, C]`` binary targets ``y`` and
+    a validity mask; as :func:`ghmc_index_targets` returns them (ignored
+    entries: bin ``M``, loss times 0)."""
+    grad_elem = torch.sigmoid(x) - y
+    bin_idx = ghm_bin_index(grad_elem.abs(), bins, valid)
+    elem_loss = F.binary_cross_entropy_with_logits(
+        x, y, reduction='none') * valid
+    return grad_elem, bin_idx, elem_loss, valid.sum()
+
+
+def ghm_counts(bin_idx: Tensor,
+               bins: int,
+               scratch: Optional[ScratchBuffers] = None) -> Tensor:
+    """:func:`ghm_bin_counts` with its interleaving buffer taken from
+    ``scratch``."""
+    return ghm_bin_counts(
+        bin_idx, bins,
+        scratch_tensor(scratch, 'ghm_lanes', bin_idx.shape, torch.int32,
+                       bin_idx.device))
 
 
 def ghm_weighted_sum(per_bin: Tensor, bin_idx: Tensor, elem_loss: Tensor,

@@ -11,8 +11,8 @@ from torch import Tensor
 
 from .. import dist
 from ..checks import check_int, check_number, check_str
-from ..functional.ghm import (asl1_gradient_norm, ghm_bin_counts,
-                              ghm_bin_index, ghmc_gradient_norm)
+from ..functional.asl1 import asl1_gradient_norm
+from ..functional.ghm import ghm_bin_counts, ghm_bin_index, ghmc_gradient_norm
 from ..losses.contract import loss_traits
 from ..losses.targets import binary_targets
 from ..registry import HOOKS

@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 from ..checks import (check_loss_weight, check_positive, check_reduction,
                       check_regression_inputs, effective_reduction)
-from ..functional.ghm import asl1_loss
+from ..functional.asl1 import asl1_loss
 from ..registry import MODELS
 
 

@@ -17,9 +17,9 @@ from torch import Tensor
 
 from .. import dist
 from ..checks import check_loss_weight, check_reduction
-from ..functional.ghm import (ghm_bin_counts, ghm_density, ghm_ema_update,
+from ..functional.ghm import (ghm_counts, ghm_density, ghm_ema_update,
                               ghm_weighted_sum, ghm_weights, with_gradient)
-from ..functional.scratch import ScratchBuffers, scratch_tensor
+from ..functional.scratch import ScratchBuffers
 from .contract import BatchStatsLoss, LossTraits
 
 # ema_steps assumed for an EMA loaded from an mmdet checkpoint, which has no
@@ -196,13 +196,9 @@ class GHMState(BatchStatsLoss):
             loss_weight: Multiplier.
         """
         m = self.bins
-        stats = torch.cat([
-            ghm_bin_counts(
-                bin_idx, m,
-                scratch_tensor(self.scratch, 'ghm_lanes', bin_idx.shape,
-                               torch.int32, bin_idx.device)),
-            tot.reshape(1).double()
-        ])
+        stats = torch.cat(
+            [ghm_counts(bin_idx, m, self.scratch),
+             tot.reshape(1).double()])
         global_mode = self.global_scope and dist.is_distributed()
         if global_mode:
             stats = dist.all_reduce_sum(stats)

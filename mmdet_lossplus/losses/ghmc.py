@@ -1,16 +1,14 @@
 """GHM-C: gradient harmonized sigmoid cross-entropy (mmdet adapter)."""
 from typing import Optional
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..checks import effective_reduction
-from ..functional.ghm import ghm_bin_index, ghmc_elementwise
+from ..functional.ghm import ghmc_binary_targets, ghmc_index_targets
 from ..registry import MODELS
 from .contract import resolve_scope
 from .ghm_state import GHMState, check_ghm_args
-from .targets import binary_targets, check_cls_inputs, row_targets
+from .targets import binary_targets, check_cls_inputs
 
 
 @MODELS.register_module()
@@ -96,60 +94,14 @@ class GHMC(GHMState):
             The loss, a float32 scalar (or ``[N, C]`` for ``'none'``).
         """
         reduction = effective_reduction(reduction_override, self.reduction)
-        index_targets = check_cls_inputs(pred, target, label_weight)
-        m = self.bins
         x = pred.detach().float()
-        if index_targets:
-            # One-hot targets are never materialised: every entry is first
-            # treated as a valid negative (g = p, BCE = softplus(x),
-            # dBCE/dx = p); ignored entries and the positives (one entry
-            # per row) are then corrected in place, without selecting
-            # rows (no host round-trip).
-            c = x.shape[1]
-            p, bin_idx, elem_loss = ghmc_elementwise(x, m, self.scratch)
-            flat, is_pos = row_targets(target, c)
-            if label_weight is None:
-                tot = x.new_tensor(float(x.numel()))
-            else:
-                valid = label_weight > 0
-                # ignored entries: bin M, loss * 0 (NaN stays NaN); integer
-                # and float arithmetic, cheaper than bool masks on CPU
-                keep = valid.to(torch.int32)
-                if label_weight.dim() == 1:
-                    keep = keep[:, None]
-                    is_pos = is_pos & valid
-                    tot = valid.sum() * c
-                else:
-                    is_pos = is_pos & valid.view(-1).index_select(0, flat)
-                    tot = valid.sum()
-                bin_idx.mul_(keep).add_((1 - keep) * m)
-                elem_loss.mul_(keep)
-            p_at = p.view(-1).index_select(0, flat)
-            x_at = x.reshape(-1).index_select(0, flat)
-            bins_flat = bin_idx.view(-1)
-            bins_flat.index_copy_(
-                0, flat,
-                torch.where(is_pos, ghm_bin_index(1.0 - p_at, m),
-                            bins_flat.index_select(0, flat)))
-            # BCE of a positive, softplus(-x): exact where softplus(x) - x
-            # would cancel for confident positives
-            loss_flat = elem_loss.view(-1)
-            loss_flat.index_copy_(
-                0, flat,
-                torch.where(is_pos, F.softplus(-x_at),
-                            loss_flat.index_select(0, flat)))
-            p.view(-1).index_copy_(0, flat,
-                                   torch.where(is_pos, p_at - 1.0, p_at))
-            grad_elem = p
+        if check_cls_inputs(pred, target, label_weight):
+            grad_elem, bin_idx, elem_loss, tot = ghmc_index_targets(
+                x, target, label_weight, self.bins, self.scratch)
         else:
             y, valid = binary_targets(pred, target, label_weight)
-            grad_elem = torch.sigmoid(x) - y
-            bin_idx = ghm_bin_index(grad_elem.abs(), m, valid)
-            elem_loss = torch.where(
-                valid,
-                F.binary_cross_entropy_with_logits(x, y, reduction='none'),
-                0.0)
-            tot = valid.sum()
+            grad_elem, bin_idx, elem_loss, tot = ghmc_binary_targets(
+                x, y, valid, self.bins)
         # A non-finite logit anywhere, ignored entries and saturated ones
         # (-inf negatives) included, makes tot, hence the loss and its
         # gradient, NaN on every rank and leaves the EMA alone: one read of

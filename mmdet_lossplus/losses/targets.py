@@ -76,20 +76,6 @@ def check_cls_inputs(pred: Tensor, target: Tensor,
     return True
 
 
-def row_targets(target: Tensor, num_classes: int) -> Tuple[Tensor, Tensor]:
-    """For class-index targets, one entry per row without a host
-    round-trip: ``(flat index of the row's class entry, is positive)``.
-
-    Background rows point at their last class entry with ``is positive``
-    False, so gathers and scatters over all rows (``N`` entries, a
-    ``1 / C`` of the logits) replace a selection of the positives.
-    """
-    n = target.shape[0]
-    cols = target.clamp(max=num_classes - 1).long()
-    rows = torch.arange(n, device=target.device)
-    return rows * num_classes + cols, target < num_classes
-
-
 def binary_targets(pred: Tensor, target: Tensor,
                    label_weight: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
     """One-hot float targets and a validity mask shaped like ``pred``.

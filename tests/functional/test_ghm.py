@@ -6,8 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmdet_lossplus.functional.ghm import (asl1_gradient_norm, asl1_loss,
-                                           ghm_bin_counts, ghm_bin_index,
+from mmdet_lossplus.functional.ghm import (ghm_bin_counts, ghm_bin_index,
                                            ghm_density, ghm_ema_update,
                                            ghm_weights, ghmc_elementwise,
                                            ghmc_gradient_norm,
@@ -109,25 +108,6 @@ def test_bias_correction_recovers_counts_after_first_update():
     assert raw[[0, 2]].tolist() == pytest.approx([0.5, 0.7])
 
 
-@pytest.mark.parametrize('d', [0.0, 1e-4, 0.01, 0.3, -2.0, 50.0])
-def test_asl1_values_and_gradient_norm(d):
-    mu = 0.02
-    t = torch.tensor([d], dtype=torch.float64, requires_grad=True)
-    loss = asl1_loss(t, mu)
-    assert loss.item() == pytest.approx(
-        math.sqrt(d * d + mu * mu) - mu, abs=1e-15)
-    loss.sum().backward()
-    # g is |dL/dd| by definition.
-    assert asl1_gradient_norm(t, mu).item() == pytest.approx(
-        abs(t.grad.item()), rel=1e-6, abs=1e-12)  # g is float32
-
-
-def test_asl1_half_is_computed_in_float32():
-    d = torch.tensor([0.001, 3.0], dtype=torch.float16)
-    assert asl1_loss(d).dtype == torch.float32
-    assert torch.allclose(asl1_loss(d), asl1_loss(d.float()))
-
-
 @pytest.mark.parametrize('numel', [0, 1, 15, 16, 17, 1000, 4099])
 def test_bin_counts_with_interleaved_counters_equal_a_plain_count(numel):
     g = torch.Generator().manual_seed(numel)
@@ -188,3 +168,49 @@ def test_ghmr_elementwise_half_inputs_subtract_in_float32():
     d = pred.float() - target.float()
     assert loss.dtype == torch.float32
     assert torch.equal(loss, torch.sqrt(d * d + 0.02**2) - 0.02)
+
+
+@pytest.mark.parametrize('weights', ['none', 'anchor', 'logit'])
+def test_index_targets_equal_a_dense_one_hot_transcription(weights):
+    from mmdet_lossplus.functional.ghm import (ghmc_binary_targets,
+                                               ghmc_index_targets)
+    g = torch.Generator().manual_seed(5)
+    n, c, m = 40, 3, 10
+    x = torch.randn(n, c, generator=g, dtype=torch.float32) * 3
+    target = torch.randint(0, c + 1, (n, ), generator=g)
+    anchor_w = (torch.rand(n, generator=g) > 0.3).float()
+    label_weight = {
+        'none': None,
+        'anchor': anchor_w,
+        'logit': (torch.rand(n, c, generator=g) > 0.3).float()
+    }[weights]
+    # dense reference, entry by entry
+    y = torch.zeros(n, c)
+    for i in range(n):
+        if target[i] < c:
+            y[i, target[i]] = 1.0
+    if label_weight is None:
+        valid = torch.ones(n, c, dtype=torch.bool)
+    elif label_weight.dim() == 1:
+        valid = (label_weight > 0)[:, None].expand(n, c)
+    else:
+        valid = label_weight > 0
+    grad, bins, loss, tot = ghmc_index_targets(x, target, label_weight, m)
+    for i in range(n):
+        for k in range(c):
+            p = 1 / (1 + math.exp(-float(x[i, k])))
+            yk = float(y[i, k])
+            assert float(grad[i, k]) == pytest.approx(p - yk, abs=1e-6)
+            if valid[i, k]:
+                want_bin = min(int(abs(p - yk) * m), m - 1)
+                assert int(bins[i, k]) == want_bin
+                bce = -(yk * math.log(p) + (1 - yk) * math.log(1 - p))
+                assert float(loss[i, k]) == pytest.approx(bce, rel=1e-5)
+            else:
+                assert int(bins[i, k]) == m and float(loss[i, k]) == 0.0
+    assert int(tot) == int(valid.sum())
+    # the binary-target path agrees
+    g2, b2, l2, t2 = ghmc_binary_targets(x, y, valid, m)
+    assert torch.allclose(g2, grad, atol=1e-6) and torch.equal(b2, bins)
+    assert torch.allclose(l2, loss, rtol=1e-4, atol=1e-7)
+    assert int(t2) == int(tot)
