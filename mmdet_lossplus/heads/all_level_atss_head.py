@@ -1,5 +1,5 @@
 """ATSS head whose losses see all FPN levels and images in one call."""
-from typing import List, Optional
+from typing import List
 
 from mmdet.models.dense_heads import ATSSHead
 from mmdet.structures.bbox import get_box_tensor
@@ -53,18 +53,9 @@ class AllLevelATSSHead(GlobalBatchHeadMixin, ConfigurableNMSMixin, ATSSHead):
     ``loss_bbox``. A box loss that reduces globally itself is left
     undivided. ``test_cfg.nms`` may name DIoU-NMS.
 
-    Args:
-        scope: ``'global'`` (default) or ``'local'``.
-        global_avg_factor: Deprecated spelling of ``scope``.
+    Takes mmdet's arguments plus ``scope`` (see
+    :class:`~mmdet_lossplus.heads.global_batch.GlobalBatchHeadMixin`).
     """
-
-    def __init__(self,
-                 *args,
-                 scope: Optional[str] = None,
-                 global_avg_factor: Optional[bool] = None,
-                 **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.init_scope(scope, global_avg_factor)
 
     def loss_by_feat(
             self,

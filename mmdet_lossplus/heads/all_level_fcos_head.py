@@ -1,5 +1,5 @@
 """FCOS head with the global normalisers and global reported values."""
-from typing import List, Optional
+from typing import List
 
 import torch
 from mmdet.models.dense_heads import FCOSHead
@@ -26,18 +26,9 @@ class AllLevelFCOSHead(GlobalBatchHeadMixin, ConfigurableNMSMixin, FCOSHead):
     with focal and IoU one process computes what mmdet computes.
     ``test_cfg.nms`` may name DIoU-NMS.
 
-    Args:
-        scope: ``'global'`` (default) or ``'local'``.
-        global_avg_factor: Deprecated spelling of ``scope``.
+    Takes mmdet's arguments plus ``scope`` (see
+    :class:`~mmdet_lossplus.heads.global_batch.GlobalBatchHeadMixin`).
     """
-
-    def __init__(self,
-                 *args,
-                 scope: Optional[str] = None,
-                 global_avg_factor: Optional[bool] = None,
-                 **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.init_scope(scope, global_avg_factor)
 
     def loss_by_feat(
             self,

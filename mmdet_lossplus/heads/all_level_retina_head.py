@@ -37,19 +37,9 @@ class AllLevelRetinaHead(GlobalBatchHeadMixin, ConfigurableNMSMixin,
     :func:`~mmdet_lossplus.losses.contract.loss_traits`) are left alone. A
     single process issues no collective and computes what mmdet computes.
 
-    Args:
-        scope: ``'global'`` (default) or ``'local'`` (mmdet's per-process
-            normaliser).
-        global_avg_factor: Deprecated spelling of ``scope``.
+    Takes mmdet's arguments plus ``scope`` (see
+    :class:`~mmdet_lossplus.heads.global_batch.GlobalBatchHeadMixin`).
     """
-
-    def __init__(self,
-                 *args,
-                 scope: Optional[str] = None,
-                 global_avg_factor: Optional[bool] = None,
-                 **kwargs):
-        super().__init__(*args, **kwargs)
-        self.init_scope(scope, global_avg_factor)
 
     def flat_targets(
             self,

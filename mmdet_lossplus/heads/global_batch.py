@@ -39,12 +39,19 @@ class GlobalBatchHeadMixin:
     (:func:`~mmdet_lossplus.dist.global_report`): W processes with b images
     each train exactly as one with W*b. ``scope='local'``: mmdet's
     per-process normaliser. One process issues no collective either way.
+
+    Args:
+        scope: ``'global'`` (default) or ``'local'``.
+        global_avg_factor: Deprecated spelling of ``scope``.
+        *args, **kwargs: The head's own arguments (mmdet's).
     """
 
-    def init_scope(self, scope: Optional[str],
-                   global_avg_factor: Optional[bool]) -> None:
-        """Resolve and store ``scope`` (``global_avg_factor`` is its
-        deprecated spelling)."""
+    def __init__(self,
+                 *args,
+                 scope: Optional[str] = None,
+                 global_avg_factor: Optional[bool] = None,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self.scope = resolve_scope(
             scope, type(self).__name__, global_avg_factor=global_avg_factor)
         check_choice('scope', self.scope, SCOPES)
