@@ -1,17 +1,16 @@
 """Authentic smooth L1 as a plain weighted regression loss."""
 from typing import Optional
 
-from mmdet.models.losses.utils import weight_reduce_loss
-from torch import Tensor, nn
+from torch import Tensor
 
-from ..checks import (check_loss_weight, check_positive, check_reduction,
-                      check_regression_inputs, effective_reduction)
+from ..checks import check_positive, check_regression_inputs
 from ..functional.asl1 import asl1_loss
 from ..registry import MODELS
+from .glue import MMDetStyleLoss
 
 
 @MODELS.register_module()
-class ASL1Loss(nn.Module):
+class ASL1Loss(MMDetStyleLoss):
     """ASL1 ``sqrt(d^2 + mu^2) - mu`` (GHM paper, eq. 11), no harmonising.
 
     A smooth alternative to SmoothL1Loss with mmdet's usual weighting:
@@ -28,13 +27,9 @@ class ASL1Loss(nn.Module):
                  mu: float = 0.02,
                  loss_weight: float = 1.0,
                  reduction: str = 'mean') -> None:
-        super().__init__()
+        super().__init__(loss_weight, reduction)
         check_positive('mu', mu)
-        check_loss_weight(loss_weight)
-        check_reduction(reduction)
         self.mu = float(mu)
-        self.loss_weight = float(loss_weight)
-        self.reduction = reduction
 
     def forward(self,
                 pred: Tensor,
@@ -44,9 +39,6 @@ class ASL1Loss(nn.Module):
                 reduction_override: Optional[str] = None,
                 **kwargs) -> Tensor:
         check_regression_inputs(pred, target, weight)
-        reduction = effective_reduction(reduction_override, self.reduction)
         loss = asl1_loss(pred.float() - target.float(), self.mu)
-        if weight is not None:
-            weight = weight.float()
-        loss = weight_reduce_loss(loss, weight, reduction, avg_factor)
-        return loss * self.loss_weight
+        return self.reduce(loss, weight, avg_factor,
+                           self.call_reduction(reduction_override))

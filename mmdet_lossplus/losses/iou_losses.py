@@ -5,25 +5,24 @@ predictions to ``(x1, y1, x2, y2)`` boxes before calling the loss).
 """
 from typing import Callable, Optional
 
-import torch
-from mmdet.models.losses.utils import weight_reduce_loss
-from torch import Tensor, nn
+from torch import Tensor
 
-from ..checks import (check_choice, check_loss_weight, check_positive,
-                      check_reduction, effective_reduction)
+from ..checks import check_choice, check_positive
 from ..functional.iou_losses import (CIOU_ALPHAS, IOU_MODES, check_box_pairs,
                                      ciou_loss, diou_loss, giou_loss, iou_loss)
 from ..registry import MODELS
+from .glue import MMDetStyleLoss
 
 
-class _BoxOverlapLoss(nn.Module):
+class _BoxOverlapLoss(MMDetStyleLoss):
     """Shared call convention of the IoU family.
 
     ``weight`` may be ``[N]`` or ``[N, 4]`` (averaged over the last
     dimension, as mmdet does); ``'mean'`` divides by ``avg_factor`` when
-    given. If every weight is 0 (no positive anchor) the result is a 0
-    connected to ``pred``, so DDP still sees a gradient for every parameter.
-    Empty input gives 0 for ``'mean'``/``'sum'`` (mmdet returns NaN).
+    given. Zero weights give a 0 connected to ``pred`` (DDP still sees a
+    gradient for every parameter) without mmdet's host check of the
+    weights: our element losses are finite for any boxes. Empty input
+    gives 0 for ``'mean'``/``'sum'`` (mmdet returns NaN).
     Subclasses name their functional loss in ``loss_fn`` and put its extra
     arguments in ``self.options``.
 
@@ -38,13 +37,9 @@ class _BoxOverlapLoss(nn.Module):
                  eps: float = 1e-6,
                  reduction: str = 'mean',
                  loss_weight: float = 1.0) -> None:
-        super().__init__()
+        super().__init__(loss_weight, reduction)
         check_positive('eps', eps)
-        check_reduction(reduction)
-        check_loss_weight(loss_weight)
         self.eps = float(eps)
-        self.reduction = reduction
-        self.loss_weight = float(loss_weight)
         self.options = {}
 
     def elementwise(self, pred: Tensor, target: Tensor) -> Tensor:
@@ -59,7 +54,7 @@ class _BoxOverlapLoss(nn.Module):
                 reduction_override: Optional[str] = None,
                 **kwargs) -> Tensor:
         check_box_pairs(pred, target)
-        reduction = effective_reduction(reduction_override, self.reduction)
+        reduction = self.call_reduction(reduction_override)
         if weight is not None:
             if weight.shape == pred.shape:
                 weight = weight.float().mean(-1)
@@ -67,17 +62,11 @@ class _BoxOverlapLoss(nn.Module):
                 raise ValueError(
                     f'weight must have shape {tuple(pred.shape[:-1])} or '
                     f'{tuple(pred.shape)}, got {tuple(weight.shape)}')
-            if not torch.any(weight > 0):
-                return (pred * weight[..., None]).sum().to(pred.dtype)
         if pred.numel() == 0 and reduction != 'none':
             return pred.sum() * 0.0
         # Upcast once: the element losses are summed in float32 too.
         loss = self.elementwise(pred.float(), target.float())
-        loss = weight_reduce_loss(
-            loss,
-            weight.float() if weight is not None else None, reduction,
-            avg_factor)
-        return (loss * self.loss_weight).to(pred.dtype)
+        return self.reduce(loss, weight, avg_factor, reduction).to(pred.dtype)
 
 
 @MODELS.register_module()

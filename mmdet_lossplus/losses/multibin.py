@@ -3,15 +3,15 @@ import math
 from typing import Optional
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from ..checks import check_loss_weight, check_reduction, effective_reduction
 from ..functional.multibin import make_spec, multibin_loss
 from ..registry import MODELS
+from .glue import MMDetStyleLoss
 
 
 @MODELS.register_module()
-class MultiBinLoss(nn.Module):
+class MultiBinLoss(MMDetStyleLoss):
     """Multi-bin loss (Mousavian et al., CVPR 2017) over every bin.
 
     ``pred`` and ``target`` are ``[N, num_bins * (1 + R)]``: predictions and
@@ -47,19 +47,15 @@ class MultiBinLoss(nn.Module):
                  expectation_weight: float = 0.0,
                  loss_weight: float = 1.0,
                  reduction: str = 'mean') -> None:
-        super().__init__()
+        super().__init__(loss_weight, reduction)
         self.spec = make_spec(num_bins, low, high, periodic, overlap)
         for name, v in (('reg_weight', reg_weight), ('expectation_weight',
                                                      expectation_weight)):
             if not isinstance(v, (int, float)) or not 0 <= v < math.inf:
                 raise ValueError(f'{name} must be a finite number >= 0, got '
                                  f'{v!r}')
-        check_loss_weight(loss_weight)
-        check_reduction(reduction)
         self.reg_weight = float(reg_weight)
         self.expectation_weight = float(expectation_weight)
-        self.loss_weight = float(loss_weight)
-        self.reduction = reduction
 
     def forward(self,
                 pred: Tensor,
@@ -86,7 +82,7 @@ class MultiBinLoss(nn.Module):
                 raise ValueError(
                     f'weight must have shape [N] = ({n},), [N, 1] or [N, '
                     f'C] = ({n}, {c}), got {tuple(weight.shape)}')
-        reduction = effective_reduction(reduction_override, self.reduction)
+        reduction = self.call_reduction(reduction_override)
         terms = multibin_loss(pred, target, self.spec, weight,
                               self.expectation_weight)
         if reduction == 'none':
