@@ -20,6 +20,8 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from .box_geometry import centre_distance2, enclosing_size, intersection_union
+
 # candidates resolved together: a [512, 512] bool matrix is cheap, and the
 # Python loop over blocks stays short
 BLOCK_SIZE = 512
@@ -27,24 +29,15 @@ BLOCK_SIZE = 512
 
 def _diou(a: Tensor, b: Tensor, beta: float, use_distance: bool,
           eps: float) -> Tensor:
-    """``IoU - (rho^2/c^2)^beta`` of broadcastable ``[..., 4]`` boxes."""
-    area_a = (a[..., 2] - a[..., 0]).clamp(min=0) * (a[..., 3] -
-                                                     a[..., 1]).clamp(min=0)
-    area_b = (b[..., 2] - b[..., 0]).clamp(min=0) * (b[..., 3] -
-                                                     b[..., 1]).clamp(min=0)
-    inter_wh = (torch.minimum(a[..., 2:], b[..., 2:]) -
-                torch.maximum(a[..., :2], b[..., :2])).clamp(min=0)
-    inter = inter_wh[..., 0] * inter_wh[..., 1]
-    # Same operation order as mmcv's nms so the plain IoU agrees bitwise.
-    iou = inter / (area_a + area_b - inter).clamp(min=eps)
+    """``IoU - (rho^2/c^2)^beta`` of broadcastable ``[..., 4]`` boxes
+    (geometry of :mod:`~mmdet_lossplus.functional.box_geometry`)."""
+    inter, union = intersection_union(a, b)
+    # the union bounded below, as mmcv's nms: the plain IoU agrees bitwise
+    iou = inter / union.clamp(min=eps)
     if not use_distance:
         return iou
-    enclose_wh = (
-        torch.maximum(a[..., 2:], b[..., 2:]) -
-        torch.minimum(a[..., :2], b[..., :2]))
-    diag2 = (enclose_wh**2).sum(-1) + eps
-    centre_gap = (a[..., :2] + a[..., 2:]) - (b[..., :2] + b[..., 2:])
-    penalty = (centre_gap**2).sum(-1) / (4 * diag2)
+    enclose_w, enclose_h = enclosing_size(a, b)
+    penalty = centre_distance2(a, b) / (enclose_w**2 + enclose_h**2 + eps)
     if beta != 1.0:
         penalty = penalty.pow(beta)
     return iou - penalty

@@ -24,6 +24,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from .box_geometry import (box_sizes, centre_distance2, enclosing_size,
+                           intersection_union)
+
 IOU_MODES = ('linear', 'square', 'log')
 CIOU_ALPHAS = ('paper', 'gated')
 
@@ -64,7 +67,8 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
 def box_pair_terms(pred: Tensor,
                    target: Tensor,
                    eps: float = 1e-7) -> BoxPairTerms:
-    """Intersection-over-union and the enclosing-box terms of box pairs.
+    """Intersection-over-union and the enclosing-box terms of box pairs
+    (from :mod:`~mmdet_lossplus.functional.box_geometry`).
 
     Args:
         pred: ``[..., 4]`` boxes ``(x1, y1, x2, y2)``, already upcast.
@@ -75,28 +79,12 @@ def box_pair_terms(pred: Tensor,
         :class:`BoxPairTerms`; ``iou = inter / (union + eps)``,
         ``centre_dist2`` the squared distance of the box centres.
     """
-    px1, py1, px2, py2 = pred.unbind(-1)
-    tx1, ty1, tx2, ty2 = target.unbind(-1)
-    pred_w = (px2 - px1).clamp(min=0)
-    pred_h = (py2 - py1).clamp(min=0)
-    target_w = (tx2 - tx1).clamp(min=0)
-    target_h = (ty2 - ty1).clamp(min=0)
-    inter_w = (torch.minimum(px2, tx2) - torch.maximum(px1, tx1)).clamp(min=0)
-    inter_h = (torch.minimum(py2, ty2) - torch.maximum(py1, ty1)).clamp(min=0)
-    inter = inter_w * inter_h
-    union = pred_w * pred_h + target_w * target_h - inter
+    inter, union = intersection_union(pred, target)
     iou = inter / (union + eps)
-    # Extents by min/max of both corners: an inverted box (x2 < x1) stays
-    # inside its enclosing box, so rho^2 / c^2 <= 1 holds for it too.
-    enclose_w = (
-        torch.maximum(torch.maximum(px1, px2), torch.maximum(tx1, tx2)) -
-        torch.minimum(torch.minimum(px1, px2), torch.minimum(tx1, tx2)))
-    enclose_h = (
-        torch.maximum(torch.maximum(py1, py2), torch.maximum(ty1, ty2)) -
-        torch.minimum(torch.minimum(py1, py2), torch.minimum(ty1, ty2)))
-    # Centre offsets are halves of corner sums: (a1 + a2)/2 - (b1 + b2)/2.
-    centre_dist2 = ((px1 + px2 - tx1 - tx2)**2 +
-                    (py1 + py2 - ty1 - ty2)**2) / 4
+    pred_w, pred_h = box_sizes(pred)
+    target_w, target_h = box_sizes(target)
+    enclose_w, enclose_h = enclosing_size(pred, target)
+    centre_dist2 = centre_distance2(pred, target)
     return BoxPairTerms(iou, union, enclose_w, enclose_h, pred_w, pred_h,
                         target_w, target_h, centre_dist2)
 
