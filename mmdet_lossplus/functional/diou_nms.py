@@ -20,7 +20,8 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from .box_geometry import centre_distance2, enclosing_size, intersection_union
+from .box_geometry import (box_sizes, centre_distance2, corners,
+                           enclosing_size, intersection_union)
 
 # candidates resolved together: a [512, 512] bool matrix is cheap, and the
 # Python loop over blocks stays short
@@ -31,7 +32,8 @@ def _diou(a: Tensor, b: Tensor, beta: float, use_distance: bool,
           eps: float) -> Tensor:
     """``IoU - (rho^2/c^2)^beta`` of broadcastable ``[..., 4]`` boxes
     (geometry of :mod:`~mmdet_lossplus.functional.box_geometry`)."""
-    inter, union = intersection_union(a, b)
+    a, b = corners(a), corners(b)
+    inter, union = intersection_union(a, b, box_sizes(a), box_sizes(b))
     # the union bounded below, as mmcv's nms: the plain IoU agrees bitwise
     iou = inter / union.clamp(min=eps)
     if not use_distance:

@@ -121,18 +121,24 @@ def ghmc_index_targets(
     target: Tensor,
     label_weight: Optional[Tensor],
     bins: int,
-    scratch: Optional[ScratchBuffers] = None
+    scratch: Optional[ScratchBuffers] = None,
+    select_rows: Optional[bool] = None
 ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """GHM-C per-logit quantities for class-index targets.
 
     One-hot targets are never built: every entry is first taken as a valid
-    negative (:func:`ghmc_elementwise`), then the ignored entries and the
-    positives are corrected in place. A positive is the one entry of its
-    row at its class; it is reached by a gather and scatter over all rows
-    (background rows rewrite their own values), so no row is selected and
-    nothing waits for the host. Ignored entries get bin ``M`` and their
-    loss times 0 (a NaN stays NaN), by integer and float arithmetic
-    (cheaper than bool masks on CPU).
+    negative (:func:`ghmc_elementwise`), then the ignored entries (bin
+    ``M``, whose weight is 0; their loss is left as it is) and the
+    positives (the one entry of their row at their class) are corrected in
+    place, in one of two ways with the same results:
+
+    * ``select_rows`` (default on CPU): the positive and the ignored rows
+      are selected (``nonzero``) and only they are touched. Cheapest where
+      the data already are on the host.
+    * otherwise (default on accelerators): nothing is selected, so nothing
+      waits for the host: a gather and scatter over every row's entry at
+      its class (background rows rewrite what they hold) and one integer
+      ``maximum`` pass for the ignored rows.
 
     Args:
         x: ``[N, C]`` float32 logits (detached).
@@ -141,44 +147,69 @@ def ghmc_index_targets(
         bins: ``M``.
         scratch: Buffers for the large results (see
             :mod:`~mmdet_lossplus.functional.scratch`).
+        select_rows: See above; None chooses by ``x``'s device.
 
     Returns:
         ``(dBCE/dx, bin (int32), BCE, tot)``: the first three ``[N, C]``,
-        ``tot`` the 0-dim number of valid entries.
+        ``tot`` the 0-dim number of valid entries. Weight the losses by
+        their bin's weight (``ghm_weights`` gives bin ``M`` weight 0).
     """
     n, c = x.shape
     p, bin_idx, elem_loss = ghmc_elementwise(x, bins, scratch)
-    flat = torch.arange(n, device=x.device) * c + \
-        target.clamp(max=c - 1).long()
+    if select_rows is None:
+        select_rows = x.device.type == 'cpu'
     is_pos = target < c
+    valid = None if label_weight is None else label_weight > 0
     if label_weight is None:
         tot = x.new_tensor(float(x.numel()))
+    elif label_weight.dim() == 1:
+        tot = valid.sum() * c
     else:
-        valid = label_weight > 0
+        tot = valid.sum()
+    if select_rows:
+        rows = torch.nonzero(is_pos).flatten()
+        if valid is not None:
+            if label_weight.dim() == 1:
+                ignored = torch.nonzero(~valid).flatten()
+                bin_idx.index_fill_(0, ignored, bins)
+                rows = rows[valid[rows]]
+            else:
+                bin_idx.masked_fill_(~valid, bins)
+                rows = rows[valid[rows, target[rows]]]
+        flat = rows * c + target[rows]
+        p_at = p.view(-1).index_select(0, flat)
+        x_at = x.reshape(-1).index_select(0, flat)
+        bin_idx.view(-1).index_copy_(0, flat, ghm_bin_index(1.0 - p_at, bins))
+        # BCE of a positive, softplus(-x): exact where softplus(x) - x
+        # would cancel for confident positives
+        elem_loss.view(-1).index_copy_(0, flat, F.softplus(-x_at))
+        p.view(-1).index_copy_(0, flat, p_at - 1.0)
+        return p, bin_idx, elem_loss, tot
+    flat = torch.arange(n, device=x.device) * c + \
+        target.clamp(max=c - 1).long()
+    valid_at = None
+    if valid is not None:
         keep = valid.to(torch.int32)
         if label_weight.dim() == 1:
             keep = keep[:, None]
-            is_pos = is_pos & valid
-            tot = valid.sum() * c
+            valid_at = valid
         else:
-            is_pos = is_pos & valid.view(-1).index_select(0, flat)
-            tot = valid.sum()
-        bin_idx.mul_(keep).add_((1 - keep) * bins)
-        elem_loss.mul_(keep)
-    p_at = p.view(-1).index_select(0, flat)
+            valid_at = valid.view(-1).index_select(0, flat)
+        is_pos = is_pos & valid_at
+        # max(bin, M) = M where ignored, max(bin, 0) = bin elsewhere
+        torch.maximum(bin_idx, (1 - keep) * bins, out=bin_idx)
+    # the values a row holds at its class, recomputed from the gathered
+    # logit (one gather, not four)
     x_at = x.reshape(-1).index_select(0, flat)
-    bins_flat = bin_idx.view(-1)
-    bins_flat.index_copy_(
-        0, flat,
-        torch.where(is_pos, ghm_bin_index(1.0 - p_at, bins),
-                    bins_flat.index_select(0, flat)))
-    # BCE of a positive, softplus(-x): exact where softplus(x) - x would
-    # cancel for confident positives
-    loss_flat = elem_loss.view(-1)
-    loss_flat.index_copy_(
-        0, flat,
-        torch.where(is_pos, F.softplus(-x_at), loss_flat.index_select(0,
-                                                                      flat)))
+    p_at = torch.sigmoid(x_at)
+    held_bin = ghm_bin_index(p_at, bins)
+    if valid_at is not None:
+        held_bin = torch.where(valid_at, held_bin, bins)
+    bin_idx.view(-1).index_copy_(
+        0, flat, torch.where(is_pos, ghm_bin_index(1.0 - p_at, bins),
+                             held_bin))
+    elem_loss.view(-1).index_copy_(
+        0, flat, torch.where(is_pos, F.softplus(-x_at), F.softplus(x_at)))
     p.view(-1).index_copy_(0, flat, torch.where(is_pos, p_at - 1.0, p_at))
     return p, bin_idx, elem_loss, tot
 

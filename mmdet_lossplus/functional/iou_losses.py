@@ -24,8 +24,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from .box_geometry import (box_sizes, centre_distance2, enclosing_size,
-                           intersection_union)
+from .box_geometry import (box_sizes, centre_distance2, corners,
+                           enclosing_size, intersection_union)
 
 IOU_MODES = ('linear', 'square', 'log')
 CIOU_ALPHAS = ('paper', 'gated')
@@ -79,12 +79,14 @@ def box_pair_terms(pred: Tensor,
         :class:`BoxPairTerms`; ``iou = inter / (union + eps)``,
         ``centre_dist2`` the squared distance of the box centres.
     """
-    inter, union = intersection_union(pred, target)
+    a, b = corners(pred), corners(target)
+    pred_w, pred_h = box_sizes(a)
+    target_w, target_h = box_sizes(b)
+    inter, union = intersection_union(a, b, (pred_w, pred_h),
+                                      (target_w, target_h))
     iou = inter / (union + eps)
-    pred_w, pred_h = box_sizes(pred)
-    target_w, target_h = box_sizes(target)
-    enclose_w, enclose_h = enclosing_size(pred, target)
-    centre_dist2 = centre_distance2(pred, target)
+    enclose_w, enclose_h = enclosing_size(a, b)
+    centre_dist2 = centre_distance2(a, b)
     return BoxPairTerms(iou, union, enclose_w, enclose_h, pred_w, pred_h,
                         target_w, target_h, centre_dist2)
 

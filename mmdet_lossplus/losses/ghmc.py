@@ -21,7 +21,8 @@ class GHMC(GHMState):
     * a few passes over the logits (arithmetic binning, ``bincount``,
       value and gradient together, one-hot targets never built, positives
       and ignored anchors corrected in place) instead of a Python loop with
-      a host sync per bin; on CPU the large temporaries live in reused
+      a host sync per bin; on accelerators no host round-trip at all (see
+      :func:`~mmdet_lossplus.functional.ghm.ghmc_index_targets`); on CPU the large temporaries live in reused
       buffers (:mod:`~mmdet_lossplus.functional.scratch`: two float32 and
       two int32 arrays of the input's size for GHM-C, four and two for
       GHM-R, held between calls; not on CUDA, whose allocator caches;
@@ -69,6 +70,9 @@ class GHMC(GHMState):
             bins, momentum, bias_correction,
             resolve_scope(scope, 'GHMC', global_stats=global_stats))
         self.use_sigmoid = True
+        # how positives and ignored rows are corrected (see
+        # ghmc_index_targets); None: selected on CPU, not on accelerators
+        self.select_rows: Optional[bool] = None
         self.loss_weight = float(loss_weight)
         self.reduction = reduction
 
@@ -97,7 +101,8 @@ class GHMC(GHMState):
         x = pred.detach().float()
         if check_cls_inputs(pred, target, label_weight):
             grad_elem, bin_idx, elem_loss, tot = ghmc_index_targets(
-                x, target, label_weight, self.bins, self.scratch)
+                x, target, label_weight, self.bins, self.scratch,
+                self.select_rows)
         else:
             y, valid = binary_targets(pred, target, label_weight)
             grad_elem, bin_idx, elem_loss, tot = ghmc_binary_targets(

@@ -2,9 +2,10 @@
 
 Resumable: every finished run (config, seed, processes) is appended to the
 results file (one JSON line with its metrics, seconds per iteration, the
-commit and the environment) and skipped when the command runs again, so a
-list of runs can be spread over several sittings; an interrupted run is
-simply started again.
+commit it started from and the environment) and skipped when the command
+runs again, so a list of runs can be spread over several sittings; an
+interrupted run is simply started again. Seconds per iteration are only
+comparable between runs made on a machine doing nothing else.
 
 Examples:
     python tools/analysis_tools/demo_results.py configs/atss/*_demo.py
@@ -47,14 +48,21 @@ def run_key(config: str, seed: int, gpus: int) -> tuple:
 
 
 def _commit() -> str:
+    """The checked-out commit, ``+dirty`` when tracked files differ."""
     try:
-        return subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
+        head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
                               cwd=ROOT,
                               capture_output=True,
                               text=True,
                               check=True).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain', '-uno'],
+                               cwd=ROOT,
+                               capture_output=True,
+                               text=True,
+                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return 'unknown'
+    return head + ('+dirty' if dirty else '')
 
 
 def train_one(config: str, seed: int, gpus: int, work_root: str) -> dict:
@@ -68,6 +76,7 @@ def train_one(config: str, seed: int, gpus: int, work_root: str) -> dict:
         '--gpus',
         str(gpus), '--cfg-options', f'randomness.seed={seed}'
     ]
+    commit = _commit()  # the code the run starts with
     start = time.time()
     subprocess.run(cmd, check=True, cwd=ROOT)
     seconds = time.time() - start
@@ -87,7 +96,7 @@ def train_one(config: str, seed: int, gpus: int, work_root: str) -> dict:
         s_per_iter=sum(per_iter) / len(per_iter) if per_iter else None,
         iterations=iters[-1]['iter'] if iters else None,
         wall_s=round(seconds, 1),
-        commit=_commit(),
+        commit=commit,
         env=dict(
             python=platform.python_version(),
             torch=torch.__version__,
