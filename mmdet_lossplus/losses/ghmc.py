@@ -23,9 +23,10 @@ class GHMC(GHMState):
       and ignored anchors corrected in place) instead of a Python loop with
       a host sync per bin; on accelerators no host round-trip at all
       (see :func:`~mmdet_lossplus.functional.ghm.ghmc_index_targets`);
-      on CPU the large temporaries live in reused buffers (:mod:`~mmdet_lossplus.functional.scratch`: two float32 and
-      two int32 arrays of the input's size for GHM-C, four and two for
-      GHM-R, held between calls; not on CUDA, whose allocator caches;
+      on CPU the large temporaries live in reused buffers
+      (:mod:`~mmdet_lossplus.functional.scratch`: two float32 and two
+      int32 arrays of the input's size for GHM-C, four and two for GHM-R,
+      held between calls; not on CUDA, whose allocator caches;
       ``loss.scratch.enabled = False`` turns the reuse off);
     * ``scope='global'`` (default): in distributed training the
       histogram is that of the global mini-batch, the loss value is the
