@@ -118,6 +118,15 @@ def global_value(local: Tensor) -> Tensor:
     return local * w + (total - local.detach() * w)
 
 
+def bounded_count(count, device, minimum: Optional[float] = None):
+    """``count`` itself, or ``max(count, minimum)`` as a float32 tensor on
+    ``device`` when ``minimum`` is given (no collective)."""
+    if minimum is None:
+        return count
+    return torch.as_tensor(
+        count, dtype=torch.float32, device=device).clamp(min=minimum)
+
+
 def global_normaliser(local_count,
                       device,
                       minimum: Optional[float] = None) -> Tuple[Tensor, int]:
@@ -129,11 +138,7 @@ def global_normaliser(local_count,
     ``(max(local_count, minimum), 1)`` in a single process (no collective).
     """
     if not is_distributed():
-        if minimum is None:
-            return local_count, 1
-        return torch.as_tensor(
-            local_count, dtype=torch.float32,
-            device=device).clamp(min=minimum), 1
+        return bounded_count(local_count, device, minimum), 1
     w = world_size()
     n = all_reduce_sum(
         torch.as_tensor(local_count, dtype=torch.float64,

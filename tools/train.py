@@ -12,9 +12,10 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmdet_lossplus  # noqa: F401  (registries)
-from mmdet_lossplus.utils import (adapt_cfg_to_device, checkpoint_loading,
-                                  init_cpu_process_group, load_tool_config,
-                                  shutdown_process_group)
+from mmdet_lossplus.utils import (adapt_cfg_to_device,
+                                  add_trust_checkpoint_argument,
+                                  checkpoint_loading, init_cpu_process_group,
+                                  load_tool_config, shutdown_process_group)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -52,14 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         action=DictAction,
         help='override settings of the config, key=value (xxx=[a,b] for '
         'lists, nested keys with dots)')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        help='unpickle checkpoints fully (load_from, resume, init_cfg). '
-        'Only for files you trust: a crafted checkpoint runs arbitrary '
-        'code. Without it, checkpoints load with torch\'s weights_only=True '
-        'and an allow-list of what mmengine/mmdet checkpoints contain. '
-        'Same as MMDET_LOSSPLUS_TRUST_CHECKPOINTS=1')
+    add_trust_checkpoint_argument(parser)
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -114,7 +108,7 @@ def main(argv=None) -> None:
     init_cpu_process_group(args.launcher, timeout_s=args.dist_timeout)
     cfg = build_cfg(args)
     # checkpoints (load_from, resume, init_cfg) load in Runner.train
-    with checkpoint_loading(True if args.trust_checkpoint else None):
+    with checkpoint_loading(args.trust_checkpoint):
         runner = Runner.from_cfg(cfg)
         runner.train()
     shutdown_process_group(exit_code=0)

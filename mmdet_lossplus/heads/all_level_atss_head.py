@@ -106,8 +106,4 @@ class AllLevelATSSHead(GlobalBatchHeadMixin, ConfigurableNMSMixin, ATSSHead):
             dict(
                 loss_cls=loss_cls,
                 loss_bbox=loss_bbox,
-                loss_centerness=loss_centerness),
-            dict(
-                loss_cls=self.loss_cls,
-                loss_bbox=self.loss_bbox,
-                loss_centerness=self.loss_centerness), world)
+                loss_centerness=loss_centerness), world)

@@ -72,9 +72,9 @@ class AllLevelFCOSHead(GlobalBatchHeadMixin, ConfigurableNMSMixin, FCOSHead):
         ct_sum = centerness_targets.sum().detach()
         ct_norm, _ = self.normaliser(ct_sum, device, minimum=1e-6)
         pos_points = flat_points[pos]
-        # empty when no rank... or this rank has no positive: the losses
-        # then give 0 with the graph connected, and every rank still
-        # enters the same collectives
+        # empty when this rank has no positive: the losses then give 0
+        # with the graph connected, and every rank still enters the same
+        # collectives
         losses['loss_bbox'] = self.call_loss(
             self.loss_bbox, self.bbox_coder.decode(pos_points, bbox_pred[pos]),
             self.bbox_coder.decode(pos_points, pos_targets),
@@ -83,10 +83,7 @@ class AllLevelFCOSHead(GlobalBatchHeadMixin, ConfigurableNMSMixin, FCOSHead):
                                                    centerness[pos],
                                                    centerness_targets, None,
                                                    norm, local_pos)
-        modules = dict(
-            loss_cls=self.loss_cls,
-            loss_bbox=self.loss_bbox,
-            loss_centerness=self.loss_centerness)
-        reported = self.report_global({k: losses[k]
-                                       for k in modules}, modules, world)
+        # the accuracy of a custom loss_cls (if any) is not a loss value
+        loss_keys = ('loss_cls', 'loss_bbox', 'loss_centerness')
+        reported = self.report_global({k: losses[k] for k in loss_keys}, world)
         return {**losses, **reported}

@@ -111,5 +111,4 @@ class AllLevelRetinaHead(GlobalBatchHeadMixin, ConfigurableNMSMixin,
         loss_bbox = self.call_loss(self.loss_bbox, bbox_pred, bbox_targets,
                                    bbox_weights, norm, avg_factor)
         return self.report_global(
-            dict(loss_cls=loss_cls, loss_bbox=loss_bbox),
-            dict(loss_cls=self.loss_cls, loss_bbox=self.loss_bbox), world)
+            dict(loss_cls=loss_cls, loss_bbox=loss_bbox), world)

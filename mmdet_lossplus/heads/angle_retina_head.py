@@ -120,10 +120,7 @@ class AngleRetinaHead(AllLevelRetinaHead):
         target = self.angle_coder.encode(extra[0][pos])
         loss_angle = self.call_loss(self.loss_angle, angle_pred[pos], target,
                                     None, norm, avg_factor)
-        losses.update(
-            self.report_global(
-                dict(loss_angle=loss_angle), dict(loss_angle=self.loss_angle),
-                world))
+        losses.update(self.report_global(dict(loss_angle=loss_angle), world))
         return losses
 
     def predict_by_feat(self,

@@ -64,11 +64,7 @@ class GlobalBatchHeadMixin:
         over W in global scope, else the local count and 1; ``minimum``
         bounds the (global) count from below first."""
         if self.scope != 'global':
-            if minimum is not None:
-                count = torch.as_tensor(
-                    count, dtype=torch.float32,
-                    device=device).clamp(min=minimum)
-            return count, 1
+            return dist.bounded_count(count, device, minimum), 1
         return dist.global_normaliser(count, device, minimum=minimum)
 
     @staticmethod
@@ -82,15 +78,17 @@ class GlobalBatchHeadMixin:
                 pred, target, weight, avg_factor=local_avg_factor)
         return loss_module(pred, target, weight, avg_factor=avg_factor)
 
-    @staticmethod
-    def report_global(losses: Dict[str, Tensor], modules: Dict[str, nn.Module],
+    def report_global(self, losses: Dict[str, Tensor],
                       world: int) -> Dict[str, Tensor]:
         """Every rank reports the global value of the losses the head
-        normalised; gradients unchanged."""
+        normalised; gradients unchanged. Each key names the head's loss
+        module that computed it (``loss_cls`` is ``self.loss_cls``, as in
+        mmdet's heads)."""
         if world == 1:
             return losses
         keys = [
-            k for k in losses if not loss_traits(modules[k]).reduces_globally
+            k for k in losses
+            if not loss_traits(getattr(self, k)).reduces_globally
         ]
         reported = dist.global_report({k: losses[k] for k in keys})
         return {**losses, **reported}

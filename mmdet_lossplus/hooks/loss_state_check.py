@@ -20,13 +20,13 @@ def stateful_losses(model: nn.Module) -> List[Tuple[str, nn.Module]]:
             if loss_traits(m).stateful]
 
 
-def state_deviation(vectors: List[Tensor]) -> Tensor:
-    """Largest absolute deviation of this rank's state from the mean over
-    ranks (one all-reduce of the concatenated state; 0 in one process)."""
-    if not vectors:
-        return torch.zeros((), dtype=torch.float64)
-    local = torch.cat([v.reshape(-1).double() for v in vectors])
-    mean = dist.all_reduce_sum(local.clone()) / dist.world_size()
+def state_deviation(local: Tensor) -> Tensor:
+    """Largest absolute deviation of this rank's state (the losses' state
+    vectors concatenated, float64) from the mean over ranks (one
+    all-reduce; 0 in one process)."""
+    if local.numel() == 0:
+        return local.new_zeros(())
+    mean = dist.all_reduce_sum(local) / dist.world_size()
     return (local - mean).abs().max()
 
 
@@ -67,10 +67,10 @@ class LossStateCheckHook(Hook):
         losses = stateful_losses(bare_model(model))
         if not losses:
             return 0.0
-        vectors = [m.state_vector() for _, m in losses]
-        local = torch.cat([v.reshape(-1).double() for v in vectors])
+        local = torch.cat(
+            [m.state_vector().reshape(-1).double() for _, m in losses])
         corrupt = (~torch.isfinite(local)) | (local < 0)
-        dev = state_deviation(vectors)  # no collective in one process
+        dev = state_deviation(local)  # no collective in one process
         flags = torch.stack(
             [corrupt.any().double(), (~(dev <= self.atol)).double()])
         flags = dist.all_reduce_sum(flags)

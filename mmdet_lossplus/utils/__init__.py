@@ -1,4 +1,5 @@
 from .checkpoint_loading import (TRUST_ENV, UntrustedCheckpointError,
+                                 add_trust_checkpoint_argument,
                                  checkpoint_allowlist, checkpoint_loading,
                                  trust_from_env)
 from .config_utils import adapt_cfg_to_device, load_tool_config, set_data_root
@@ -6,7 +7,7 @@ from .dist_launch import init_cpu_process_group, shutdown_process_group
 
 __all__ = [
     'TRUST_ENV', 'UntrustedCheckpointError', 'adapt_cfg_to_device',
-    'checkpoint_allowlist', 'checkpoint_loading', 'init_cpu_process_group',
-    'load_tool_config', 'set_data_root', 'shutdown_process_group',
-    'trust_from_env'
+    'add_trust_checkpoint_argument', 'checkpoint_allowlist',
+    'checkpoint_loading', 'init_cpu_process_group', 'load_tool_config',
+    'set_data_root', 'shutdown_process_group', 'trust_from_env'
 ]

@@ -105,6 +105,22 @@ def trust_from_env(environ: Optional[dict] = None) -> bool:
                      f'(or unset), got {value!r}')
 
 
+def add_trust_checkpoint_argument(parser: Any) -> None:
+    """``--trust-checkpoint`` for a tool's ``argparse`` parser: the parsed
+    value is True when given, else None (then :func:`checkpoint_loading`
+    reads :data:`TRUST_ENV`), ready to pass as ``trust``."""
+    parser.add_argument(
+        '--trust-checkpoint',
+        action='store_const',
+        const=True,
+        default=None,
+        help='unpickle checkpoints fully (load_from, resume, init_cfg). '
+        'Only for files you trust: a crafted checkpoint runs arbitrary '
+        "code. Without it, checkpoints load with torch's weights_only=True "
+        'and an allow-list of what mmengine/mmdet checkpoints contain. '
+        f'Same as {TRUST_ENV}=1')
+
+
 def _describe(f: Any) -> str:
     if isinstance(f, (str, os.PathLike)):
         return os.fspath(f)

@@ -132,11 +132,8 @@ def main(argv=None) -> None:
     parser.add_argument('--bins', type=int, default=30)
     parser.add_argument('--out', default='grad_density.png')
     parser.add_argument('--data-root', help='replaces the data root')
-    parser.add_argument(
-        '--trust-checkpoint',
-        action='store_true',
-        help='unpickle the checkpoint fully (only for files you trust; '
-        'see tools/train.py)')
+    from mmdet_lossplus.utils import add_trust_checkpoint_argument
+    add_trust_checkpoint_argument(parser)
     args = parser.parse_args(argv)
     if args.num_images < 1:
         parser.error('--num-images must be >= 1')
@@ -154,7 +151,7 @@ def main(argv=None) -> None:
     cfg.val_dataloader.num_workers = 0
     cfg.val_dataloader.persistent_workers = False
     counts = collect_counts(cfg, args.checkpoint, args.num_images, args.bins,
-                            True if args.trust_checkpoint else None)
+                            args.trust_checkpoint)
     m = counts.numel()
     share = counts / counts.sum().clamp(min=1)
     easy = float(share[:max(1, int(0.1 * m))].sum())
