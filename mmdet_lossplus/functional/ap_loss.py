@@ -36,8 +36,12 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from .ranking import (ramp_ranges, step_sum_from_ranges, step_sum_over_sorted,
+from .ranking import (kept_negatives, pruning_threshold, ramp_ranges,
+                      step_sum_from_ranges, step_sum_over_sorted,
                       weighted_step_sum_from_ranges)
+
+__all__ = ['APLossResult', 'ap_loss_with_update', 'check_delta',
+           'pruning_threshold']
 
 
 class APLossResult(NamedTuple):
@@ -63,15 +67,6 @@ def check_delta(delta: float) -> None:
     if isinstance(delta, bool) or not isinstance(delta, (int, float)) or \
             not delta > 0 or delta == float('inf'):
         raise ValueError(f'delta must be a finite number > 0, got {delta!r}')
-
-
-def pruning_threshold(min_pos: Tensor, delta: float,
-                      dtype: torch.dtype) -> Tensor:
-    """Negatives at or below ``min positive - delta`` have ``H = 0``
-    against every positive; the margin keeps the comparison in the
-    scores' (possibly low) precision a superset, the extra entries
-    contributing exactly 0."""
-    return (min_pos - delta).to(dtype) - 1e-3 * delta
 
 
 def ap_loss_with_update(scores: Tensor,
@@ -133,8 +128,8 @@ def ap_loss_with_update(scores: Tensor,
     # against every positive: it changes neither fp nor its own (zero)
     # update (see pruning_threshold).
     if neg_idx is None:
-        neg_idx = torch.nonzero((labels == 0) & (flat > pruning_threshold(
-            pos_sorted[0], delta, flat.dtype))).flatten()
+        neg_idx = torch.nonzero(kept_negatives(flat, labels, pos_sorted[0],
+                                               delta)).flatten()
     neg = flat[neg_idx].double()
     # One pair of binary searches per kept negative into the sorted
     # positives serves both sums below; the negatives are never sorted.

@@ -6,21 +6,32 @@ sums such as ``sum_j H(s_j - s_i)`` over negatives and, for every negative
 
     H(x) = clamp(x / (2 delta) + 1/2, 0, 1)
 
-is the linear step of AP-loss (Chen et al., CVPR 2019, eq. 7). A direct
+is the linear step of AP-loss (Chen et al., CVPR 2019, eq. 7); ``delta = 0``
+is the hard step ``H(x) = [x >= 0]`` (so ``H(0) = 1``, as the Rank & Sort
+authors' code). A direct
 evaluation is O(P*N). Since H is 0 below ``-delta``, 1 above ``+delta`` and
 linear in between, both sums follow exactly from the sorted scores, their
 prefix sums and two binary searches per query: O((P + N) log(P + N)) time,
 O(P + N) memory. Prefix sums are accumulated in float64.
 """
-from typing import Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 
 def step_h(x: Tensor, delta: float) -> Tensor:
-    """``H(x) = clamp(x / (2 delta) + 1/2, 0, 1)`` (elementwise)."""
+    """``H(x) = clamp(x / (2 delta) + 1/2, 0, 1)`` (elementwise);
+    ``[x >= 0]`` for ``delta = 0``."""
+    if delta == 0:
+        return (x >= 0).to(x.dtype)
     return (x / (2.0 * delta) + 0.5).clamp(0.0, 1.0)
+
+
+def inverse_width(delta: float) -> float:
+    """``1 / (2 delta)``, the ramp's slope; 0 for the hard step (whose
+    ramp ranges are empty, so the slope is never used)."""
+    return 0.0 if delta == 0 else 1.0 / (2.0 * delta)
 
 
 def _prefix(values: Tensor) -> Tensor:
@@ -37,7 +48,7 @@ def step_sum_over_sorted(sorted_ref: Tensor, queries: Tensor,
     Args:
         sorted_ref: ``[M]`` reference scores sorted ascending (float64).
         queries: ``[Q]`` query scores (float64).
-        delta: Half-width of the linear part of H, > 0.
+        delta: Half-width of the linear part of H, >= 0.
 
     Returns:
         ``[Q]`` float64 sums.
@@ -46,13 +57,15 @@ def step_sum_over_sorted(sorted_ref: Tensor, queries: Tensor,
     if m == 0:
         return queries.new_zeros(queries.shape, dtype=torch.float64)
     csum = _prefix(sorted_ref)
-    # ref_j >= q + delta contributes 1; (q - delta, q + delta) is linear.
+    # ref_j >= q + delta contributes 1; (q - delta, q + delta) is linear
+    # (empty for the hard step, where lo > hi at ties).
     hi = torch.searchsorted(sorted_ref, queries + delta, right=False)
     lo = torch.searchsorted(sorted_ref, queries - delta, right=True)
+    lo = torch.minimum(lo, hi)
     n_win = (hi - lo).double()
     s_win = csum[hi] - csum[lo]
-    return (m - hi).double() + (s_win - n_win * queries) / (2.0 * delta) + \
-        0.5 * n_win
+    return (m - hi).double() + (s_win - n_win * queries) * \
+        inverse_width(delta) + 0.5 * n_win
 
 
 def weighted_step_sum_over_sorted(sorted_ref: Tensor, weights: Tensor,
@@ -66,7 +79,7 @@ def weighted_step_sum_over_sorted(sorted_ref: Tensor, weights: Tensor,
         sorted_ref: ``[M]`` reference scores sorted ascending (float64).
         weights: ``[M]`` weights in the same order (float64).
         queries: ``[Q]`` query scores (float64).
-        delta: Half-width of the linear part of H, > 0.
+        delta: Half-width of the linear part of H, >= 0.
 
     Returns:
         ``[Q]`` float64 sums.
@@ -85,11 +98,12 @@ def ramp_ranges(sorted_ref: Tensor, queries: Tensor,
     ``q - delta`` and ``[hi, M)`` at or above ``q + delta``.
 
     Two binary searches per query; shared by the two sums below, which
-    need exactly these ranges.
+    need exactly these ranges. For the hard step (``delta = 0``) the ramp
+    is empty and ``[0, lo)`` holds the entries at or below ``q``.
     """
     lo = torch.searchsorted(sorted_ref, queries - delta, right=True)
     hi = torch.searchsorted(sorted_ref, queries + delta, right=False)
-    return lo, hi
+    return lo, torch.maximum(hi, lo)
 
 
 def weighted_step_sum_from_ranges(sorted_ref: Tensor, weights: Tensor,
@@ -101,7 +115,7 @@ def weighted_step_sum_from_ranges(sorted_ref: Tensor, weights: Tensor,
     # ref_i <= q - delta contributes w_i; (q - delta, q + delta) is linear.
     w_win = cw[hi] - cw[lo]
     ws_win = cws[hi] - cws[lo]
-    return cw[lo] + (w_win * queries - ws_win) / (2.0 * delta) + \
+    return cw[lo] + (w_win * queries - ws_win) * inverse_width(delta) + \
         0.5 * w_win
 
 
@@ -120,7 +134,7 @@ def step_sum_into_sorted(sorted_queries: Tensor, ref: Tensor,
     Args:
         sorted_queries: ``[Q]`` queries sorted ascending (float64).
         ref: ``[R]`` reference scores in any order (float64).
-        delta: Half-width of the linear part of H, > 0.
+        delta: Half-width of the linear part of H, >= 0.
 
     Returns:
         ``[Q]`` float64 sums, in the order of ``sorted_queries``.
@@ -138,12 +152,119 @@ def step_sum_from_ranges(sorted_queries: Tensor, ref: Tensor, a: Tensor,
     ref)``: queries ``[0, a_j)`` get 1 from ``ref_j``, ``[a_j, b_j)`` the
     ramp."""
     q = sorted_queries.numel()
-    ramp = ref / (2.0 * delta) + 0.5
+    slope = inverse_width(delta)
+    ramp = ref * slope + 0.5
     n_a = torch.cumsum(torch.bincount(a, minlength=q + 1), 0)[:q]
     n_b = torch.cumsum(torch.bincount(b, minlength=q + 1), 0)[:q]
     v_a = torch.cumsum(torch.bincount(a, weights=ramp, minlength=q + 1), 0)[:q]
     v_b = torch.cumsum(torch.bincount(b, weights=ramp, minlength=q + 1), 0)[:q]
     full = ref.numel() - n_a  # #{j : a_j > i}
     in_ramp = (n_a - n_b).double()  # #{j : a_j <= i < b_j}
-    return full.double() + (v_a -
-                            v_b) - in_ramp * sorted_queries / (2.0 * delta)
+    return full.double() + (v_a - v_b) - in_ramp * sorted_queries * slope
+
+
+def weighted_step_sum_above(sorted_ref: Tensor, weights: Tensor,
+                            queries: Tensor, delta: float) -> Tensor:
+    """``out[q] = sum_i w_i H(ref_i - query_q)`` for every query (the
+    references above the query count fully; e.g. a positive's positives
+    ranked above it, weighted by their errors).
+
+    Args:
+        sorted_ref: ``[M]`` reference scores sorted ascending (float64).
+        weights: ``[M]`` weights in the same order (float64).
+        queries: ``[Q]`` query scores (float64).
+        delta: Half-width of the linear part of H, >= 0.
+
+    Returns:
+        ``[Q]`` float64 sums.
+    """
+    if sorted_ref.numel() == 0:
+        return queries.new_zeros(queries.shape, dtype=torch.float64)
+    cw = _prefix(weights)
+    cws = _prefix(weights * sorted_ref)
+    hi = torch.searchsorted(sorted_ref, queries + delta, right=False)
+    lo = torch.minimum(
+        torch.searchsorted(sorted_ref, queries - delta, right=True), hi)
+    w_win = cw[hi] - cw[lo]
+    ws_win = cws[hi] - cws[lo]
+    return (cw[-1] - cw[hi]) + (ws_win - w_win * queries) * \
+        inverse_width(delta) + 0.5 * w_win
+
+
+def check_step_delta(delta: float, allow_zero: bool = True) -> None:
+    """``delta`` must be a finite number, ``>= 0`` (``> 0`` unless
+    ``allow_zero``)."""
+    ok = not isinstance(delta, bool) and isinstance(delta, (int, float)) \
+        and delta == delta and delta != float('inf') and \
+        (delta >= 0 if allow_zero else delta > 0)
+    if not ok:
+        bound = '>= 0 (0: hard step)' if allow_zero else '> 0'
+        raise ValueError(f'delta must be a finite number {bound}, '
+                         f'got {delta!r}')
+
+
+class PositivesVsNegatives(NamedTuple):
+    """The positives sorted and every kept negative placed among them.
+
+    Attributes:
+        pos_sorted: ``[P]`` float64 scores of the (global) positives,
+            ascending.
+        order: ``[P]`` their positions in the input positives.
+        neg: ``[N']`` float64 scores of the kept negatives (this process).
+        lo, hi: ``[N']`` :func:`ramp_ranges` of each negative.
+        fp: ``[P]`` ``sum_j H(s_j - s_i)`` over the kept negatives of every
+            process (after ``reduce_sum``), in sorted order.
+    """
+    pos_sorted: Tensor
+    order: Tensor
+    neg: Tensor
+    lo: Tensor
+    hi: Tensor
+    fp: Tensor
+
+
+def rank_against_negatives(
+        all_pos: Tensor, neg: Tensor, delta: float,
+        reduce_sum: Optional[Callable[[Tensor], Tensor]] = None
+) -> PositivesVsNegatives:
+    """Sort the positives and count each one's false positives: one pair of
+    binary searches per negative into the sorted positives (the negatives
+    are never sorted), O((P + N) log P).
+
+    Args:
+        all_pos: ``[P]`` float64 scores of the positives (of every process).
+        neg: ``[N']`` float64 scores of this process's kept negatives.
+        delta: Half-width of the step's ramp, >= 0.
+        reduce_sum: Sums the ``[P]`` counts over processes; None: identity.
+    """
+    pos_sorted, order = torch.sort(all_pos)
+    lo, hi = ramp_ranges(pos_sorted, neg, delta)
+    fp = step_sum_from_ranges(pos_sorted, neg, lo, hi, delta)
+    if reduce_sum is not None:
+        fp = reduce_sum(fp)
+    return PositivesVsNegatives(pos_sorted, order, neg, lo, hi, fp)
+
+
+def scatter_sorted(values: Tensor, order: Tensor) -> Tensor:
+    """Values computed in sorted order, back in input order."""
+    out = torch.empty_like(values)
+    out[order] = values
+    return out
+
+
+def pruning_threshold(min_pos: Tensor, delta: float,
+                      dtype: torch.dtype) -> Tensor:
+    """Negatives below ``min positive - delta`` have ``H = 0`` against every
+    positive (the authors prune them too). The margin keeps the comparison
+    in the scores' (possibly low) precision a superset, the extra entries
+    contributing exactly 0; for the hard step the threshold is the minimum
+    positive itself (a tie counts, ``H(0) = 1``)."""
+    return (min_pos - delta).to(dtype) - 1e-3 * delta
+
+
+def kept_negatives(flat: Tensor, labels: Tensor, min_pos: Tensor,
+                   delta: float) -> Tensor:
+    """``[M]`` bool: the negatives (label 0) at or above
+    :func:`pruning_threshold`, the only ones a ranking loss needs."""
+    return (labels == 0) & (flat >= pruning_threshold(min_pos, delta,
+                                                      flat.dtype))

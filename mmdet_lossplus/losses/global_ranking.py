@@ -1,39 +1,73 @@
-"""AP-loss's ranking over the global mini-batch: the engine of
-:mod:`~mmdet_lossplus.functional.ap_loss` fed through the collectives of
-:mod:`~mmdet_lossplus.dist` (shared by ``APLoss`` and the ranking hook).
+"""The ranking losses over the global mini-batch: the engines of
+:mod:`~mmdet_lossplus.functional` (AP-loss, Rank & Sort, aLRP) fed through
+the collectives of :mod:`~mmdet_lossplus.dist` (shared by the loss modules
+and the ranking hook).
 
 One host round-trip per call, in one process as across ranks: the counts
-(positives and kept negatives of every rank, non-finite scores) are read
-together, then the entries are selected with ``torch.nonzero_static``.
+(positives and kept negatives of every rank, non-finite scores, positives
+without a matching value) are read together, then the entries are
+selected with ``torch.nonzero_static``. Across ranks the positives' scores
+(and their IoU targets or localisation errors) travel in one all-gather,
+the per-positive false-positive counts in one all-reduce: O(P) numbers.
 """
 import math
+from typing import Callable, NamedTuple, Optional
 
 import torch
 from torch import Tensor
 
 from .. import dist
-from ..functional.ap_loss import (APLossResult, ap_loss_with_update,
-                                  pruning_threshold)
+from ..functional.alrp import ALRPResult, alrp_with_update
+from ..functional.ap_loss import APLossResult, ap_loss_with_update
+from ..functional.rank_sort import RankSortResult, rank_sort_with_update
+from ..functional.ranking import kept_negatives
 
 
 class NonFiniteScores(ValueError):
     """Raised on every rank when any rank has a non-finite score."""
 
 
-def ranking_ap_loss(scores: Tensor, labels: Tensor, delta: float,
-                    global_rank: bool) -> APLossResult:
-    """AP-loss and update of flat ``scores`` with int8 ``labels`` (1, 0,
-    -1 ignored): over every rank's entries when ``global_rank`` in a
-    distributed run (the positives' scores are gathered, per-positive
-    counts reduced: collectives every rank must enter), else over this
-    rank's only.
+class RankedEntries(NamedTuple):
+    """What the engines need besides the scores (see
+    :func:`select_ranked_entries`)."""
+    pos_idx: Tensor
+    neg_idx: Tensor
+    all_pos: Optional[Tensor]
+    all_values: Optional[Tensor]
+    pos_offset: int
+    reduce_sum: Optional[Callable[[Tensor], Tensor]]
+
+
+def select_ranked_entries(
+        flat: Tensor,
+        labels: Tensor,
+        delta: float,
+        global_rank: bool,
+        pos_values: Optional[Callable[[Tensor], Tensor]] = None,
+        num_values: Optional[int] = None,
+        what: str = 'values') -> RankedEntries:
+    """Positives, kept negatives and (across ranks) every rank's positives.
+
+    Args:
+        flat: ``[M]`` scores.
+        labels: ``[M]`` int8 labels (1, 0, -1 ignored).
+        delta: The step's half-width (decides which negatives are kept).
+        global_rank: Rank over every process's entries in a distributed
+            run (collectives every rank must enter).
+        pos_values: Maps this rank's positive positions to a value per
+            positive (IoU targets, localisation errors) gathered with the
+            scores; None: scores only.
+        num_values: The number of positive values the caller holds, when
+            it must equal the number of positives (checked on every rank
+            alike).
+        what: Name of those values, for the error message.
 
     Raises:
         NonFiniteScores: (a ``ValueError``) on every rank alike when a
             score of any rank, ignored entries included, is not finite.
+        ValueError: on every rank alike when a rank's ``num_values`` is not
+            its number of positives.
     """
-    flat = scores.reshape(-1)
-    labels = labels.reshape(-1)
     distributed = global_rank and dist.is_distributed()
     pos_mask = labels == 1
     inf = torch.full((), math.inf, dtype=torch.float64, device=flat.device)
@@ -41,36 +75,117 @@ def ranking_ap_loss(scores: Tensor, labels: Tensor, delta: float,
         if flat.numel() else inf
     if distributed:
         min_pos = dist.all_reduce_min(min_pos)
-    keep_mask = (labels == 0) & (
-        flat > pruning_threshold(min_pos, delta, flat.dtype))
+    keep_mask = kept_negatives(flat, labels, min_pos, delta)
+    n_pos = pos_mask.sum()
+    mismatch = n_pos - num_values if num_values is not None else \
+        torch.zeros_like(n_pos)
     counts = torch.stack(
-        [pos_mask.sum(),
-         keep_mask.sum(), (~torch.isfinite(flat)).sum()])
-    if distributed:
-        table = dist.all_gather_rows(counts)  # [W, 3]
-    else:
-        table = counts[None]
+        [n_pos, keep_mask.sum(), (~torch.isfinite(flat)).sum(), mismatch])
+    table = dist.all_gather_rows(counts) if distributed else counts[None]
     table = table.tolist()  # the one host round-trip
     bad = sum(row[2] for row in table)
     if bad:
         raise NonFiniteScores(
             f'scores: {bad} non-finite value(s) among the (anchor, class) '
-            'entries, ignored ones included; AP-loss needs finite logits')
+            'entries, ignored ones included; a ranking loss needs finite '
+            'logits')
+    wrong = [(r, row[0], row[0] - row[3]) for r, row in enumerate(table)
+             if row[3]]
+    if wrong:
+        raise ValueError(
+            f'{what}: one per positive (anchor, class) entry expected; '
+            + '; '.join(f'rank {r}: {p} positives, {v} {what}'
+                        for r, p, v in wrong))
     me = dist.rank() if distributed else 0
-    n_pos, n_keep = table[me][0], table[me][1]
-    pos_idx = torch.nonzero_static(pos_mask, size=n_pos)[:, 0]
-    neg_idx = torch.nonzero_static(keep_mask, size=n_keep)[:, 0]
-    if distributed:
-        sizes = [row[0] for row in table]
-        all_pos = dist.all_gather_sized(flat[pos_idx], sizes)
-        return ap_loss_with_update(
-            flat,
-            labels,
-            delta,
-            all_pos_scores=all_pos,
-            pos_offset=sum(sizes[:me]),
-            reduce_sum=dist.all_reduce_sum,
-            pos_idx=pos_idx,
-            neg_idx=neg_idx)
+    pos_idx = torch.nonzero_static(pos_mask, size=table[me][0])[:, 0]
+    neg_idx = torch.nonzero_static(keep_mask, size=table[me][1])[:, 0]
+    values = pos_values(pos_idx) if pos_values is not None else None
+    if not distributed:
+        return RankedEntries(pos_idx, neg_idx, None, values, 0, None)
+    sizes = [row[0] for row in table]
+    mine = flat[pos_idx].detach().double()
+    if values is None:
+        all_pos, all_values = dist.all_gather_sized(mine, sizes), None
+    else:  # scores and values interleaved: one all-gather
+        pairs = torch.stack([mine, values.detach().double()], 1)
+        both = dist.all_gather_sized(pairs.reshape(-1),
+                                     [2 * n for n in sizes]).reshape(-1, 2)
+        all_pos, all_values = both[:, 0], both[:, 1]
+    return RankedEntries(pos_idx, neg_idx, all_pos, all_values,
+                         sum(sizes[:me]), dist.all_reduce_sum)
+
+
+def ranking_ap_loss(scores: Tensor, labels: Tensor, delta: float,
+                    global_rank: bool) -> APLossResult:
+    """AP-loss and update of flat ``scores`` with int8 ``labels`` (1, 0,
+    -1 ignored): over every rank's entries when ``global_rank`` in a
+    distributed run, else over this rank's only (see
+    :func:`select_ranked_entries` for the errors raised)."""
+    flat, labels = scores.reshape(-1), labels.reshape(-1)
+    sel = select_ranked_entries(flat, labels, delta, global_rank)
     return ap_loss_with_update(
-        flat, labels, delta, pos_idx=pos_idx, neg_idx=neg_idx)
+        flat,
+        labels,
+        delta,
+        all_pos_scores=sel.all_pos,
+        pos_offset=sel.pos_offset,
+        reduce_sum=sel.reduce_sum,
+        pos_idx=sel.pos_idx,
+        neg_idx=sel.neg_idx)
+
+
+def ranking_rank_sort_loss(scores: Tensor,
+                           labels: Tensor,
+                           targets: Tensor,
+                           delta: float,
+                           global_rank: bool,
+                           columns: int = 1) -> RankSortResult:
+    """Rank & Sort loss and update; entry ``i``'s target is
+    ``targets[i // columns]``, read at the positives (their IoU targets:
+    ``[N]`` per anchor with ``columns = C``, or ``[N*C]`` per entry)."""
+    flat, labels = scores.reshape(-1), labels.reshape(-1)
+    targets = targets.reshape(-1)
+
+    def pos_targets(idx: Tensor) -> Tensor:
+        return targets[idx // columns] if columns > 1 else targets[idx]
+
+    sel = select_ranked_entries(
+        flat, labels, delta, global_rank, pos_values=pos_targets)
+    return rank_sort_with_update(
+        flat,
+        labels,
+        pos_targets(sel.pos_idx),
+        delta,
+        all_pos_scores=sel.all_pos,
+        all_pos_targets=sel.all_values,
+        pos_offset=sel.pos_offset,
+        reduce_sum=sel.reduce_sum,
+        pos_idx=sel.pos_idx,
+        neg_idx=sel.neg_idx)
+
+
+def ranking_alrp_loss(scores: Tensor, labels: Tensor, loc_errors: Tensor,
+                      delta: float, global_rank: bool) -> ALRPResult:
+    """aLRP loss parts and update; ``loc_errors`` holds one value per
+    positive entry, in their order in ``scores`` (checked)."""
+    flat, labels = scores.reshape(-1), labels.reshape(-1)
+    loc = loc_errors.detach().reshape(-1)
+    sel = select_ranked_entries(
+        flat,
+        labels,
+        delta,
+        global_rank,
+        pos_values=lambda i: loc,
+        num_values=loc.numel(),
+        what='loc_errors')
+    return alrp_with_update(
+        flat,
+        labels,
+        loc,
+        delta,
+        all_pos_scores=sel.all_pos,
+        all_loc_errors=sel.all_values,
+        pos_offset=sel.pos_offset,
+        reduce_sum=sel.reduce_sum,
+        pos_idx=sel.pos_idx,
+        neg_idx=sel.neg_idx)

@@ -10,8 +10,11 @@ every rank with the global machinery switched off (no collective).
 
 Usage: torchrun --nproc_per_node=2 detector_worker.py CASE [HEAD]
 CASE: focal | focal_no_gt | uneven (3 images on rank 0, 1 on rank 1) |
-ghm | aploss | angle (AngleRetinaHead + multi-bin) | control (focal_no_gt with
-mmdet's local positive count: must NOT match, printed as such)
+ghm | aploss | angle (AngleRetinaHead + multi-bin) | alrp, alrp_no_gt
+(aLRPRetinaHead) | ranksort, ranksort_no_gt (RankSortATSSHead, HEAD atss) |
+control (focal_no_gt with mmdet's local positive count: must NOT match,
+printed as such) | alrp_control, ranksort_control (their no_gt case with
+head and loss in scope='local': must NOT match)
 HEAD: retina (default) | atss | fcos (their demo configs; ghm is GHM-C
 there, the box losses being ATSS's and FCOS's own)
 """
@@ -30,7 +33,10 @@ CONFIGS = dict(
     control='configs/retinanet/retinanet_r18_fpn_demo.py',
     ghm='configs/ghm/retinanet_r18_fpn_ghm_demo.py',
     aploss='configs/ap_loss/retinanet_r18_fpn_aploss_demo.py',
-    angle='configs/multibin/retinanet_r18_fpn_angle-multibin_demo.py')
+    angle='configs/multibin/retinanet_r18_fpn_angle-multibin_demo.py',
+    alrp='configs/retinanet/retinanet_r18_fpn_alrp_demo.py',
+    alrp_no_gt='configs/retinanet/retinanet_r18_fpn_alrp_demo.py',
+    alrp_control='configs/retinanet/retinanet_r18_fpn_alrp_demo.py')
 HEAD_CONFIGS = {
     head:
     dict(
@@ -39,6 +45,10 @@ HEAD_CONFIGS = {
         aploss=f'configs/{head}/{head}_r18_fpn_aploss_demo.py')
     for head in ('atss', 'fcos')
 }
+HEAD_CONFIGS['atss'].update(
+    ranksort='configs/atss/atss_r18_fpn_ranksort_demo.py',
+    ranksort_no_gt='configs/atss/atss_r18_fpn_ranksort_demo.py',
+    ranksort_control='configs/atss/atss_r18_fpn_ranksort_demo.py')
 B = 2  # images per rank
 
 
@@ -55,7 +65,8 @@ def build(case, head='retina'):
     from mmengine.registry import DefaultScope
     register_all_modules()
     cfg = Config.fromfile(osp.join(ROOT, config_of(case, head)))
-    if head == 'retina' and case != 'angle':  # angle: its own head
+    if head == 'retina' and case != 'angle' and not case.startswith('alrp'):
+        # angle and aLRP: their own heads
         cfg.model.bbox_head.type = 'mmdet_lossplus.AllLevelRetinaHead'
     # frozen BN: batch statistics would differ between 2 and 4 images
     cfg.model.backbone.norm_eval = True
@@ -75,7 +86,8 @@ def make_batch(case, world):
     images = torch.randn(n, 3, 64, 64, generator=g)
     samples = []
     for i in range(n):
-        no_gt = case in ('focal_no_gt', 'control') and i >= B
+        no_gt = case.endswith(('no_gt', 'control'))
+        no_gt = no_gt and i >= B
         k = 0 if no_gt else 1 + i % 3
         xy = torch.rand(k, 2, generator=g) * 36
         wh = torch.rand(k, 2, generator=g) * 20 + 8
@@ -130,8 +142,10 @@ def main():
         rows = slice(0, 3) if rank == 0 else slice(3, 4)
     if case == 'control':
         model.bbox_head.scope = 'local'
+    elif case.endswith('_control'):  # the ranking loss per process
+        local_mode(model)
     losses, grads = step(model, images[rows], samples[rows])
-    if case == 'control':
+    if case.endswith('control'):
         try:
             compare(ref_losses, ref_grads, losses, grads, world)
         except AssertionError as e:

@@ -1,8 +1,9 @@
 """A whole detector step: 2 gloo ranks x 2 images == 1 process x 4 images
 (logged losses and DDP-averaged parameter gradients), for RetinaNet, ATSS
 and FCOS with our heads: focal with the global positive count, a rank
-without ground truth, an uneven split, our GHM and our AP-loss; and a
-negative control with the per-rank normaliser."""
+without ground truth, an uneven split, our GHM and our AP-loss; aLRP
+RetinaNet and RS-ATSS (also with a rank without ground truth); negative
+controls with the per-rank normaliser and with per-process ranking."""
 import os.path as osp
 
 import pytest
@@ -14,6 +15,9 @@ CASES = [('retina', c)
          for c in ('focal', 'focal_no_gt', 'uneven', 'ghm', 'aploss', 'angle')]
 CASES += [(h, c) for h in ('atss', 'fcos')
           for c in ('focal', 'focal_no_gt', 'uneven', 'ghm', 'aploss')]
+# aLRP-RetinaNet and RS-ATSS
+CASES += [('retina', 'alrp'), ('retina', 'alrp_no_gt'), ('atss', 'ranksort'),
+          ('atss', 'ranksort_no_gt')]
 
 
 @pytest.mark.parametrize('head,case', CASES)
@@ -29,5 +33,14 @@ def test_two_ranks_equal_one_process_with_twice_the_batch(head, case):
 def test_negative_control_local_positive_count_does_not_match(head):
     # mmdet's per-rank normaliser, rank 1 without ground truth
     proc = run_torchrun([WORKER, 'control', head], timeout=400)
+    assert 'rank 0 MISMATCH as expected' in proc.stdout, proc.stdout[-3000:]
+    assert 'rank 1 MISMATCH as expected' in proc.stdout
+
+
+@pytest.mark.parametrize('head,case', [('retina', 'alrp_control'),
+                                       ('atss', 'ranksort_control')])
+def test_negative_control_per_process_ranking_does_not_match(head, case):
+    # the ranking losses and the head in scope='local', rank 1 without GT
+    proc = run_torchrun([WORKER, case, head], timeout=400)
     assert 'rank 0 MISMATCH as expected' in proc.stdout, proc.stdout[-3000:]
     assert 'rank 1 MISMATCH as expected' in proc.stdout

@@ -1,0 +1,157 @@
+"""aLRP loss: classification value, error-driven update and the
+localisation part, exact, sort-based.
+
+Oksuz et al., "A Ranking-based, Balanced Loss Function Unifying
+Classification and Localisation in Object Detection", NeurIPS 2020,
+https://arxiv.org/abs/2009.13592; conventions of the authors' code
+(``kemaloksuz/aLRPLoss``: ``mmdet/models/losses/ranking_losses.py`` and
+``dense_heads/alrp_loss_retina_head.py``).
+
+Entries are binary examples (label 1 positive, 0 negative, -1 ignored) with
+scores ``s``; each positive ``i`` also has a localisation error
+``l_i >= 0`` (the authors': the GIoU loss ``1 - GIoU`` of its box, which
+already is the paper's ``(1 - GIoU) / 2 / (1 - tau)`` with ``tau = 0.5``).
+With ``H`` the step of :mod:`.ranking` (``delta = 1``; 0: hard step):
+
+* ``rank+(i) = 1 + sum_{k in P, k != i} H(s_k - s_i)`` (self excluded),
+  ``fp(i) = sum_{j in N} H(s_j - s_i)``, ``rank(i) = rank+(i) + fp(i)``;
+* classification loss ``1 - mean_i rank+(i) / rank(i)``;
+* update (what the authors back-propagate into the scores, over ``|P|``):
+  when ``fp(i) > 1e-5``, positive ``i`` gets
+  ``-e(i)`` with ``e(i) = (fp(i) + sum_{k in P, k != i} H(s_k - s_i) l_k) /
+  rank(i)`` (its LRP error without its own localisation term, which no
+  ranking can change) and each negative ``j`` gets
+  ``e(i) H(s_j - s_i) / fp(i)``; otherwise ``i`` sends nothing. The update
+  sums to zero.
+* localisation loss ``mean_i (sum_{k: s_k >= s_i} l_k) / rank(i)`` with
+  ``rank`` a constant: the authors take the cumulative sum in descending
+  score order (``argsort`` + ``flip``, arbitrary among equal scores); here
+  every positive scoring at least ``s_i`` counts, so tied positives
+  (measure zero in training) do not depend on their order. Its gradient
+  with respect to ``l_k`` is ``(1/|P|) sum_{i: s_i <= s_k} 1 / rank(i)``,
+  returned as ``loc_weights``.
+
+The self-balancing weight of the localisation part (the paper's SB) is
+state and lives in the module (:class:`~mmdet_lossplus.aLRPLoss`).
+O(N log P + P log P) time, O(N + P) memory, float64 accumulation; the
+distributed contract is :func:`~.ap_loss.ap_loss_with_update`'s, with the
+positives' localisation errors gathered alongside their scores.
+"""
+from typing import Callable, NamedTuple, Optional
+
+import torch
+from torch import Tensor
+
+from .ranking import (check_step_delta, kept_negatives,
+                      rank_against_negatives, scatter_sorted, step_h,
+                      weighted_step_sum_above, weighted_step_sum_from_ranges)
+
+# The authors' threshold on fp(i) below which a positive sends no update.
+ALRP_EPS = 1e-5
+
+
+class ALRPResult(NamedTuple):
+    """Outputs of :func:`alrp_with_update`.
+
+    Attributes:
+        cls_loss: 0-dim float64, ``1 - mean precision`` (0 without
+            positives).
+        loc_loss: 0-dim float64, the localisation part before the
+            self-balancing weight.
+        update: Shaped like the input scores (float64 for float64 scores,
+            else float32): the classification update of every entry.
+        loc_weights: ``[P_local]`` float64 ``d loc_loss / d l_k`` of this
+            process's positives (in ``pos_idx`` order).
+        num_pos: 0-dim float64, number of positives (global).
+    """
+    cls_loss: Tensor
+    loc_loss: Tensor
+    update: Tensor
+    loc_weights: Tensor
+    num_pos: Tensor
+
+
+def alrp_with_update(scores: Tensor,
+                     labels: Tensor,
+                     loc_errors: Tensor,
+                     delta: float = 1.0,
+                     all_pos_scores: Optional[Tensor] = None,
+                     all_loc_errors: Optional[Tensor] = None,
+                     pos_offset: int = 0,
+                     reduce_sum: Optional[Callable[[Tensor], Tensor]] = None,
+                     pos_idx: Optional[Tensor] = None,
+                     neg_idx: Optional[Tensor] = None) -> ALRPResult:
+    """aLRP loss parts and the classification update for flat scores.
+
+    Args:
+        scores: ``[M]`` scores (logits) of this process's entries.
+        labels: ``[M]`` int labels: 1 positive, 0 negative, -1 ignored.
+        loc_errors: ``[P_local]`` localisation errors of this process's
+            positives, in the order they appear in ``scores``.
+        delta: Half-width of the step's ramp, >= 0 (paper: 1).
+        all_pos_scores: ``[P_global]`` every process's positives' scores
+            (this one's as the block starting at ``pos_offset``); None:
+            this process alone.
+        all_loc_errors: ``[P_global]`` their localisation errors.
+        pos_offset, reduce_sum, pos_idx, neg_idx: as
+            :func:`~.ap_loss.ap_loss_with_update`.
+
+    Returns:
+        :class:`ALRPResult`.
+    """
+    check_step_delta(delta)
+    flat = scores.detach().reshape(-1)
+    labels = labels.reshape(-1)
+    out_dtype = torch.float64 if flat.dtype == torch.float64 else \
+        torch.float32
+    if pos_idx is None:
+        pos_idx = torch.nonzero(labels == 1).flatten()
+    if all_pos_scores is None:
+        all_pos = flat[pos_idx].double()
+        all_loc = loc_errors.detach().reshape(-1).double()
+    else:
+        all_pos = all_pos_scores.detach().reshape(-1).double()
+        all_loc = all_loc_errors.detach().reshape(-1).double()
+    p = all_pos.numel()
+    update = torch.zeros(flat.shape, dtype=out_dtype, device=flat.device)
+    if p == 0:
+        zero = flat.new_zeros((), dtype=torch.float64)
+        return ALRPResult(zero, zero, update,
+                          flat.new_zeros(0, dtype=torch.float64), zero)
+    if neg_idx is None:
+        neg_idx = torch.nonzero(
+            kept_negatives(flat, labels, all_pos.min(), delta)).flatten()
+    ranked = rank_against_negatives(all_pos, flat[neg_idx].double(), delta,
+                                    reduce_sum)
+    s, fp = ranked.pos_sorted, ranked.fp
+    loc = all_loc[ranked.order]
+    h0 = float(step_h(torch.zeros(()), delta))  # the self term removed
+
+    rank_pos = 1.0 - h0 + weighted_step_sum_above(s, torch.ones_like(s), s,
+                                                  delta)
+    loc_above = weighted_step_sum_above(s, loc, s, delta) - h0 * loc
+    rank = rank_pos + fp
+    cls_loss = 1.0 - (rank_pos / rank).mean()
+
+    sends = fp > ALRP_EPS
+    err = torch.where(sends, (fp + loc_above) / rank, torch.zeros_like(rank))
+    neg_coef = torch.where(sends, err / fp.clamp_min(1e-300),
+                           torch.zeros_like(rank))
+    neg_update = weighted_step_sum_from_ranges(s, neg_coef, ranked.neg,
+                                               ranked.lo, ranked.hi, delta)
+    update[neg_idx] = (neg_update / p).to(out_dtype)
+
+    # d loc_loss / d l_k = (1/|P|) sum over positives scoring <= s_k of
+    # 1 / rank(i) (ties included: the last index with a score <= s_k).
+    cum = torch.cumsum(1.0 / rank, 0)
+    last = torch.searchsorted(s, s, right=True) - 1
+    weights = cum[last] / p
+    loc_loss = (weights * loc).sum()
+
+    n_local = pos_idx.numel()
+    mine = slice(pos_offset, pos_offset + n_local)
+    update[pos_idx] = (scatter_sorted(-err, ranked.order)[mine] /
+                       p).to(out_dtype)
+    return ALRPResult(cls_loss, loc_loss, update,
+                      scatter_sorted(weights, ranked.order)[mine],
+                      rank.new_tensor(float(p)))

@@ -1,0 +1,142 @@
+"""RS-ATSS: the ATSS head trained with Rank & Sort loss (Oksuz et al.,
+ICCV 2021), on the global-batch mechanism."""
+from typing import List, Optional, Tuple
+
+import torch
+from mmdet.models.dense_heads import ATSSHead
+from mmdet.structures.bbox import bbox_overlaps, get_box_tensor
+from mmdet.utils import InstanceList, OptInstanceList
+from mmcv.cnn import Scale
+from torch import Tensor
+
+from .. import dist
+from ..registry import MODELS
+from .configurable_nms import ConfigurableNMSMixin
+from .global_batch import GlobalBatchHeadMixin, flatten_levels, join_levels
+
+
+@MODELS.register_module()
+class RankSortATSSHead(GlobalBatchHeadMixin, ConfigurableNMSMixin, ATSSHead):
+    """RS-ATSS (Rank & Sort paper, Sec. 4): ATSS without the centerness
+    branch, ``loss_cls`` a :class:`~mmdet_lossplus.RankSortLoss` whose
+    positives' targets are the IoUs of their predicted boxes.
+
+    As the authors' ``RankBasedATSSHead``: the box loss (GIoU, per
+    positive) is weighted by each positive's largest class probability and
+    normalised by their sum, then scaled by the value-based self-balance
+    ``(ranking + sorting loss) / box loss`` (both detached: the box loss's
+    value equals the classification loss's, its gradient is scaled). In
+    ``scope='global'`` the IoU targets, the ranking, the weights' sum and
+    the self-balance ratio are those of the global mini-batch, so W ranks x
+    b images train as one process with W*b. Layers and names are mmdet's
+    ``ATSSHead`` without ``atss_centerness`` (an mmdet ATSS checkpoint
+    loads with exactly that branch unexpected).
+
+    Returns ``loss_rank``, ``loss_sort`` and ``loss_bbox``. Takes mmdet's
+    ``ATSSHead`` arguments (``loss_centerness`` is ignored) plus
+    ``scope``.
+    """
+
+    def __init__(self,
+                 *args,
+                 loss_cls: dict = dict(
+                     type='mmdet_lossplus.RankSortLoss', delta=0.5, use_sigmoid=True),
+                 loss_bbox: dict = dict(type='GIoULoss', reduction='none'),
+                 **kwargs) -> None:
+        super().__init__(
+            *args, loss_cls=loss_cls, loss_bbox=loss_bbox, **kwargs)
+        if not hasattr(self.loss_cls, 'parts'):
+            raise TypeError('RankSortATSSHead needs loss_cls to be '
+                            'mmdet_lossplus.RankSortLoss, got '
+                            f'{type(self.loss_cls).__name__}')
+        if not self.use_sigmoid_cls:
+            # mmdet sizes the classifier from the config's use_sigmoid
+            raise ValueError('RankSortATSSHead: loss_cls needs use_sigmoid=True in '
+                             'its config (one logit per class, no '
+                             'background column)')
+
+    def _init_layers(self) -> None:
+        super()._init_layers()
+        del self.atss_centerness  # RS-ATSS has no centerness branch
+
+    def forward_single(self, x: Tensor, scale: Scale) -> Tuple[Tensor, ...]:
+        cls_feat, reg_feat = x, x
+        for cls_conv in self.cls_convs:
+            cls_feat = cls_conv(cls_feat)
+        for reg_conv in self.reg_convs:
+            reg_feat = reg_conv(reg_feat)
+        cls_score = self.atss_cls(cls_feat)
+        bbox_pred = scale(self.atss_reg(reg_feat)).float()
+        return cls_score, bbox_pred
+
+    def loss_by_feat(
+            self,
+            cls_scores: List[Tensor],
+            bbox_preds: List[Tensor],
+            batch_gt_instances: InstanceList,
+            batch_img_metas: List[dict],
+            batch_gt_instances_ignore: OptInstanceList = None) -> dict:
+        featmap_sizes = [featmap.size()[-2:] for featmap in bbox_preds]
+        device = cls_scores[0].device
+        anchor_list, valid_flag_list = self.get_anchors(
+            featmap_sizes, batch_img_metas, device=device)
+        (anchor_list, labels_list, label_weights_list, bbox_targets_list, _,
+         _) = self.get_targets(
+             anchor_list,
+             valid_flag_list,
+             batch_gt_instances,
+             batch_img_metas,
+             batch_gt_instances_ignore=batch_gt_instances_ignore)
+        anchors = join_levels(anchor_list)
+        labels = join_levels(labels_list)
+        label_weights = join_levels(label_weights_list)
+        bbox_targets = join_levels(bbox_targets_list)
+        cls_score = flatten_levels(cls_scores, self.cls_out_channels)
+        bbox_pred = flatten_levels(bbox_preds, self.bbox_coder.encode_size)
+
+        # the positives' rows: one host sync (their number)
+        pos = ((labels >= 0) & (labels < self.num_classes)).nonzero()[:, 0]
+        pos_targets = bbox_targets[pos]
+        decoded = get_box_tensor(
+            self.bbox_coder.decode(anchors[pos], bbox_pred[pos]))
+        ious = cls_score.new_zeros(labels.shape)
+        ious[pos] = bbox_overlaps(
+            decoded.detach(), pos_targets, is_aligned=True).clamp(0, 1)
+        loss_rank, loss_sort = self.loss_cls.parts(cls_score, (labels, ious),
+                                                   label_weights)
+
+        # mmdet's bbox_overlaps returns a graph-less tensor for 0 boxes: the
+        # 0 keeps the box branch in the graph on a rank without positives
+        box_losses = self.loss_bbox(
+            decoded, pos_targets, reduction_override='none') + \
+            0 * decoded.sum()
+        # each positive's box loss weighted by its largest class
+        # probability (detached), normalised by their (global) sum
+        weights = cls_score[pos].detach().sigmoid().amax(1)
+        norm, world = self.normaliser(weights.sum(), device, minimum=1e-12)
+        loss_bbox = (weights * box_losses).sum() / norm
+        loss_bbox = loss_bbox * self.self_balance(loss_rank + loss_sort,
+                                                  loss_bbox, world)
+        losses = self.report_global(dict(loss_bbox=loss_bbox), world)
+        return dict(loss_rank=loss_rank, loss_sort=loss_sort, **losses)
+
+    @staticmethod
+    def self_balance(cls_loss: Tensor, box_loss: Tensor,
+                     world: int) -> Tensor:
+        """``cls / box`` of the (global) values, detached; 0 when the box
+        loss is 0 (no positive anywhere)."""
+        box = box_loss.detach()
+        if world > 1:  # the global box value: the ranks' mean
+            box = dist.all_reduce_sum(box) / world
+        cls = cls_loss.detach()
+        return torch.where(box > 0, cls / box.clamp_min(1e-30),
+                           torch.zeros_like(box))
+
+    def predict_by_feat(self,
+                        cls_scores: List[Tensor],
+                        bbox_preds: List[Tensor],
+                        score_factors: Optional[List[Tensor]] = None,
+                        **kwargs):
+        # no centerness: the class scores alone rank the detections
+        return super().predict_by_feat(cls_scores, bbox_preds, None,
+                                       **kwargs)
