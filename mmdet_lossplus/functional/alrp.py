@@ -43,7 +43,7 @@ import torch
 from torch import Tensor
 
 from .ranking import (check_step_delta, kept_negatives,
-                      rank_against_negatives, scatter_sorted, step_h,
+                      rank_against_negatives, scatter_sorted,
                       weighted_step_sum_above, weighted_step_sum_from_ranges)
 
 # The authors' threshold on fp(i) below which a positive sends no update.
@@ -125,7 +125,7 @@ def alrp_with_update(scores: Tensor,
                                     reduce_sum)
     s, fp = ranked.pos_sorted, ranked.fp
     loc = all_loc[ranked.order]
-    h0 = float(step_h(torch.zeros(()), delta))  # the self term removed
+    h0 = 1.0 if delta == 0 else 0.5  # H(0), the self term removed
 
     rank_pos = 1.0 - h0 + weighted_step_sum_above(s, torch.ones_like(s), s,
                                                   delta)

@@ -72,6 +72,6 @@ class aLRPRetinaHead(AllLevelRetinaHead):  # noqa: N801 (the paper's name)
         loc_errors = self.loss_bbox(
             decoded, target_boxes, reduction_override='none') + \
             0 * decoded.sum()
-        loss_cls, loss_bbox = self.loss_cls(cls_score, labels, loc_errors,
-                                            label_weights)
+        loss_cls, loss_bbox = self.loss_cls(
+            cls_score, labels, label_weights, loc_errors=loc_errors)
         return dict(loss_cls=loss_cls, loss_bbox=loss_bbox)

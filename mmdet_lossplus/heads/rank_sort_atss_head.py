@@ -10,6 +10,7 @@ from mmcv.cnn import Scale
 from torch import Tensor
 
 from .. import dist
+from ..losses.rank_sort import RankSortLoss
 from ..registry import MODELS
 from .configurable_nms import ConfigurableNMSMixin
 from .global_batch import GlobalBatchHeadMixin, flatten_levels, join_levels
@@ -45,7 +46,7 @@ class RankSortATSSHead(GlobalBatchHeadMixin, ConfigurableNMSMixin, ATSSHead):
                  **kwargs) -> None:
         super().__init__(
             *args, loss_cls=loss_cls, loss_bbox=loss_bbox, **kwargs)
-        if not hasattr(self.loss_cls, 'parts'):
+        if not isinstance(self.loss_cls, RankSortLoss):
             raise TypeError('RankSortATSSHead needs loss_cls to be '
                             'mmdet_lossplus.RankSortLoss, got '
                             f'{type(self.loss_cls).__name__}')
@@ -102,8 +103,8 @@ class RankSortATSSHead(GlobalBatchHeadMixin, ConfigurableNMSMixin, ATSSHead):
         ious = cls_score.new_zeros(labels.shape)
         ious[pos] = bbox_overlaps(
             decoded.detach(), pos_targets, is_aligned=True).clamp(0, 1)
-        loss_rank, loss_sort = self.loss_cls.parts(cls_score, (labels, ious),
-                                                   label_weights)
+        loss_rank, loss_sort = self.loss_cls(cls_score, (labels, ious),
+                                             label_weights)
 
         # mmdet's bbox_overlaps returns a graph-less tensor for 0 boxes: the
         # 0 keeps the box branch in the graph on a rank without positives

@@ -25,10 +25,15 @@ def detector_head(model: nn.Module, name: str, owner: str) -> nn.Module:
 def loss_call_args(args: tuple,
                    kwargs: dict) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
     """``(pred, target, weight)`` of an mmdet loss call, the weight given
-    positionally or as ``weight``/``label_weight``."""
+    positionally or as ``weight``/``label_weight``. A quality target
+    ``(labels, scores)`` (mmdet's QFL, our Rank & Sort loss) gives its class
+    labels."""
     weight = args[2] if len(args) > 2 else kwargs.get(
         'weight', kwargs.get('label_weight'))
-    return args[0], args[1], weight
+    target = args[1]
+    if isinstance(target, (tuple, list)):
+        target = target[0]
+    return args[0], target, weight
 
 
 class IterationScalars:

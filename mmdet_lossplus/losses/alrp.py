@@ -10,8 +10,7 @@ from .. import dist
 from ..checks import check_int, check_loss_weight, check_number
 from ..functional.ranking import check_step_delta
 from ..registry import MODELS
-from .contract import (BatchStatsLoss, LossTraits, RankingSnapshot,
-                       resolve_scope)
+from .contract import BatchStatsLoss, LossTraits, resolve_scope
 from .global_ranking import ranking_alrp_loss
 from .targets import ranking_labels
 
@@ -26,7 +25,7 @@ class _ALRPClsFunction(torch.autograd.Function):
                 delta: float, global_rank: bool, owner: 'aLRPLoss') -> Tensor:
         out = ranking_alrp_loss(scores.detach(), labels, loc_errors.detach(),
                                 delta, global_rank)
-        owner.last_result = out
+        owner.last_result = out._replace(update=None)  # not kept twice
         distributed = global_rank and dist.is_distributed()
         ctx.scale = dist.ddp_gradient_scale() if distributed else 1
         ctx.save_for_backward(out.update)
@@ -121,14 +120,6 @@ class aLRPLoss(BatchStatsLoss):  # noqa: N801 (the paper's name)
     def ranking_delta(self) -> Optional[float]:
         return self.delta
 
-    def published_ranking(self) -> Optional[RankingSnapshot]:
-        """The last call's classification part ``1 - mean precision`` and
-        positives."""
-        if self.last_result is None:
-            return None
-        return RankingSnapshot(self.last_result.cls_loss.detach(),
-                               self.last_result.num_pos.detach(), self.delta)
-
     def state_vector(self) -> Tensor:
         """``[SB, calls since the last update]`` (plus the running sums in
         global scope, where they are identical on every rank too)."""
@@ -222,8 +213,9 @@ class aLRPLoss(BatchStatsLoss):  # noqa: N801 (the paper's name)
     def forward(self,
                 pred: Tensor,
                 target: Tensor,
-                loc_errors: Tensor,
                 label_weight: Optional[Tensor] = None,
+                *,
+                loc_errors: Tensor,
                 **kwargs) -> Tuple[Tensor, Tensor]:
         """``(classification part, SB * localisation part)``, times
         ``loss_weight``.
@@ -231,11 +223,11 @@ class aLRPLoss(BatchStatsLoss):  # noqa: N801 (the paper's name)
         Args:
             pred: ``[N, C]`` classification logits.
             target: ``[N]`` class indices with background ``C``.
-            loc_errors: ``[P]`` localisation error of every positive anchor
-                (``0 <= target < C``), in anchor order, with its graph
-                (e.g. ``GIoULoss(reduction='none')`` of the decoded
-                boxes).
             label_weight: ``[N]`` or ``[N, C]``; entries <= 0 are ignored.
+            loc_errors: ``[P]`` localisation error of every positive anchor
+                (``0 <= target < C``, ``label_weight > 0``), in anchor
+                order, with its graph (e.g. ``GIoULoss(reduction='none')``
+                of the decoded boxes).
         """
         if not torch.is_tensor(target) or target.dim() != 1:
             raise ValueError('target must be [N] class indices for aLRPLoss '

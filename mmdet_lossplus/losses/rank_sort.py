@@ -9,8 +9,7 @@ from .. import dist
 from ..checks import check_loss_weight
 from ..functional.ranking import check_step_delta
 from ..registry import MODELS
-from .contract import (BatchStatsLoss, LossTraits, RankingSnapshot,
-                       resolve_scope)
+from .contract import BatchStatsLoss, LossTraits, resolve_scope
 from .global_ranking import ranking_rank_sort_loss
 from .targets import check_values, ranking_labels
 
@@ -24,13 +23,11 @@ class _RankSortFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, scores: Tensor, labels: Tensor, targets: Tensor,
-                columns: int, delta: float, global_rank: bool,
-                owner: 'RankSortLoss') -> Tuple[Tensor, Tensor]:
+                columns: int, delta: float,
+                global_rank: bool) -> Tuple[Tensor, Tensor]:
         out = ranking_rank_sort_loss(scores.detach(), labels,
                                      targets.detach(), delta, global_rank,
                                      columns)
-        owner.last_num_pos = out.num_pos.detach()
-        owner.last_loss = out.ranking_loss.detach()
         distributed = global_rank and dist.is_distributed()
         ctx.scale = dist.ddp_gradient_scale() if distributed else 1
         ctx.save_for_backward(out.ranking_update, out.sorting_update,
@@ -45,7 +42,7 @@ class _RankSortFunction(torch.autograd.Function):
         g = ranking_update * (grad_rank.to(ranking_update.dtype) * ctx.scale)
         g.index_add_(0, pos_idx, sorting_update *
                      (grad_sort.to(sorting_update.dtype) * ctx.scale))
-        return (g.reshape(ctx.shape).to(ctx.dtype), ) + (None, ) * 6
+        return (g.reshape(ctx.shape).to(ctx.dtype), ) + (None, ) * 5
 
 
 @MODELS.register_module()
@@ -89,8 +86,6 @@ class RankSortLoss(BatchStatsLoss):
         self.delta = float(delta)
         self.loss_weight = float(loss_weight)
         self.use_sigmoid = True
-        self.last_num_pos: Optional[Tensor] = None
-        self.last_loss: Optional[Tensor] = None
 
     def traits(self) -> LossTraits:
         return LossTraits(reduces_globally=self.global_scope, ranking=True)
@@ -98,18 +93,15 @@ class RankSortLoss(BatchStatsLoss):
     def ranking_delta(self) -> Optional[float]:
         return self.delta
 
-    def published_ranking(self) -> Optional[RankingSnapshot]:
-        """The last call's mean ranking error (the ``loss`` field) and
-        positives."""
-        if self.last_loss is None:
-            return None
-        return RankingSnapshot(self.last_loss, self.last_num_pos, self.delta)
-
-    def parts(self,
-              pred: Tensor,
-              target: Union[Tuple[Tensor, Tensor], Tensor],
-              label_weight: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-        """``(ranking loss, sorting loss)``, each times ``loss_weight``.
+    def forward(self,
+                pred: Tensor,
+                target: Union[Tuple[Tensor, Tensor], Tensor],
+                label_weight: Optional[Tensor] = None,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None,
+                **kwargs) -> Tuple[Tensor, Tensor]:
+        """``(ranking loss, sorting loss)``, each times ``loss_weight``
+        (mmdet's call convention; a head adds both to its losses).
 
         Args:
             pred: ``[N, C]`` classification logits.
@@ -119,28 +111,17 @@ class RankSortLoss(BatchStatsLoss):
                 float targets as the authors' (``> 0``: a positive with
                 that target; 0: a negative).
             label_weight: ``[N]`` or ``[N, C]``; entries <= 0 are ignored.
+            avg_factor: Unused: the loss normalises by the positives.
+            reduction_override: None or ``'mean'``.
         """
-        labels, targets, columns = self._labels_and_targets(
-            pred, target, label_weight)
-        rank, sort = _RankSortFunction.apply(pred, labels, targets, columns,
-                                             self.delta, self.global_scope,
-                                             self)
-        return rank * self.loss_weight, sort * self.loss_weight
-
-    def forward(self,
-                pred: Tensor,
-                target: Union[Tuple[Tensor, Tensor], Tensor],
-                label_weight: Optional[Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None,
-                **kwargs) -> Tensor:
-        """The sum of :meth:`parts` (mmdet's call convention; ``avg_factor``
-        is unused: the loss normalises by the positives itself)."""
         if reduction_override not in (None, 'mean'):
             raise ValueError('reduction_override must be None or "mean" for '
                              f'RankSortLoss, got {reduction_override!r}')
-        rank, sort = self.parts(pred, target, label_weight)
-        return rank + sort
+        labels, targets, columns = self._labels_and_targets(
+            pred, target, label_weight)
+        rank, sort = _RankSortFunction.apply(pred, labels, targets, columns,
+                                             self.delta, self.global_scope)
+        return rank * self.loss_weight, sort * self.loss_weight
 
     @staticmethod
     def _labels_and_targets(pred: Tensor, target, label_weight
