@@ -159,14 +159,26 @@ class aLRPLoss(BatchStatsLoss):  # noqa: N801 (the paper's name)
         self._sums = sums.to(torch.float64).clone()
         self._calls, self._epoch = calls, epoch
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
+                              strict, missing_keys, unexpected_keys,
+                              error_msgs):
         sb = state_dict.get(prefix + 'sb_weight')
         if sb is not None and (sb.numel() != 1 or not bool(
                 torch.isfinite(sb).all()) or float(sb) <= 0):
             raise ValueError(f'{prefix}sb_weight in the checkpoint must be a '
                              f'finite number > 0, got {sb!r}: the aLRP '
                              'state is corrupted')
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        ours = (prefix + 'sb_weight', prefix + '_extra_state')
+        absent = not any(k in state_dict for k in ours)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        if absent:
+            # a checkpoint trained with another loss (e.g. a RetinaNet from
+            # the model zoo): start the self-balance afresh, as a new run
+            for key in ours:
+                if key in missing_keys:
+                    missing_keys.remove(key)
 
     # -- self-balance -------------------------------------------------------
     def _update_due(self) -> bool:

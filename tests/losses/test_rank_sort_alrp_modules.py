@@ -247,3 +247,16 @@ def test_one_host_round_trip_per_call(make):
 
     counts = count_host_syncs(call)
     assert counts == {'Tensor.tolist': 1}, counts
+
+
+def test_checkpoint_of_another_loss_starts_the_self_balance_afresh():
+    # a RetinaNet checkpoint has no aLRP state: strict loading accepts it
+    fresh = aLRPLoss(sb_init=7.0)
+    fresh.load_state_dict({}, strict=True)
+    assert fresh.sb_weight.item() == 7.0 and fresh._calls == 0
+    # half a state is a broken checkpoint: reported
+    loss = aLRPLoss()
+    state = loss.state_dict()
+    del state['_extra_state']
+    with pytest.raises(RuntimeError, match='_extra_state'):
+        aLRPLoss().load_state_dict(state, strict=True)

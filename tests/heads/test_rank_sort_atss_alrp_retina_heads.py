@@ -1,0 +1,223 @@
+"""RankSortATSSHead and aLRPRetinaHead: their losses equal the O(P*N)
+transcriptions applied to mmdet's own targets; checkpoints load into
+mmdet's ATSSHead / RetinaHead where the layers are the same; a batch
+without positives trains; wrong configurations are refused."""
+import pytest
+import torch
+from mmdet.models.dense_heads import ATSSHead, RetinaHead
+from mmdet.structures.bbox import bbox_overlaps
+from mmdet.utils import register_all_modules
+from mmengine.structures import InstanceData
+from rank_sort_alrp_reference import alrp_reference, rank_sort_reference
+
+from mmdet_lossplus.heads import RankSortATSSHead, aLRPRetinaHead
+from mmdet_lossplus.heads.global_batch import flatten_levels, join_levels
+
+register_all_modules()
+
+COMMON = dict(
+    num_classes=4,
+    in_channels=8,
+    feat_channels=8,
+    stacked_convs=1,
+    bbox_coder=dict(
+        type='DeltaXYWHBBoxCoder',
+        target_means=[.0, .0, .0, .0],
+        target_stds=[0.1, 0.1, 0.2, 0.2]))
+RS = dict(
+    COMMON,
+    norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
+    anchor_generator=dict(
+        type='AnchorGenerator',
+        ratios=[1.0],
+        octave_base_scale=4,
+        scales_per_octave=1,
+        strides=[8, 16, 32]),
+    loss_cls=dict(
+        type='mmdet_lossplus.RankSortLoss', delta=0.5, use_sigmoid=True),
+    loss_bbox=dict(type='GIoULoss', reduction='none'),
+    train_cfg=dict(
+        assigner=dict(type='ATSSAssigner', topk=9),
+        allowed_border=-1,
+        pos_weight=-1,
+        debug=False))
+ALRP = dict(
+    COMMON,
+    anchor_generator=dict(
+        type='AnchorGenerator',
+        octave_base_scale=4,
+        scales_per_octave=2,
+        ratios=[0.5, 1.0, 2.0],
+        strides=[8, 16, 32]),
+    loss_cls=dict(
+        type='mmdet_lossplus.aLRPLoss', use_sigmoid=True, sb_interval=100),
+    loss_bbox=dict(type='GIoULoss', reduction='none'),
+    train_cfg=dict(
+        assigner=dict(
+            type='MaxIoUAssigner',
+            pos_iou_thr=0.5,
+            neg_iou_thr=0.4,
+            min_pos_iou=0,
+            ignore_iof_thr=-1),
+        sampler=dict(type='PseudoSampler'),
+        allowed_border=-1,
+        pos_weight=-1,
+        debug=False))
+
+
+def _batch(seed, empty=(1, )):
+    g = torch.Generator().manual_seed(seed)
+    feats = [torch.randn(3, 8, s, s, generator=g) for s in (8, 4, 2)]
+    metas = [dict(img_shape=(64, 64), pad_shape=(64, 64))] * 3
+    gts = []
+    for i in range(3):
+        k = 0 if i in empty else 3
+        xy = torch.rand(k, 2, generator=g) * 36
+        wh = torch.rand(k, 2, generator=g) * 24 + 6
+        gts.append(
+            InstanceData(
+                bboxes=torch.cat([xy, xy + wh], 1),
+                labels=torch.randint(0, 4, (k, ), generator=g)))
+    return feats, gts, metas
+
+
+def _build(cls, cfg, **overrides):
+    torch.manual_seed(0)
+    head = cls(**dict(cfg, **overrides))
+    head.init_weights()
+    return head
+
+
+def _entry_labels(labels, weights, c):
+    n = labels.numel()
+    lab = torch.zeros(n, c, dtype=torch.long)
+    pos = (labels >= 0) & (labels < c)
+    lab[torch.arange(n)[pos], labels[pos]] = 1
+    lab[weights <= 0] = -1
+    return lab.reshape(-1)
+
+
+def test_rank_sort_head_losses_equal_the_transcription():
+    head = _build(RankSortATSSHead, RS)
+    feats, gts, metas = _batch(0)
+    cls_scores, bbox_preds = head(feats)
+    losses = head.loss_by_feat(cls_scores, bbox_preds, gts, metas)
+    assert set(losses) == {'loss_rank', 'loss_sort', 'loss_bbox'}
+    # the reference: mmdet's ATSS targets, IoUs of the decoded boxes,
+    # the transcription of Rank & Sort, the authors' box weighting
+    with torch.no_grad():
+        anchors, valid = head.get_anchors([f.shape[-2:] for f in feats],
+                                          metas,
+                                          device='cpu')
+        (anchor_list, labels, weights, boxes, _,
+         _) = ATSSHead.get_targets(head, anchors, valid, gts, metas)
+        labels, weights = join_levels(labels), join_levels(weights)
+        anchors, boxes = join_levels(anchor_list), join_levels(boxes)
+        scores = flatten_levels(cls_scores, 4).double()
+        deltas = flatten_levels(bbox_preds, 4)
+        pos = (labels < 4).nonzero()[:, 0]
+        decoded = head.bbox_coder.decode(anchors[pos], deltas[pos])
+        iou = bbox_overlaps(decoded, boxes[pos], is_aligned=True)
+        targets = torch.zeros(labels.numel(), dtype=torch.float64)
+        targets[pos] = iou.double()
+        entry = _entry_labels(labels, weights, 4)
+        entry[(entry == 1)
+              & (targets[:, None].expand(-1, 4).reshape(-1) <= 0)] = 0
+        r, s, _, _ = rank_sort_reference(
+            scores, entry, targets[:, None].expand(-1, 4).reshape(-1), 0.5)
+    assert losses['loss_rank'].item() == pytest.approx(r, abs=1e-6)
+    assert losses['loss_sort'].item() == pytest.approx(s, abs=1e-6)
+    # value-based self-balance: the box loss shows the classification value
+    assert losses['loss_bbox'].item() == pytest.approx(r + s, rel=1e-5)
+    sum(losses.values()).backward()
+    assert head.atss_reg.weight.grad.abs().sum() > 0
+
+
+def test_alrp_head_losses_equal_the_transcription():
+    head = _build(aLRPRetinaHead, ALRP)
+    feats, gts, metas = _batch(1)
+    cls_scores, bbox_preds = head(feats)
+    losses = head.loss_by_feat(cls_scores, bbox_preds, gts, metas)
+    assert set(losses) == {'loss_cls', 'loss_bbox'}
+    with torch.no_grad():
+        (anchors, labels, weights, boxes, _, _,
+         _) = head.flat_targets(cls_scores, gts, metas)
+        scores = flatten_levels(cls_scores, 4).double()
+        deltas = flatten_levels(bbox_preds, 4)
+        pos = ((labels < 4) & (weights > 0)).nonzero()[:, 0]
+        decoded = head.bbox_coder.decode(anchors[pos], deltas[pos])
+        target_boxes = head.bbox_coder.decode(anchors[pos], boxes[pos])
+        giou = bbox_overlaps(
+            decoded, target_boxes, mode='giou', is_aligned=True)
+        c, loc, _, _ = alrp_reference(scores,
+                                      _entry_labels(labels, weights, 4),
+                                      (1 - giou).double())
+    assert losses['loss_cls'].item() == pytest.approx(c, abs=1e-6)
+    assert losses['loss_bbox'].item() == pytest.approx(50 * loc, rel=1e-5)
+    sum(losses.values()).backward()
+    assert head.retina_reg.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('cls,cfg', [(RankSortATSSHead, RS),
+                                     (aLRPRetinaHead, ALRP)])
+def test_no_positive_anywhere_trains(cls, cfg):
+    head = _build(cls, cfg)
+    feats, gts, metas = _batch(2, empty=(0, 1, 2))
+    losses = head.loss_by_feat(*head(feats), gts, metas)
+    assert all(v.item() == 0 for v in losses.values())
+    sum(losses.values()).backward()
+    # every parameter is in the graph (DDP needs it on every rank)
+    assert all(p.grad is not None for p in head.parameters())
+
+
+def test_alrp_checkpoints_are_retinanet_both_ways():
+    ref = _build(RetinaHead, dict(ALRP, loss_cls=dict(
+        type='FocalLoss', use_sigmoid=True), loss_bbox=dict(type='L1Loss')))
+    ours = _build(aLRPRetinaHead, ALRP)
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    state = {
+        k: v
+        for k, v in ours.state_dict().items() if not k.startswith('loss_')
+    }
+    ref.load_state_dict(state, strict=True)
+
+
+def test_rank_sort_checkpoints_are_atss_without_centerness():
+    ref = _build(ATSSHead, dict(RS, loss_cls=dict(
+        type='FocalLoss', use_sigmoid=True), loss_bbox=dict(type='GIoULoss')))
+    ours = _build(RankSortATSSHead, RS)
+    result = ours.load_state_dict(ref.state_dict(), strict=False)
+    assert sorted(result.unexpected_keys) == [
+        'atss_centerness.bias', 'atss_centerness.weight'
+    ] and not result.missing_keys
+    result = ref.load_state_dict(ours.state_dict(), strict=False)
+    assert sorted(result.missing_keys) == [
+        'atss_centerness.bias', 'atss_centerness.weight'
+    ] and not result.unexpected_keys
+
+
+def test_rank_sort_head_predicts_from_class_scores():
+    head = _build(RankSortATSSHead, RS, test_cfg=dict(
+        nms_pre=100, score_thr=0.0, nms=dict(type='nms', iou_threshold=0.6),
+        max_per_img=10))
+    feats, _, metas = _batch(3)
+    metas = [dict(m, scale_factor=(1.0, 1.0)) for m in metas]
+    with torch.no_grad():
+        results = head.predict_by_feat(*head(feats), batch_img_metas=metas)
+    assert len(results) == 3 and results[0].bboxes.shape[1] == 4
+    assert len(results[0]) == 10
+
+
+@pytest.mark.parametrize('cls,cfg,loss_cls,match', [
+    (RankSortATSSHead, RS, dict(type='FocalLoss', use_sigmoid=True),
+     'RankSortLoss'),
+    (RankSortATSSHead, RS, dict(type='mmdet_lossplus.RankSortLoss'),
+     'use_sigmoid'),
+    (aLRPRetinaHead, ALRP, dict(type='FocalLoss', use_sigmoid=True),
+     'aLRPLoss'),
+    (aLRPRetinaHead, ALRP, dict(type='mmdet_lossplus.aLRPLoss'),
+     'use_sigmoid'),
+])
+def test_wrong_loss_configuration_is_refused(cls, cfg, loss_cls, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        cls(**dict(cfg, loss_cls=loss_cls))
