@@ -34,9 +34,9 @@ CONFIGS = dict(
     ghm='configs/ghm/retinanet_r18_fpn_ghm_demo.py',
     aploss='configs/ap_loss/retinanet_r18_fpn_aploss_demo.py',
     angle='configs/multibin/retinanet_r18_fpn_angle-multibin_demo.py',
-    alrp='configs/retinanet/retinanet_r18_fpn_alrp_demo.py',
-    alrp_no_gt='configs/retinanet/retinanet_r18_fpn_alrp_demo.py',
-    alrp_control='configs/retinanet/retinanet_r18_fpn_alrp_demo.py')
+    alrp='configs/alrp/retinanet_r18_fpn_alrp_demo.py',
+    alrp_no_gt='configs/alrp/retinanet_r18_fpn_alrp_demo.py',
+    alrp_control='configs/alrp/retinanet_r18_fpn_alrp_demo.py')
 HEAD_CONFIGS = {
     head:
     dict(

@@ -5,7 +5,7 @@
 # (mmdet_lossplus.aLRPRetinaHead). The demo loop is iteration-based (the
 # epoch never changes), so SB is re-estimated every 200 iterations (a tenth
 # of the schedule; the paper: once per epoch).
-_base_ = './retinanet_r18_fpn_demo.py'
+_base_ = '../retinanet/retinanet_r18_fpn_demo.py'
 
 model = dict(
     bbox_head=dict(
@@ -17,4 +17,5 @@ model = dict(
             sb_init=50.0,
             sb_interval=200,
             use_sigmoid=True),
-        loss_bbox=dict(_delete_=True, type='GIoULoss', reduction='none')))
+        loss_bbox=dict(_delete_=True, type='GIoULoss', reduction='none')),
+    test_cfg=dict(score_thr=0.0))
