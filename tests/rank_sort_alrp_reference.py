@@ -86,8 +86,7 @@ def alrp_reference(scores, labels, loc_errors, delta=1.0):
                 update[j] += h_neg[j] * e / fp
     loc_loss = sum(
         sum(loc[k] for k in pos if s[k] >= s[i]) / ranks[i] for i in pos) / p
-    loc_grad = torch.tensor([
-        sum(1 / ranks[i] for i in pos if s[i] <= s[k]) / p for k in pos
-    ],
-                            dtype=torch.float64)
+    loc_grad = torch.tensor(
+        [sum(1 / ranks[i] for i in pos if s[i] <= s[k]) / p for k in pos],
+        dtype=torch.float64)
     return 1 - sum(precisions) / p, loc_loss, update / p, loc_grad

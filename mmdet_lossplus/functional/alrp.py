@@ -42,9 +42,8 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from .ranking import (check_step_delta, kept_negatives,
-                      rank_against_negatives, scatter_sorted,
-                      weighted_step_sum_above, weighted_step_sum_from_ranges)
+from .ranking import (check_step_delta, kept_negatives, rank_against_negatives,
+                      scatter_sorted, weighted_step_sum_above)
 
 # The authors' threshold on fp(i) below which a positive sends no update.
 ALRP_EPS = 1e-5
@@ -137,9 +136,7 @@ def alrp_with_update(scores: Tensor,
     err = torch.where(sends, (fp + loc_above) / rank, torch.zeros_like(rank))
     neg_coef = torch.where(sends, err / fp.clamp_min(1e-300),
                            torch.zeros_like(rank))
-    neg_update = weighted_step_sum_from_ranges(s, neg_coef, ranked.neg,
-                                               ranked.lo, ranked.hi, delta)
-    update[neg_idx] = (neg_update / p).to(out_dtype)
+    update[neg_idx] = ranked.negative_sums(neg_coef / p).to(out_dtype)
 
     # d loc_loss / d l_k = (1/|P|) sum over positives scoring <= s_k of
     # 1 / rank(i) (ties included: the last index with a score <= s_k).

@@ -21,8 +21,9 @@ raised the precision and 1 elsewhere. The update sums to zero.
 
 The public implementations loop over positives (O(P*N)); here every sum is
 computed with :mod:`.ranking` from the sorted positives only (float64 prefix
-sums, binary search, difference arrays): O(P log P + N log P) time, O(P + N)
-memory, and the many negatives are never sorted.
+sums, one binary search per negative among the positives' ramp edges,
+per-interval sums): O(P log P + N log P) time, O(P + N) memory, and the
+many negatives are never sorted.
 Negatives below ``min positive score - delta`` have ``H = 0`` against every
 positive and are dropped before sorting.
 
@@ -36,12 +37,12 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from .ranking import (kept_negatives, pruning_threshold, ramp_ranges,
-                      step_sum_from_ranges, step_sum_over_sorted,
-                      weighted_step_sum_from_ranges)
+from .ranking import (kept_negatives, pruning_threshold,
+                      rank_against_negatives, step_sum_over_sorted)
 
-__all__ = ['APLossResult', 'ap_loss_with_update', 'check_delta',
-           'pruning_threshold']
+__all__ = [
+    'APLossResult', 'ap_loss_with_update', 'check_delta', 'pruning_threshold'
+]
 
 
 class APLossResult(NamedTuple):
@@ -123,20 +124,17 @@ def ap_loss_with_update(scores: Tensor,
         zero = flat.new_zeros((), dtype=torch.float64)
         return APLossResult(zero, update, zero, zero.new_zeros(0))
 
-    pos_sorted, order = torch.sort(all_pos)  # all_pos is float64
     # Pruning: a negative at or below min positive - delta has H = 0
     # against every positive: it changes neither fp nor its own (zero)
     # update (see pruning_threshold).
     if neg_idx is None:
-        neg_idx = torch.nonzero(kept_negatives(flat, labels, pos_sorted[0],
-                                               delta)).flatten()
-    neg = flat[neg_idx].double()
-    # One pair of binary searches per kept negative into the sorted
-    # positives serves both sums below; the negatives are never sorted.
-    lo, hi = ramp_ranges(pos_sorted, neg, delta)
-    fp = step_sum_from_ranges(pos_sorted, neg, lo, hi, delta)
-    if reduce_sum is not None:
-        fp = reduce_sum(fp)
+        neg_idx = torch.nonzero(
+            kept_negatives(flat, labels, all_pos.min(), delta)).flatten()
+    # each kept negative placed once among the positives' ramp edges; the
+    # negatives are never sorted
+    ranked = rank_against_negatives(all_pos, flat[neg_idx].double(), delta,
+                                    reduce_sum)
+    pos_sorted, order, fp = ranked.pos_sorted, ranked.order, ranked.fp
     # H(0) = 1/2 is the self term, removed from the positives' sum.
     rank_pos = 0.5 + step_sum_over_sorted(pos_sorted, pos_sorted, delta)
     denom = rank_pos + fp
@@ -153,8 +151,7 @@ def ap_loss_with_update(scores: Tensor,
 
     loss = 1.0 - interp.mean()
     # Negatives: (1/|P|) sum_i coef_i H(s_j - s_i).
-    neg_update = weighted_step_sum_from_ranges(pos_sorted, coef, neg, lo, hi,
-                                               delta) / num_pos
+    neg_update = ranked.negative_sums(coef / num_pos)
     update[neg_idx] = neg_update.to(out_dtype)
     # Positives: -(1 - p^(i)) / |P|, back in input order.
     interp_in_order = torch.empty_like(interp)

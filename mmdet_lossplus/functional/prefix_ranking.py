@@ -6,7 +6,8 @@ positives listed in decreasing target order, such a set is a prefix of the
 list, and the sums needed are, for every query ``q`` with prefix length
 ``r_q``,
 
-    above:  sum_{k < r_q} w_k H(s_k - s_q)      below:  sum_{k < r_q} w_k H(s_q - s_k)
+    above:  sum_{k < r_q} w_k H(s_k - s_q)
+    below:  sum_{k < r_q} w_k H(s_q - s_k)
 
 with ``H`` the linear step of :mod:`.ranking` (``delta = 0``: hard step).
 A direct evaluation is O(P^2). Here a merge-sort tree answers them exactly:
@@ -72,23 +73,22 @@ def prefix_step_sums(ref_scores: Tensor, ref_weights: Tensor,
     cols = torch.cat([ref_weights, ref_weights * ref_scores[:, None]], 1)
     position = torch.arange(r, device=ref_scores.device)
     span = r + 1  # ranks are in [0, r]: block b's keys lie in [b*span, ...)
+    q = queries.numel()
+    bounds = torch.cat([lo, hi])
+    csum = cols.new_zeros((r + 1, 2 * c))
     level = 0
     while (1 << level) <= r:
-        block = position >> level
-        keys, order = torch.sort(block * span + rank)
-        csum = cols.new_zeros((r + 1, 2 * c))
-        csum[1:] = torch.cumsum(cols[order], 0)
+        keys, order = torch.sort((position >> level) * span + rank)
+        torch.cumsum(cols[order], 0, out=csum[1:])
         # the prefix [0, prefix_len) uses block (prefix_len >> level) - 1
         # of this level when that bit is set
-        use = ((prefix_len >> level) & 1).bool()
+        use = ((prefix_len >> level) & 1).to(cols.dtype)
         qblock = ((prefix_len >> level) - 1).clamp_min(0)
         start = qblock << level
-        end = torch.minimum(start + (1 << level), prefix_len.new_tensor(r))
-        base = qblock * span
-        at_lo = torch.searchsorted(keys, base + lo)
-        at_hi = torch.searchsorted(keys, base + hi)
-        f_start, f_lo, f_hi, f_end = (csum[start], csum[at_lo], csum[at_hi],
-                                      csum[end])
+        end = (start + (1 << level)).clamp_max(r)
+        found = torch.searchsorted(keys, qblock.repeat(2) * span + bounds)
+        f = csum[torch.cat([start, found, end])].view(4, q, 2 * c)
+        f_start, f_lo, f_hi, f_end = f[0], f[1], f[2], f[3]
         ramp_w = f_hi[:, :c] - f_lo[:, :c]
         ramp_ws = f_hi[:, c:] - f_lo[:, c:]
         if above:
@@ -97,6 +97,6 @@ def prefix_step_sums(ref_scores: Tensor, ref_weights: Tensor,
         else:
             part = (f_lo[:, :c] - f_start[:, :c]) + 0.5 * ramp_w + \
                 (ramp_w * queries[:, None] - ramp_ws) * slope
-        out += torch.where(use[:, None], part, torch.zeros_like(part))
+        out += part * use[:, None]
         level += 1
     return out

@@ -50,9 +50,8 @@ import torch
 from torch import Tensor
 
 from .prefix_ranking import prefix_step_sums
-from .ranking import (check_step_delta, kept_negatives,
-                      rank_against_negatives, scatter_sorted,
-                      weighted_step_sum_above, weighted_step_sum_from_ranges)
+from .ranking import (check_step_delta, kept_negatives, rank_against_negatives,
+                      scatter_sorted, weighted_step_sum_above)
 
 # The authors' thresholds below which a positive sends no update.
 RANKING_EPS = 1e-10
@@ -84,17 +83,17 @@ class RankSortResult(NamedTuple):
     pos_idx: Tensor
 
 
-def rank_sort_with_update(
-        scores: Tensor,
-        labels: Tensor,
-        pos_targets: Tensor,
-        delta: float = 0.5,
-        all_pos_scores: Optional[Tensor] = None,
-        all_pos_targets: Optional[Tensor] = None,
-        pos_offset: int = 0,
-        reduce_sum: Optional[Callable[[Tensor], Tensor]] = None,
-        pos_idx: Optional[Tensor] = None,
-        neg_idx: Optional[Tensor] = None) -> RankSortResult:
+def rank_sort_with_update(scores: Tensor,
+                          labels: Tensor,
+                          pos_targets: Tensor,
+                          delta: float = 0.5,
+                          all_pos_scores: Optional[Tensor] = None,
+                          all_pos_targets: Optional[Tensor] = None,
+                          pos_offset: int = 0,
+                          reduce_sum: Optional[Callable[[Tensor],
+                                                        Tensor]] = None,
+                          pos_idx: Optional[Tensor] = None,
+                          neg_idx: Optional[Tensor] = None) -> RankSortResult:
     """Rank & Sort loss and its update for flat scores.
 
     Args:
@@ -159,12 +158,16 @@ def rank_sort_with_update(
     lower = torch.searchsorted(by_target.values, t, right=False)
     below_me = prefix_step_sums(
         s[by_target.indices],
-        torch.stack([ones, 1.0 - by_target.values], 1), lower, s, delta,
+        torch.stack([ones, 1.0 - by_target.values], 1),
+        lower,
+        s,
+        delta,
         above=True)
     missorted, err_missorted = below_me[:, 0], below_me[:, 1]
     kept = rank_pos - missorted  # targets >= y_i, self included: >= H(0)
-    sorting_error = (err_missorted * kept - (err_all - err_missorted) *
-                     missorted) / (rank_pos * kept)
+    sorting_error = (err_missorted * kept -
+                     (err_all - err_missorted) * missorted) / (
+                         rank_pos * kept)
 
     rank = rank_pos + fp
     ranking_error = fp / rank
@@ -173,9 +176,7 @@ def rank_sort_with_update(
 
     # Ranking part: negatives receive sum_i H(s_j - s_i) / rank(i).
     neg_coef = torch.where(ranks, 1.0 / rank, torch.zeros_like(rank))
-    neg_update = weighted_step_sum_from_ranges(s, neg_coef, ranked.neg,
-                                               ranked.lo, ranked.hi, delta)
-    ranking_update[neg_idx] = (neg_update / p).to(out_dtype)
+    ranking_update[neg_idx] = ranked.negative_sums(neg_coef / p).to(out_dtype)
     pos_rank = torch.where(ranks, -ranking_error, torch.zeros_like(rank))
 
     # Sorting part: positive k receives sum over i with y_i > y_k of
@@ -184,9 +185,13 @@ def rank_sort_with_update(
                        torch.zeros_like(rank))
     by_target_desc = torch.sort(-t, stable=True)
     higher = torch.searchsorted(by_target_desc.values, -t, right=False)
-    received = prefix_step_sums(s[by_target_desc.indices],
-                                coef[by_target_desc.indices][:, None],
-                                higher, s, delta, above=False)[:, 0]
+    received = prefix_step_sums(
+        s[by_target_desc.indices],
+        coef[by_target_desc.indices][:, None],
+        higher,
+        s,
+        delta,
+        above=False)[:, 0]
     pos_sort = received - torch.where(sorts, sorting_error,
                                       torch.zeros_like(rank))
 

@@ -14,7 +14,7 @@ linear in between, both sums follow exactly from the sorted scores, their
 prefix sums and two binary searches per query: O((P + N) log(P + N)) time,
 O(P + N) memory. Prefix sums are accumulated in float64.
 """
-from typing import Callable, NamedTuple, Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -203,46 +203,94 @@ def check_step_delta(delta: float, allow_zero: bool = True) -> None:
                          f'got {delta!r}')
 
 
-class PositivesVsNegatives(NamedTuple):
+class RankedNegatives:
     """The positives sorted and every kept negative placed among them.
 
-    Attributes:
-        pos_sorted: ``[P]`` float64 scores of the (global) positives,
-            ascending.
-        order: ``[P]`` their positions in the input positives.
-        neg: ``[N']`` float64 scores of the kept negatives (this process).
-        lo, hi: ``[N']`` :func:`ramp_ranges` of each negative.
-        fp: ``[P]`` ``sum_j H(s_j - s_i)`` over the kept negatives of every
-            process (after ``reduce_sum``), in sorted order.
-    """
-    pos_sorted: Tensor
-    order: Tensor
-    neg: Tensor
-    lo: Tensor
-    hi: Tensor
-    fp: Tensor
-
-
-def rank_against_negatives(
-        all_pos: Tensor, neg: Tensor, delta: float,
-        reduce_sum: Optional[Callable[[Tensor], Tensor]] = None
-) -> PositivesVsNegatives:
-    """Sort the positives and count each one's false positives: one pair of
-    binary searches per negative into the sorted positives (the negatives
-    are never sorted), O((P + N) log P).
+    For ``delta > 0`` each negative is placed once among the ``2P`` ramp
+    edges ``s_i - delta``, ``s_i + delta`` of the sorted positives (one
+    binary search). Between two consecutive edges every ``H(s_j - s_i)`` is
+    either 0, 1 or linear in ``s_j``, so a positive's false-positive count
+    follows from the per-interval count and score sum of the negatives
+    (two ``bincount``), and any weighted sum ``sum_i c_i H(s_j - s_i)`` is
+    ``A[b_j] + B[b_j] s_j`` with per-interval coefficients built from the
+    positives alone (O(P)). H is continuous, so a negative exactly on an
+    edge gives the same value in either neighbouring interval. The hard
+    step (``delta = 0``) is discontinuous: it keeps one search per side
+    (:func:`ramp_ranges`).
 
     Args:
         all_pos: ``[P]`` float64 scores of the positives (of every process).
         neg: ``[N']`` float64 scores of this process's kept negatives.
         delta: Half-width of the step's ramp, >= 0.
         reduce_sum: Sums the ``[P]`` counts over processes; None: identity.
+
+    Attributes:
+        pos_sorted: ``[P]`` the positives' scores, ascending.
+        order: ``[P]`` their positions in ``all_pos``.
+        fp: ``[P]`` ``sum_j H(s_j - s_i)`` over the kept negatives of every
+            process, in sorted order.
     """
-    pos_sorted, order = torch.sort(all_pos)
-    lo, hi = ramp_ranges(pos_sorted, neg, delta)
-    fp = step_sum_from_ranges(pos_sorted, neg, lo, hi, delta)
-    if reduce_sum is not None:
-        fp = reduce_sum(fp)
-    return PositivesVsNegatives(pos_sorted, order, neg, lo, hi, fp)
+
+    def __init__(self,
+                 all_pos: Tensor,
+                 neg: Tensor,
+                 delta: float,
+                 reduce_sum: Optional[Callable[[Tensor], Tensor]] = None):
+        self.pos_sorted, self.order = torch.sort(all_pos)
+        self.neg, self.delta = neg, delta
+        s, p = self.pos_sorted, self.pos_sorted.numel()
+        slope = inverse_width(delta)
+        if delta > 0:
+            edges, where = torch.sort(torch.cat([s - delta, s + delta]))
+            rank = torch.empty_like(where)
+            rank[where] = torch.arange(2 * p, device=s.device)
+            self.low, self.up = rank[:p], rank[p:]
+            self.bucket = torch.searchsorted(edges, neg)  # in [0, 2P]
+            cn = _prefix(
+                torch.bincount(self.bucket, minlength=2 * p + 1).double())
+            cs = _prefix(
+                torch.bincount(self.bucket, weights=neg, minlength=2 * p + 1))
+            # buckets > up: H = 1; (low, up]: the ramp; <= low: 0
+            n_ramp = cn[self.up + 1] - cn[self.low + 1]
+            s_ramp = cs[self.up + 1] - cs[self.low + 1]
+            fp = (neg.numel() - cn[self.up + 1]) + \
+                (s_ramp - n_ramp * s) * slope + 0.5 * n_ramp
+        else:
+            self.lo, self.hi = ramp_ranges(s, neg, delta)
+            fp = step_sum_from_ranges(s, neg, self.lo, self.hi, delta)
+        self.fp = reduce_sum(fp) if reduce_sum is not None else fp
+
+    def negative_sums(self, coef: Tensor) -> Tensor:
+        """``[N']`` float64 ``sum_i coef_i H(s_j - s_i)`` for every kept
+        negative ``j`` (``coef`` in sorted order, float64)."""
+        s, delta = self.pos_sorted, self.delta
+        if delta == 0:
+            return weighted_step_sum_from_ranges(s, coef, self.neg, self.lo,
+                                                 self.hi, delta)
+        n = 2 * s.numel() + 1
+        slope = inverse_width(delta)
+
+        def rises(at: Tensor, weights: Tensor) -> Tensor:
+            return torch.bincount(at + 1, weights=weights, minlength=n)
+
+        full = torch.cumsum(rises(self.up, coef), 0)
+        ramp_c = torch.cumsum(rises(self.low, coef) - rises(self.up, coef), 0)
+        cs = coef * s
+        ramp_cs = torch.cumsum(rises(self.low, cs) - rises(self.up, cs), 0)
+        intercept = full + 0.5 * ramp_c - ramp_cs * slope
+        gradient = ramp_c * slope
+        return intercept[self.bucket] + gradient[self.bucket] * self.neg
+
+
+def rank_against_negatives(
+    all_pos: Tensor,
+    neg: Tensor,
+    delta: float,
+    reduce_sum: Optional[Callable[[Tensor],
+                                  Tensor]] = None) -> RankedNegatives:
+    """:class:`RankedNegatives` (the negatives are never sorted):
+    O(P log P + N log P)."""
+    return RankedNegatives(all_pos, neg, delta, reduce_sum)
 
 
 def scatter_sorted(values: Tensor, order: Tensor) -> Tensor:
@@ -266,5 +314,5 @@ def kept_negatives(flat: Tensor, labels: Tensor, min_pos: Tensor,
                    delta: float) -> Tensor:
     """``[M]`` bool: the negatives (label 0) at or above
     :func:`pruning_threshold`, the only ones a ranking loss needs."""
-    return (labels == 0) & (flat >= pruning_threshold(min_pos, delta,
-                                                      flat.dtype))
+    return (labels == 0) & (
+        flat >= pruning_threshold(min_pos, delta, flat.dtype))

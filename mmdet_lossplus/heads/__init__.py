@@ -12,6 +12,6 @@ __all__ = [
     'AllLevelATSSHead', 'AllLevelFCOSHead', 'AllLevelRetinaHead',
     'AngleRetinaHead', 'ConfigurableNMSATSSHead', 'ConfigurableNMSFCOSHead',
     'ConfigurableNMSMixin', 'GlobalBatchHeadMixin', 'RankSortATSSHead',
-    'aLRPRetinaHead', 'atss_centerness_target',
-    'flatten_levels', 'join_levels', 'resolve_nms_cfg'
+    'aLRPRetinaHead', 'atss_centerness_target', 'flatten_levels',
+    'join_levels', 'resolve_nms_cfg'
 ]

@@ -42,8 +42,8 @@ class aLRPRetinaHead(AllLevelRetinaHead):  # noqa: N801 (the paper's name)
                             f'{type(self.loss_cls).__name__}')
         if not self.use_sigmoid_cls:
             # mmdet sizes the classifier from the config's use_sigmoid
-            raise ValueError('aLRPRetinaHead: loss_cls needs use_sigmoid=True in '
-                             'its config (one logit per class, no '
+            raise ValueError('aLRPRetinaHead: loss_cls needs use_sigmoid='
+                             'True in its config (one logit per class, no '
                              'background column)')
 
     def loss_by_feat(

@@ -3,10 +3,10 @@ ICCV 2021), on the global-batch mechanism."""
 from typing import List, Optional, Tuple
 
 import torch
+from mmcv.cnn import Scale
 from mmdet.models.dense_heads import ATSSHead
 from mmdet.structures.bbox import bbox_overlaps, get_box_tensor
 from mmdet.utils import InstanceList, OptInstanceList
-from mmcv.cnn import Scale
 from torch import Tensor
 
 from .. import dist
@@ -41,7 +41,9 @@ class RankSortATSSHead(GlobalBatchHeadMixin, ConfigurableNMSMixin, ATSSHead):
     def __init__(self,
                  *args,
                  loss_cls: dict = dict(
-                     type='mmdet_lossplus.RankSortLoss', delta=0.5, use_sigmoid=True),
+                     type='mmdet_lossplus.RankSortLoss',
+                     delta=0.5,
+                     use_sigmoid=True),
                  loss_bbox: dict = dict(type='GIoULoss', reduction='none'),
                  **kwargs) -> None:
         super().__init__(
@@ -52,8 +54,8 @@ class RankSortATSSHead(GlobalBatchHeadMixin, ConfigurableNMSMixin, ATSSHead):
                             f'{type(self.loss_cls).__name__}')
         if not self.use_sigmoid_cls:
             # mmdet sizes the classifier from the config's use_sigmoid
-            raise ValueError('RankSortATSSHead: loss_cls needs use_sigmoid=True in '
-                             'its config (one logit per class, no '
+            raise ValueError('RankSortATSSHead: loss_cls needs use_sigmoid='
+                             'True in its config (one logit per class, no '
                              'background column)')
 
     def _init_layers(self) -> None:
@@ -122,8 +124,7 @@ class RankSortATSSHead(GlobalBatchHeadMixin, ConfigurableNMSMixin, ATSSHead):
         return dict(loss_rank=loss_rank, loss_sort=loss_sort, **losses)
 
     @staticmethod
-    def self_balance(cls_loss: Tensor, box_loss: Tensor,
-                     world: int) -> Tensor:
+    def self_balance(cls_loss: Tensor, box_loss: Tensor, world: int) -> Tensor:
         """``cls / box`` of the (global) values, detached; 0 when the box
         loss is 0 (no positive anywhere)."""
         box = box_loss.detach()
@@ -139,5 +140,4 @@ class RankSortATSSHead(GlobalBatchHeadMixin, ConfigurableNMSMixin, ATSSHead):
                         score_factors: Optional[List[Tensor]] = None,
                         **kwargs):
         # no centerness: the class scores alone rank the detections
-        return super().predict_by_feat(cls_scores, bbox_preds, None,
-                                       **kwargs)
+        return super().predict_by_feat(cls_scores, bbox_preds, None, **kwargs)

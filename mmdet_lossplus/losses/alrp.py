@@ -148,8 +148,8 @@ class aLRPLoss(BatchStatsLoss):  # noqa: N801 (the paper's name)
         sums, calls, epoch = state['sums'], state['calls'], state['epoch']
         if not torch.is_tensor(sums) or sums.shape != (3, ) or \
                 not torch.isfinite(sums).all() or (sums < 0).any():
-            raise ValueError('aLRPLoss: the checkpoint\'s running sums must be '
-                             'three finite non-negative numbers; got '
+            raise ValueError('aLRPLoss: the checkpoint\'s running sums must '
+                             'be three finite non-negative numbers; got '
                              f'{sums!r}: the aLRP state is corrupted')
         if isinstance(calls, bool) or not isinstance(calls, int) or \
                 calls < 0 or not (epoch is None or (
@@ -159,12 +159,12 @@ class aLRPLoss(BatchStatsLoss):  # noqa: N801 (the paper's name)
         self._sums = sums.to(torch.float64).clone()
         self._calls, self._epoch = calls, epoch
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
-                              strict, missing_keys, unexpected_keys,
-                              error_msgs):
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
         sb = state_dict.get(prefix + 'sb_weight')
-        if sb is not None and (sb.numel() != 1 or not bool(
-                torch.isfinite(sb).all()) or float(sb) <= 0):
+        if sb is not None and (sb.numel() != 1
+                               or not bool(torch.isfinite(sb).all())
+                               or float(sb) <= 0):
             raise ValueError(f'{prefix}sb_weight in the checkpoint must be a '
                              f'finite number > 0, got {sb!r}: the aLRP '
                              'state is corrupted')
@@ -213,8 +213,7 @@ class aLRPLoss(BatchStatsLoss):  # noqa: N801 (the paper's name)
         if dist.is_distributed():  # every rank reaches this together
             sums = dist.all_reduce_sum(sums)
         self.sb_weight.copy_(
-            torch.where(sums[1] > 0,
-                        1.0 + sums[0] / sums[1].clamp_min(1e-300),
+            torch.where(sums[1] > 0, 1.0 + sums[0] / sums[1].clamp_min(1e-300),
                         self.sb_weight))
         self._sums = torch.zeros_like(self._sums)
         self._calls = 0
@@ -249,9 +248,8 @@ class aLRPLoss(BatchStatsLoss):  # noqa: N801 (the paper's name)
             raise TypeError('loc_errors must be a 1-D float tensor, one '
                             'error per positive anchor')
         labels = ranking_labels(pred, target, label_weight)
-        cls_loss = _ALRPClsFunction.apply(pred, labels.reshape(-1),
-                                          loc_errors, self.delta,
-                                          self.global_scope, self)
+        cls_loss = _ALRPClsFunction.apply(pred, labels.reshape(-1), loc_errors,
+                                          self.delta, self.global_scope, self)
         out = self.last_result
         local = (out.loc_weights.to(loc_errors.dtype) * loc_errors).sum()
         if self.global_scope:

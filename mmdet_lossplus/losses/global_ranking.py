@@ -38,14 +38,14 @@ class RankedEntries(NamedTuple):
     reduce_sum: Optional[Callable[[Tensor], Tensor]]
 
 
-def select_ranked_entries(
-        flat: Tensor,
-        labels: Tensor,
-        delta: float,
-        global_rank: bool,
-        pos_values: Optional[Callable[[Tensor], Tensor]] = None,
-        num_values: Optional[int] = None,
-        what: str = 'values') -> RankedEntries:
+def select_ranked_entries(flat: Tensor,
+                          labels: Tensor,
+                          delta: float,
+                          global_rank: bool,
+                          pos_values: Optional[Callable[[Tensor],
+                                                        Tensor]] = None,
+                          num_values: Optional[int] = None,
+                          what: str = 'values') -> RankedEntries:
     """Positives, kept negatives and (across ranks) every rank's positives.
 
     Args:
@@ -70,32 +70,37 @@ def select_ranked_entries(
     """
     distributed = global_rank and dist.is_distributed()
     pos_mask = labels == 1
-    inf = torch.full((), math.inf, dtype=torch.float64, device=flat.device)
-    min_pos = torch.where(pos_mask, flat.double(), inf).amin() \
-        if flat.numel() else inf
+    inf = torch.full((), math.inf, dtype=flat.dtype, device=flat.device)
+    # the exact minimum in the scores' own precision (no float64 copy)
+    min_pos = (torch.where(pos_mask, flat, inf).amin()
+               if flat.numel() else inf).double()
     if distributed:
         min_pos = dist.all_reduce_min(min_pos)
     keep_mask = kept_negatives(flat, labels, min_pos, delta)
     n_pos = pos_mask.sum()
     mismatch = n_pos - num_values if num_values is not None else \
         torch.zeros_like(n_pos)
-    counts = torch.stack(
-        [n_pos, keep_mask.sum(), (~torch.isfinite(flat)).sum(), mismatch])
+    if flat.numel():  # NaN and inf reach the extremes: one pass, no mask
+        finite = torch.isfinite(torch.stack(torch.aminmax(flat))).all()
+    else:
+        finite = torch.ones((), dtype=torch.bool, device=flat.device)
+    counts = torch.stack([n_pos, keep_mask.sum(), (~finite).long(), mismatch])
     table = dist.all_gather_rows(counts) if distributed else counts[None]
     table = table.tolist()  # the one host round-trip
-    bad = sum(row[2] for row in table)
+    bad = [r for r, row in enumerate(table) if row[2]]
     if bad:
         raise NonFiniteScores(
-            f'scores: {bad} non-finite value(s) among the (anchor, class) '
-            'entries, ignored ones included; a ranking loss needs finite '
-            'logits')
+            'scores: non-finite value(s) among the (anchor, class) entries, '
+            'ignored ones included' +
+            (f' (on rank(s) {bad})' if len(table) > 1 else '') +
+            '; a ranking loss needs finite logits')
     wrong = [(r, row[0], row[0] - row[3]) for r, row in enumerate(table)
              if row[3]]
     if wrong:
         raise ValueError(
-            f'{what}: one per positive (anchor, class) entry expected; '
-            + '; '.join(f'rank {r}: {p} positives, {v} {what}'
-                        for r, p, v in wrong))
+            f'{what}: one per positive (anchor, class) entry expected; ' +
+            '; '.join(f'rank {r}: {p} positives, {v} {what}'
+                      for r, p, v in wrong))
     me = dist.rank() if distributed else 0
     pos_idx = torch.nonzero_static(pos_mask, size=table[me][0])[:, 0]
     neg_idx = torch.nonzero_static(keep_mask, size=table[me][1])[:, 0]
@@ -108,8 +113,8 @@ def select_ranked_entries(
         all_pos, all_values = dist.all_gather_sized(mine, sizes), None
     else:  # scores and values interleaved: one all-gather
         pairs = torch.stack([mine, values.detach().double()], 1)
-        both = dist.all_gather_sized(pairs.reshape(-1),
-                                     [2 * n for n in sizes]).reshape(-1, 2)
+        both = dist.all_gather_sized(
+            pairs.reshape(-1), [2 * n for n in sizes]).reshape(-1, 2)
         all_pos, all_values = both[:, 0], both[:, 1]
     return RankedEntries(pos_idx, neg_idx, all_pos, all_values,
                          sum(sizes[:me]), dist.all_reduce_sum)

@@ -25,9 +25,8 @@ class _RankSortFunction(torch.autograd.Function):
     def forward(ctx, scores: Tensor, labels: Tensor, targets: Tensor,
                 columns: int, delta: float,
                 global_rank: bool) -> Tuple[Tensor, Tensor]:
-        out = ranking_rank_sort_loss(scores.detach(), labels,
-                                     targets.detach(), delta, global_rank,
-                                     columns)
+        out = ranking_rank_sort_loss(scores.detach(), labels, targets.detach(),
+                                     delta, global_rank, columns)
         distributed = global_rank and dist.is_distributed()
         ctx.scale = dist.ddp_gradient_scale() if distributed else 1
         ctx.save_for_backward(out.ranking_update, out.sorting_update,
@@ -40,8 +39,9 @@ class _RankSortFunction(torch.autograd.Function):
     def backward(ctx, grad_rank: Tensor, grad_sort: Tensor):
         ranking_update, sorting_update, pos_idx = ctx.saved_tensors
         g = ranking_update * (grad_rank.to(ranking_update.dtype) * ctx.scale)
-        g.index_add_(0, pos_idx, sorting_update *
-                     (grad_sort.to(sorting_update.dtype) * ctx.scale))
+        g.index_add_(
+            0, pos_idx,
+            sorting_update * (grad_sort.to(sorting_update.dtype) * ctx.scale))
         return (g.reshape(ctx.shape).to(ctx.dtype), ) + (None, ) * 5
 
 
@@ -124,8 +124,8 @@ class RankSortLoss(BatchStatsLoss):
         return rank * self.loss_weight, sort * self.loss_weight
 
     @staticmethod
-    def _labels_and_targets(pred: Tensor, target, label_weight
-                            ) -> Tuple[Tensor, Tensor, int]:
+    def _labels_and_targets(pred: Tensor, target,
+                            label_weight) -> Tuple[Tensor, Tensor, int]:
         """int8 ranking labels ``[N*C]``, the targets and the number of
         entries sharing one target (``C`` for per-anchor IoUs)."""
         if isinstance(target, (tuple, list)):
@@ -137,9 +137,12 @@ class RankSortLoss(BatchStatsLoss):
                     ious.shape != cls_labels.shape:
                 raise TypeError('ious must be a float tensor shaped like the '
                                 f'labels {tuple(cls_labels.shape)}')
-            labels = ranking_labels(pred, cls_labels, label_weight)
             iou, columns = ious.detach(), pred.shape[1]
-            zero_target = (iou <= 0)[:, None]
+            check_values(((iou >= 0) & (iou <= 1)).all(),
+                         'IoU targets must lie in [0, 1]')
+            # as the authors: a positive whose target is 0 is a negative
+            labels = ranking_labels(
+                pred, cls_labels, label_weight, keep_positive=iou > 0)
         else:
             if not torch.is_tensor(target) or not \
                     target.is_floating_point() or target.shape != pred.shape:
@@ -147,14 +150,10 @@ class RankSortLoss(BatchStatsLoss):
                     'target must be (labels [N], ious [N]) or a float '
                     f'[N, C] = {tuple(pred.shape)} tensor of IoU targets')
             iou, columns = target.detach(), 1
+            check_values(((iou >= 0) & (iou <= 1)).all(),
+                         'IoU targets must lie in [0, 1]')
             labels = ranking_labels(pred, (iou > 0).to(torch.int8),
                                     label_weight)
-            zero_target = iou <= 0
-        check_values(((iou >= 0) & (iou <= 1)).all(),
-                     'IoU targets must lie in [0, 1]')
-        # as the authors: a positive whose target is 0 is a negative
-        labels = torch.where((labels == 1) & zero_target,
-                             torch.zeros_like(labels), labels)
         return labels.reshape(-1), iou.reshape(-1), columns
 
     def extra_repr(self) -> str:

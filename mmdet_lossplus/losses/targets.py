@@ -104,11 +104,36 @@ def binary_targets(pred: Tensor, target: Tensor,
     return target, valid
 
 
-def ranking_labels(pred: Tensor, target: Tensor,
-                   label_weight: Optional[Tensor]) -> Tensor:
+def ranking_labels(pred: Tensor,
+                   target: Tensor,
+                   label_weight: Optional[Tensor],
+                   keep_positive: Optional[Tensor] = None) -> Tensor:
     """int8 labels shaped like ``pred`` for a ranking: 1 positive, 0
     negative, -1 ignored (``label_weight <= 0``). Inputs as
-    :func:`binary_targets`."""
-    target, valid = binary_targets(pred, target, label_weight)
-    return torch.where(valid, target.to(torch.int8),
-                       torch.full_like(target, -1, dtype=torch.int8))
+    :func:`binary_targets`; ``keep_positive`` (``[N]`` bool, class-index
+    targets only) makes the assigned class of the rows where it is False a
+    negative.
+
+    Class-index targets are written straight into int8 (one byte per
+    entry; a ranking loss's label pass costs no float one-hot)."""
+    if not check_cls_inputs(pred, target, label_weight):
+        if keep_positive is not None:
+            raise ValueError('keep_positive needs class-index targets')
+        target, valid = binary_targets(pred, target, label_weight)
+        return torch.where(valid, target.to(torch.int8),
+                           torch.full_like(target, -1, dtype=torch.int8))
+    n, c = pred.shape
+    # background C scatters into an extra column that is dropped
+    labels = torch.zeros((n, c + 1), dtype=torch.int8, device=pred.device)
+    if keep_positive is None:
+        labels.scatter_(1, target.long()[:, None], 1)
+    else:
+        labels.scatter_(1,
+                        target.long()[:, None],
+                        keep_positive.to(torch.int8)[:, None])
+    if label_weight is not None and label_weight.dim() == 1:
+        labels.masked_fill_((label_weight <= 0)[:, None], -1)
+    labels = labels[:, :c].contiguous()
+    if label_weight is not None and label_weight.dim() == 2:
+        labels.masked_fill_(label_weight <= 0, -1)
+    return labels

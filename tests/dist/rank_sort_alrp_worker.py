@@ -86,8 +86,8 @@ def main():
         union_rows = torch.zeros(N, dtype=torch.bool, device=DEVICE)
         union_rows[rows] = True
         ref_mine = ref_loc_grad[union_rows[pos]]
-        assert torch.allclose(loc_grad / world, ref_mine, atol=1e-7,
-                              rtol=1e-5), case
+        assert torch.allclose(
+            loc_grad / world, ref_mine, atol=1e-7, rtol=1e-5), case
     if case == 'allneg':
         assert all(float(o) == 0 for o in ref_out)
 

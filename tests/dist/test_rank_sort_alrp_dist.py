@@ -7,8 +7,8 @@ import os.path as osp
 import pytest
 from conftest import run_torchrun
 
-WORKER = osp.join(osp.dirname(osp.abspath(__file__)),
-                  'rank_sort_alrp_worker.py')
+WORKER = osp.join(
+    osp.dirname(osp.abspath(__file__)), 'rank_sort_alrp_worker.py')
 
 
 @pytest.mark.parametrize('loss', ['ranksort', 'alrp'])

@@ -16,8 +16,8 @@ def test_matches_direct_sum(delta, above, seed):
     scores = torch.randn(r, generator=g, dtype=torch.float64)
     if seed % 2:  # exact ties, also at +-delta
         scores = torch.round(scores * 4) / 4
-    queries = torch.cat([scores, torch.randn(q, generator=g,
-                                             dtype=torch.float64)])
+    queries = torch.cat(
+        [scores, torch.randn(q, generator=g, dtype=torch.float64)])
     if seed % 2:
         queries = torch.round(queries * 4) / 4
     weights = torch.rand(r, 3, generator=g, dtype=torch.float64)
@@ -32,7 +32,8 @@ def test_matches_direct_sum(delta, above, seed):
 
 def test_empty_inputs():
     w = torch.ones(0, 2, dtype=torch.float64)
-    out = prefix_step_sums(torch.zeros(0, dtype=torch.float64), w,
-                           torch.zeros(3, dtype=torch.long),
-                           torch.zeros(3, dtype=torch.float64), 0.5, True)
+    out = prefix_step_sums(
+        torch.zeros(0,
+                    dtype=torch.float64), w, torch.zeros(3, dtype=torch.long),
+        torch.zeros(3, dtype=torch.float64), 0.5, True)
     assert out.shape == (3, 2) and (out == 0).all()

@@ -32,8 +32,8 @@ def _case(seed, n, p_pos, p_ign, scale, ties, delta):
 def check_rank_sort(scores, labels, targets, delta):
     pos = labels == 1
     out = rank_sort_with_update(scores, labels, targets[pos], delta)
-    r_loss, s_loss, r_upd, s_upd = rank_sort_reference(scores, labels,
-                                                       targets, delta)
+    r_loss, s_loss, r_upd, s_upd = rank_sort_reference(scores, labels, targets,
+                                                       delta)
     assert out.ranking_loss.item() == pytest.approx(r_loss, abs=ATOL)
     assert out.sorting_loss.item() == pytest.approx(s_loss, abs=ATOL)
     torch.testing.assert_close(out.ranking_update, r_upd, atol=ATOL, rtol=0)
@@ -71,8 +71,8 @@ def test_rank_sort_matches_reference(delta, seed, ties):
 @pytest.mark.parametrize('seed', range(5))
 @pytest.mark.parametrize('ties', [False, True])
 def test_alrp_matches_reference(delta, seed, ties):
-    scores, labels, _, loc = _case(100 + seed, 25 + 19 * seed, 0.25, 0.1,
-                                   1.5, ties, delta)
+    scores, labels, _, loc = _case(100 + seed, 25 + 19 * seed, 0.25, 0.1, 1.5,
+                                   ties, delta)
     out = check_alrp(scores, labels, loc, delta)
     assert out.update.sum().item() == pytest.approx(0, abs=1e-12)
 
@@ -115,8 +115,8 @@ def test_ignored_entries_change_nothing():
     pos = ignored == 1
     a = rank_sort_with_update(scores, ignored, targets[pos])
     b = rank_sort_with_update(scores[kept], ignored[kept], targets[pos])
-    assert a.ranking_loss.item() == pytest.approx(b.ranking_loss.item(),
-                                                  abs=1e-12)
+    assert a.ranking_loss.item() == pytest.approx(
+        b.ranking_loss.item(), abs=1e-12)
     torch.testing.assert_close(a.ranking_update[kept], b.ranking_update)
     assert (a.ranking_update[~kept] == 0).all()
     c = alrp_with_update(scores, ignored, loc[pos])
@@ -140,8 +140,7 @@ def test_perfect_ranking_and_sorting_is_zero(delta):
     ])
     out = rank_sort_with_update(scores, labels, targets, delta)
     assert out.ranking_loss.item() == 0 and out.sorting_loss.item() == 0
-    assert (out.ranking_update == 0).all() and (out.sorting_update
-                                                == 0).all()
+    assert (out.ranking_update == 0).all() and (out.sorting_update == 0).all()
     alrp = alrp_with_update(scores, labels, torch.full((4, ), 0.3), delta
                             or 1.0)
     assert alrp.cls_loss.item() == 0 and (alrp.update == 0).all()
@@ -149,9 +148,10 @@ def test_perfect_ranking_and_sorting_is_zero(delta):
     swapped = rank_sort_with_update(scores, labels, targets.flip(0), delta)
     assert swapped.sorting_loss.item() > 0
     assert swapped.sorting_update.abs().sum().item() > 0
-    check_rank_sort(scores, labels,
-                    torch.cat([neg_scores[:10] * 0, targets.flip(0),
-                               neg_scores[10:] * 0]), delta)
+    check_rank_sort(
+        scores, labels,
+        torch.cat([neg_scores[:10] * 0,
+                   targets.flip(0), neg_scores[10:] * 0]), delta)
 
 
 def test_float32_scores_give_float32_updates():
@@ -160,8 +160,8 @@ def test_float32_scores_give_float32_updates():
     a = rank_sort_with_update(scores.float(), labels, targets[pos].float())
     b = rank_sort_with_update(scores.float().double(), labels, targets[pos])
     assert a.ranking_update.dtype == torch.float32
-    torch.testing.assert_close(a.ranking_update.double(), b.ranking_update,
-                               atol=1e-7, rtol=0)
+    torch.testing.assert_close(
+        a.ranking_update.double(), b.ranking_update, atol=1e-7, rtol=0)
     c = alrp_with_update(scores.float(), labels, loc[pos].float())
     assert c.update.dtype == torch.float32
 

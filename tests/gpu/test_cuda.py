@@ -3,10 +3,13 @@ these), reported as skipped with the reason where it is not.
 
 * every loss gives the same value and gradient on CUDA as on CPU;
 * GHM keeps no scratch buffers on CUDA (the CPU-only optimisation is off);
-* the 2-process GHM and AP-loss exactness checks pass with CUDA tensors;
+* Rank & Sort and aLRP (values, gradients, the self-balancing weight) on
+  CUDA equal CPU;
+* the 2-process GHM, AP-loss, Rank & Sort and aLRP exactness checks pass
+  with CUDA tensors;
 * a short training through ``tools/train.py --amp`` (mmengine's
-  ``AmpOptimWrapper``, float16 autocast) runs with GHM and AP-loss and
-  gives finite losses.
+  ``AmpOptimWrapper``, float16 autocast) runs with GHM, AP-loss, RS-ATSS
+  and aLRP-RetinaNet and gives finite losses.
 """
 import math
 import os.path as osp
@@ -67,6 +70,35 @@ def _cases():
     }
 
 
+def test_rank_sort_and_alrp_on_cuda_equal_cpu():
+    from mmdet_lossplus.losses import RankSortLoss, aLRPLoss
+    g = torch.Generator().manual_seed(3)
+    n, c = 2000, 8
+    logits = torch.randn(n, c, generator=g) * 3
+    labels = torch.randint(0, c + 1, (n, ), generator=g)
+    ious = torch.rand(n, generator=g)
+    pos = labels < c
+    loc = torch.rand(int(pos.sum()), generator=g)
+    results = []
+    for device in ('cpu', 'cuda'):
+        x = logits.to(device).clone().requires_grad_()
+        rs = RankSortLoss(scope='local').to(device)(
+            x, (labels.to(device), ious.to(device)))
+        sum(rs).backward()
+        y = logits.to(device).clone().requires_grad_()
+        errors = loc.to(device).clone().requires_grad_()
+        al = aLRPLoss(scope='local', sb_interval=1).to(device)
+        for _ in range(2):  # the second call uses the re-estimated SB
+            parts = al(y, labels.to(device), loc_errors=errors)
+        sum(parts).backward()
+        results.append([
+            t.detach().cpu()
+            for t in (*rs, x.grad, *parts, y.grad, errors.grad, al.sb_weight)
+        ])
+    for a, b in zip(*results):
+        assert torch.allclose(a.double(), b.double(), rtol=1e-4, atol=1e-7)
+
+
 @pytest.mark.parametrize('name', list(_cases()))
 def test_loss_on_cuda_equals_cpu(name):
     make, pred, args = _cases()[name]
@@ -98,12 +130,14 @@ def test_scratch_buffers_are_off_on_cuda():
     assert reg.scratch.nbytes() == 0
 
 
-@pytest.mark.parametrize('worker,case', [('ghm_worker.py', 'split'),
-                                         ('ghm_worker.py', 'empty'),
-                                         ('ap_worker.py', 'split'),
-                                         ('ap_worker.py', 'nopos')])
+@pytest.mark.parametrize('worker,case',
+                         [('ghm_worker.py', 'split'),
+                          ('ghm_worker.py', 'empty'),
+                          ('ap_worker.py', 'split'), ('ap_worker.py', 'nopos'),
+                          ('rank_sort_alrp_worker.py', 'ranksort split'),
+                          ('rank_sort_alrp_worker.py', 'alrp nopos')])
 def test_two_process_exactness_with_cuda_tensors(worker, case):
-    proc = run_torchrun([osp.join(DIST, worker), case],
+    proc = run_torchrun([osp.join(DIST, worker), *case.split()],
                         timeout=300,
                         env=dict(LOSSPLUS_TEST_DEVICE='cuda'))
     for rank in (0, 1):
@@ -113,9 +147,11 @@ def test_two_process_exactness_with_cuda_tensors(worker, case):
 @pytest.mark.parametrize(
     'config', [
         DEMO_CONFIG, 'configs/ghm/retinanet_r18_fpn_ghm_demo.py',
-        'configs/ap_loss/retinanet_r18_fpn_aploss_demo.py'
+        'configs/ap_loss/retinanet_r18_fpn_aploss_demo.py',
+        'configs/atss/atss_r18_fpn_ranksort_demo.py',
+        'configs/alrp/retinanet_r18_fpn_alrp_demo.py'
     ],
-    ids=['focal', 'ghm', 'aploss'])
+    ids=['focal', 'ghm', 'aploss', 'ranksort', 'alrp'])
 def test_amp_training_through_the_tools(config, tmp_path, tiny_data):
     run_py(
         [

@@ -150,8 +150,8 @@ def test_alrp_head_losses_equal_the_transcription():
         giou = bbox_overlaps(
             decoded, target_boxes, mode='giou', is_aligned=True)
         c, loc, _, _ = alrp_reference(scores,
-                                      _entry_labels(labels, weights, 4),
-                                      (1 - giou).double())
+                                      _entry_labels(labels, weights,
+                                                    4), (1 - giou).double())
     assert losses['loss_cls'].item() == pytest.approx(c, abs=1e-6)
     assert losses['loss_bbox'].item() == pytest.approx(50 * loc, rel=1e-5)
     sum(losses.values()).backward()
@@ -171,8 +171,12 @@ def test_no_positive_anywhere_trains(cls, cfg):
 
 
 def test_alrp_checkpoints_are_retinanet_both_ways():
-    ref = _build(RetinaHead, dict(ALRP, loss_cls=dict(
-        type='FocalLoss', use_sigmoid=True), loss_bbox=dict(type='L1Loss')))
+    ref = _build(
+        RetinaHead,
+        dict(
+            ALRP,
+            loss_cls=dict(type='FocalLoss', use_sigmoid=True),
+            loss_bbox=dict(type='L1Loss')))
     ours = _build(aLRPRetinaHead, ALRP)
     ours.load_state_dict(ref.state_dict(), strict=True)
     state = {
@@ -183,8 +187,12 @@ def test_alrp_checkpoints_are_retinanet_both_ways():
 
 
 def test_rank_sort_checkpoints_are_atss_without_centerness():
-    ref = _build(ATSSHead, dict(RS, loss_cls=dict(
-        type='FocalLoss', use_sigmoid=True), loss_bbox=dict(type='GIoULoss')))
+    ref = _build(
+        ATSSHead,
+        dict(
+            RS,
+            loss_cls=dict(type='FocalLoss', use_sigmoid=True),
+            loss_bbox=dict(type='GIoULoss')))
     ours = _build(RankSortATSSHead, RS)
     result = ours.load_state_dict(ref.state_dict(), strict=False)
     assert sorted(result.unexpected_keys) == [
@@ -197,9 +205,14 @@ def test_rank_sort_checkpoints_are_atss_without_centerness():
 
 
 def test_rank_sort_head_predicts_from_class_scores():
-    head = _build(RankSortATSSHead, RS, test_cfg=dict(
-        nms_pre=100, score_thr=0.0, nms=dict(type='nms', iou_threshold=0.6),
-        max_per_img=10))
+    head = _build(
+        RankSortATSSHead,
+        RS,
+        test_cfg=dict(
+            nms_pre=100,
+            score_thr=0.0,
+            nms=dict(type='nms', iou_threshold=0.6),
+            max_per_img=10))
     feats, _, metas = _batch(3)
     metas = [dict(m, scale_factor=(1.0, 1.0)) for m in metas]
     with torch.no_grad():
@@ -209,12 +222,12 @@ def test_rank_sort_head_predicts_from_class_scores():
 
 
 @pytest.mark.parametrize('cls,cfg,loss_cls,match', [
-    (RankSortATSSHead, RS, dict(type='FocalLoss', use_sigmoid=True),
-     'RankSortLoss'),
+    (RankSortATSSHead, RS, dict(type='FocalLoss',
+                                use_sigmoid=True), 'RankSortLoss'),
     (RankSortATSSHead, RS, dict(type='mmdet_lossplus.RankSortLoss'),
      'use_sigmoid'),
-    (aLRPRetinaHead, ALRP, dict(type='FocalLoss', use_sigmoid=True),
-     'aLRPLoss'),
+    (aLRPRetinaHead, ALRP, dict(type='FocalLoss',
+                                use_sigmoid=True), 'aLRPLoss'),
     (aLRPRetinaHead, ALRP, dict(type='mmdet_lossplus.aLRPLoss'),
      'use_sigmoid'),
 ])

@@ -76,8 +76,9 @@ def test_alrp_module_matches_reference():
     c = pred.shape[1]
     pos_anchor = (labels < c) & (weight > 0)
     g = torch.Generator().manual_seed(5)
-    loc = torch.rand(int(pos_anchor.sum()), generator=g,
-                     dtype=torch.float64).requires_grad_()
+    loc = torch.rand(
+        int(pos_anchor.sum()), generator=g,
+        dtype=torch.float64).requires_grad_()
     x = pred.clone().requires_grad_()
     loss = aLRPLoss(sb_init=50.0, sb_interval=1000)
     cls, reg = loss(x, labels, weight, loc_errors=loc)
@@ -93,8 +94,8 @@ def test_alrp_module_matches_reference():
 def test_alrp_counts_loc_errors_against_positives():
     pred, labels, _, weight = _batch(2)
     with pytest.raises(ValueError, match='loc_errors: one per positive'):
-        aLRPLoss()(pred, labels, weight,
-                   loc_errors=torch.ones(3, dtype=pred.dtype))
+        aLRPLoss()(
+            pred, labels, weight, loc_errors=torch.ones(3, dtype=pred.dtype))
 
 
 @pytest.mark.parametrize('cls,kwargs,match', [
@@ -125,7 +126,8 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match='non-finite'):
         RankSortLoss()(bad, (labels, ious))
     with pytest.raises(ValueError, match='non-finite'):
-        aLRPLoss()(bad, labels, loc_errors=torch.zeros(int((labels < 4).sum())))
+        npos = int((labels < 4).sum())
+        aLRPLoss()(bad, labels, loc_errors=torch.zeros(npos))
     with pytest.raises(ValueError, match='class indices'):
         aLRPLoss()(pred, torch.zeros_like(pred), loc_errors=torch.zeros(1))
 
@@ -184,12 +186,16 @@ def test_self_balance_is_exact_across_resume():
 @pytest.mark.parametrize('bad', [
     dict(sb_weight=torch.tensor(float('nan'), dtype=torch.float64)),
     dict(sb_weight=torch.tensor(-2.0, dtype=torch.float64)),
-    dict(_extra_state=dict(
-        sums=torch.tensor([1.0, float('inf'), 1.0], dtype=torch.float64),
-        calls=1, epoch=None)),
-    dict(_extra_state=dict(
-        sums=torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64),
-        calls=1, epoch=None)),
+    dict(
+        _extra_state=dict(
+            sums=torch.tensor([1.0, float('inf'), 1.0], dtype=torch.float64),
+            calls=1,
+            epoch=None)),
+    dict(
+        _extra_state=dict(
+            sums=torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64),
+            calls=1,
+            epoch=None)),
     dict(_extra_state=dict(sums=torch.zeros(3), calls=-1, epoch=None)),
     dict(_extra_state=[1, 2, 3]),
 ])

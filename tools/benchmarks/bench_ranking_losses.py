@@ -206,18 +206,21 @@ def speed_tables(args) -> None:
     sizes = [n_ref] + ([400000] if args.quick else [2000000, 8000000])
     refs = {}
     for name in LOSSES:
-        print(f'... {NAMES[name]} reference loop P={p} N={n_ref}',
-              file=sys.stderr, flush=True)
+        print(
+            f'... {NAMES[name]} reference loop P={p} N={n_ref}',
+            file=sys.stderr,
+            flush=True)
         refs[name] = child(f'reference:{name}', p, n_ref, 1, args.threads)
     rounds = {}  # (name, n) -> list of (module, sort) per round
     for r in range(args.rounds):
         for n in sizes:
-            print(f'... round {r + 1}/{args.rounds}, N={n:,}',
-                  file=sys.stderr, flush=True)
+            print(
+                f'... round {r + 1}/{args.rounds}, N={n:,}',
+                file=sys.stderr,
+                flush=True)
             sort = child('sort', p, n, args.repeats, args.threads)
             for name in LOSSES:
-                mod = child(f'module:{name}', p, n, args.repeats,
-                            args.threads)
+                mod = child(f'module:{name}', p, n, args.repeats, args.threads)
                 rounds.setdefault((name, n), []).append((mod, sort))
     print(f'\nForward + backward of each module on CPU ({args.threads} '
           f'threads), P = {p:,} positive entries, [rows, {C}] logits; '
@@ -252,8 +255,8 @@ def speed_tables(args) -> None:
 
 
 def scaling_tables(args) -> None:
-    worker = osp.join(osp.dirname(osp.abspath(__file__)),
-                      'ranking_comm_worker.py')
+    worker = osp.join(
+        osp.dirname(osp.abspath(__file__)), 'ranking_comm_worker.py')
     measured = {}
     for world in (2, 4, 8):
         print(f'... {world} gloo processes', file=sys.stderr, flush=True)

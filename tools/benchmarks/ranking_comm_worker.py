@@ -13,10 +13,9 @@ import sys
 
 import torch
 import torch.distributed as dist
+from bench_ranking_losses import LOSSES, comm_bytes, make_batch  # noqa: E402
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from bench_ranking_losses import (LOSSES, comm_bytes,  # noqa: E402
-                                  make_batch)
 
 
 class Counter:
@@ -81,8 +80,8 @@ def main() -> None:
                 sum(RankSortLoss()(x, (labels, ious))).backward()
             else:
                 errors = loc.clone().requires_grad_()
-                sum(aLRPLoss(sb_interval=10**9)(
-                    x, labels, loc_errors=errors)).backward()
+                sum(aLRPLoss(sb_interval=10**9)(x, labels,
+                                                loc_errors=errors)).backward()
         flat = pred.reshape(-1)
         lab = ranking_labels(pred, labels, None).reshape(-1)
         delta = 0.5 if name == 'rs' else 1.0
@@ -94,8 +93,11 @@ def main() -> None:
         dist.all_reduce(sizes)
         p_ranks = [torch.zeros(1, dtype=torch.long) for _ in range(world)]
         dist.all_gather(p_ranks, torch.tensor([int(mine.numel())]))
-        formula = comm_bytes(world, int(sizes), max(int(p) for p in p_ranks),
-                             values=name != 'ap')[1]
+        formula = comm_bytes(
+            world,
+            int(sizes),
+            max(int(p) for p in p_ranks),
+            values=name != 'ap')[1]
         if name == 'alrp':
             formula += int(2 * (world - 1) / world * 8)
         out[name] = dict(
