@@ -261,9 +261,9 @@ def scaling_tables(args) -> None:
     for world in (2, 4, 8):
         print(f'... {world} gloo processes', file=sys.stderr, flush=True)
         proc = subprocess.run([
-            sys.executable, '-m', 'torch.distributed.run', '--nnodes=1',
-            f'--nproc_per_node={world}', '--master_port=0', worker,
-            f'--num-pos={args.comm_pos}', f'--num-neg={args.comm_neg}'
+            sys.executable, '-m', 'torch.distributed.run', '--standalone',
+            f'--nproc_per_node={world}', worker, f'--num-pos={args.comm_pos}',
+            f'--num-neg={args.comm_neg}'
         ],
                               capture_output=True,
                               text=True)
@@ -277,9 +277,10 @@ def scaling_tables(args) -> None:
           'split evenly (ring all-reduce of n bytes: 2 (W-1)/W n each way; '
           'all-gather: the other ranks\' buffers)\n')
     print('| loss | W | collectives | bytes sent | bytes received | '
-          'positives sorted | negatives placed (binary searches) | '
+          'formula (extrapolation below) | positives sorted | '
+          'negatives placed (binary searches) | '
           'all-gather of every score: bytes received |')
-    print('|---|---|---|---|---|---|---|---|')
+    print('|---|---|---|---|---|---|---|---|---|')
     for name in LOSSES:
         for world, rows in measured.items():
             row = rows[name]
@@ -287,6 +288,7 @@ def scaling_tables(args) -> None:
                 * 5  # float32 score + int8 label
             print(f'| {NAMES[name]} | {world} | {row["collectives"]} | '
                   f'{row["sent"]:,} | {row["received"]:,} | '
+                  f'{row["formula_received"]:,} | '
                   f'{row["sorted"]:,} | {row["placed"]:,} | {naive:,} |')
     # Extrapolation, from the message sizes the worker counted (checked
     # against the formula at W = 2, 4, 8 by the worker itself).
@@ -297,28 +299,31 @@ def scaling_tables(args) -> None:
           '800 x 1333; bytes received per rank and call, ring all-reduce):\n')
     print('| GPUs | positives in the batch | Rank & Sort / aLRP global '
           '(ours) | AP-loss global (ours) | all-gather of every score | '
-          'ratio |')
-    print('|---|---|---|---|---|---|')
+          'ratio | per-rank compute, ours: sorted + placed | all-gather: '
+          'placed |')
+    print('|---|---|---|---|---|---|---|---|')
     for world in (8, 64, 512):
         p_total = world * img_per_gpu * pos_img
         p_rank = img_per_gpu * pos_img
-        ours = comm_bytes(world, p_total, p_rank, values=True)[1]
-        ap = comm_bytes(world, p_total, p_rank, values=False)[1]
+        ours = comm_bytes(world, p_total, p_rank, 'alrp')[1]
+        ap = comm_bytes(world, p_total, p_rank, 'ap')[1]
         naive = (world - 1) * img_per_gpu * (neg_img + pos_img) * 5
+        placed = img_per_gpu * neg_img
         print(f'| {world} | {p_total:,} | {_mb(ours)} | {_mb(ap)} | '
-              f'{_mb(naive)} | {naive / ours:,.0f}x |')
+              f'{_mb(naive)} | {naive / ours:,.0f}x | {p_total:,} + '
+              f'<= {placed / 1e6:.1f}M | {world * placed / 1e6:,.0f}M |')
 
 
-def comm_bytes(world: int, p_total: int, p_rank: int, values: bool):
+def comm_bytes(world: int, p_total: int, p_rank: int, name: str):
     """(sent, received) bytes of one global ranking-loss call per rank:
-    min of the positives (8 B all-reduce), the counts table (4 int64
-    all-gathered), the positives' scores (+ IoU targets or localisation
-    errors) as float64 padded to the longest rank, the per-positive
-    false-positive counts (float64 all-reduce); aLRP adds the
-    localisation value (8 B all-reduce)."""
+    the minimum positive (8 B all-reduce), the counts table (4 int64
+    all-gathered), the positives' scores (+ IoU targets for Rank & Sort,
+    localisation errors for aLRP) as float64 padded to the longest rank,
+    the per-positive false-positive counts (float64 all-reduce); aLRP adds
+    its localisation value (a float32 all-reduce)."""
     ring = 2 * (world - 1) / world
-    per_pos = 16 if values else 8
-    reduce_bytes = 8 + p_total * 8
+    per_pos = 8 if name == 'ap' else 16
+    reduce_bytes = 8 + p_total * 8 + (4 if name == 'alrp' else 0)
     gather_in = 4 * 8 + p_rank * per_pos
     sent = ring * reduce_bytes + (world - 1) * gather_in
     return int(sent), int(sent)

@@ -93,13 +93,8 @@ def main() -> None:
         dist.all_reduce(sizes)
         p_ranks = [torch.zeros(1, dtype=torch.long) for _ in range(world)]
         dist.all_gather(p_ranks, torch.tensor([int(mine.numel())]))
-        formula = comm_bytes(
-            world,
-            int(sizes),
-            max(int(p) for p in p_ranks),
-            values=name != 'ap')[1]
-        if name == 'alrp':
-            formula += int(2 * (world - 1) / world * 8)
+        formula = comm_bytes(world, int(sizes), max(int(p) for p in p_ranks),
+                             name)[1]
         out[name] = dict(
             collectives=count.calls,
             sent=int(count.sent),
