@@ -14,10 +14,13 @@ MMDET_HEAD = {
     'mmdet_lossplus.ConfigurableNMSFCOSHead': 'FCOSHead',
     'mmdet_lossplus.AllLevelATSSHead': 'ATSSHead',
     'mmdet_lossplus.AllLevelFCOSHead': 'FCOSHead',
+    'mmdet_lossplus.RankSortATSSHead': 'ATSSHead',
 }
 DEMO_LOSS_CONFIGS = [
+    'configs/alrp/retinanet_r18_fpn_alrp_demo.py',
     'configs/ap_loss/retinanet_r18_fpn_aploss_demo.py',
     'configs/atss/atss_r18_fpn_ghmc_demo.py',
+    'configs/atss/atss_r18_fpn_ranksort_demo.py',
     'configs/fcos/fcos_r18_fpn_aploss_demo.py',
     'configs/ghm/retinanet_r18_fpn_mmdet-ghm_demo.py',
     'configs/iou/retinanet_r18_fpn_ciou-diounms_demo.py',
@@ -60,6 +63,14 @@ def test_config_builds_a_model(path):
             'retina_angle.bias', 'retina_angle.weight'
         ]
         assert not result.unexpected_keys
+    elif 'ranksort' in path:
+        # RS-ATSS has no centerness branch; everything else loads
+        result = model.bbox_head.load_state_dict(
+            ref.state_dict(), strict=False)
+        assert sorted(result.unexpected_keys) == [
+            'atss_centerness.bias', 'atss_centerness.weight'
+        ]
+        assert not result.missing_keys
     elif 'mmdet-ghm' in path:
         # mmdet's own GHM losses keep persistent buffers: a focal-loss
         # checkpoint does not load strictly into them (what ours fix).
@@ -79,6 +90,8 @@ def test_demo_loss_config_trains(config, tmp_path, tiny_data):
     losses = [r for r in read_scalars(work_dir) if 'loss' in r]
     assert len(losses) == 4
     assert all(torch.isfinite(torch.tensor(r['loss'])) for r in losses)
+    if 'ranksort' in config:
+        assert all('loss_rank' in r and 'loss_sort' in r for r in losses)
     if 'angle-' in config:
         assert all('loss_angle' in r for r in losses)
         val = [r for r in read_scalars(work_dir) if 'coco/bbox_mAP' in r]
