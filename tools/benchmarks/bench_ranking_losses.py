@@ -152,6 +152,7 @@ def run_case(case: str, num_pos: int, num_neg: int, repeats: int,
              threads: int) -> dict:
     import torch
     torch.set_num_threads(threads)
+    import mmdet_lossplus.losses  # noqa: F401 (imports outside the peak)
     pred, labels, ious, loc = make_batch(num_pos, num_neg)
     base = _rss_mb()
     kind, _, name = case.partition(':')
