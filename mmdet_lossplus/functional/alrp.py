@@ -42,7 +42,7 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from .ranking import (check_step_delta, kept_negatives, rank_against_negatives,
+from .ranking import (check_step_delta, place_negatives, ranking_inputs,
                       scatter_sorted, weighted_step_sum_above)
 
 # The authors' threshold on fp(i) below which a positive sends no update.
@@ -99,31 +99,18 @@ def alrp_with_update(scores: Tensor,
         :class:`ALRPResult`.
     """
     check_step_delta(delta)
-    flat = scores.detach().reshape(-1)
-    labels = labels.reshape(-1)
-    out_dtype = torch.float64 if flat.dtype == torch.float64 else \
-        torch.float32
-    if pos_idx is None:
-        pos_idx = torch.nonzero(labels == 1).flatten()
-    if all_pos_scores is None:
-        all_pos = flat[pos_idx].double()
-        all_loc = loc_errors.detach().reshape(-1).double()
-    else:
-        all_pos = all_pos_scores.detach().reshape(-1).double()
-        all_loc = all_loc_errors.detach().reshape(-1).double()
-    p = all_pos.numel()
-    update = torch.zeros(flat.shape, dtype=out_dtype, device=flat.device)
+    inputs = ranking_inputs(scores, labels, pos_idx, all_pos_scores,
+                            loc_errors, all_loc_errors)
+    update, pos_idx = inputs.update, inputs.pos_idx
+    out_dtype = update.dtype
+    p = inputs.all_pos.numel()
     if p == 0:
-        zero = flat.new_zeros((), dtype=torch.float64)
+        zero = update.new_zeros((), dtype=torch.float64)
         return ALRPResult(zero, zero, update,
-                          flat.new_zeros(0, dtype=torch.float64), zero)
-    if neg_idx is None:
-        neg_idx = torch.nonzero(
-            kept_negatives(flat, labels, all_pos.min(), delta)).flatten()
-    ranked = rank_against_negatives(all_pos, flat[neg_idx].double(), delta,
-                                    reduce_sum)
+                          update.new_zeros(0, dtype=torch.float64), zero)
+    ranked, neg_idx = place_negatives(inputs, delta, neg_idx, reduce_sum)
     s, fp = ranked.pos_sorted, ranked.fp
-    loc = all_loc[ranked.order]
+    loc = inputs.all_values[ranked.order]
     h0 = 1.0 if delta == 0 else 0.5  # H(0), the self term removed
 
     rank_pos = 1.0 - h0 + weighted_step_sum_above(s, torch.ones_like(s), s,

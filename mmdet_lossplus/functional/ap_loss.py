@@ -37,8 +37,8 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from .ranking import (kept_negatives, pruning_threshold,
-                      rank_against_negatives, step_sum_over_sorted)
+from .ranking import (place_negatives, pruning_threshold, ranking_inputs,
+                      step_sum_over_sorted)
 
 __all__ = [
     'APLossResult', 'ap_loss_with_update', 'check_delta', 'pruning_threshold'
@@ -105,19 +105,9 @@ def ap_loss_with_update(scores: Tensor,
         :class:`APLossResult`.
     """
     check_delta(delta)
-    flat = scores.detach().reshape(-1)
-    labels = labels.reshape(-1)
-    out_dtype = torch.float64 if flat.dtype == torch.float64 else \
-        torch.float32
-    if pos_idx is None:
-        pos_idx = torch.nonzero(labels == 1).flatten()
-    local_pos = flat[pos_idx].double()
-    if all_pos_scores is None:
-        all_pos = local_pos
-    else:
-        all_pos = all_pos_scores.detach().reshape(-1).double()
-    num_pos = all_pos.numel()
-    update = torch.zeros(flat.shape, dtype=out_dtype, device=flat.device)
+    inputs = ranking_inputs(scores, labels, pos_idx, all_pos_scores)
+    flat, update, pos_idx = inputs.flat, inputs.update, inputs.pos_idx
+    num_pos = inputs.all_pos.numel()
     if num_pos == 0:
         # num_pos is global, so every process returns here together and
         # none is left waiting in reduce_sum.
@@ -126,14 +116,9 @@ def ap_loss_with_update(scores: Tensor,
 
     # Pruning: a negative at or below min positive - delta has H = 0
     # against every positive: it changes neither fp nor its own (zero)
-    # update (see pruning_threshold).
-    if neg_idx is None:
-        neg_idx = torch.nonzero(
-            kept_negatives(flat, labels, all_pos.min(), delta)).flatten()
-    # each kept negative placed once among the positives' ramp edges; the
-    # negatives are never sorted
-    ranked = rank_against_negatives(all_pos, flat[neg_idx].double(), delta,
-                                    reduce_sum)
+    # update (see pruning_threshold). Each kept negative is placed once
+    # among the positives' ramp edges; the negatives are never sorted.
+    ranked, neg_idx = place_negatives(inputs, delta, neg_idx, reduce_sum)
     pos_sorted, order, fp = ranked.pos_sorted, ranked.order, ranked.fp
     # H(0) = 1/2 is the self term, removed from the positives' sum.
     rank_pos = 0.5 + step_sum_over_sorted(pos_sorted, pos_sorted, delta)
@@ -152,11 +137,11 @@ def ap_loss_with_update(scores: Tensor,
     loss = 1.0 - interp.mean()
     # Negatives: (1/|P|) sum_i coef_i H(s_j - s_i).
     neg_update = ranked.negative_sums(coef / num_pos)
-    update[neg_idx] = neg_update.to(out_dtype)
+    update[neg_idx] = neg_update.to(update.dtype)
     # Positives: -(1 - p^(i)) / |P|, back in input order.
     interp_in_order = torch.empty_like(interp)
     interp_in_order[order] = interp
     mine = interp_in_order[pos_offset:pos_offset + pos_idx.numel()]
-    update[pos_idx] = (-(1.0 - mine) / num_pos).to(out_dtype)
+    update[pos_idx] = (-(1.0 - mine) / num_pos).to(update.dtype)
     return APLossResult(loss, update, loss.new_tensor(float(num_pos)),
                         interp_in_order)

@@ -50,7 +50,7 @@ import torch
 from torch import Tensor
 
 from .prefix_ranking import prefix_step_sums
-from .ranking import (check_step_delta, kept_negatives, rank_against_negatives,
+from .ranking import (check_step_delta, place_negatives, ranking_inputs,
                       scatter_sorted, weighted_step_sum_above)
 
 # The authors' thresholds below which a positive sends no update.
@@ -118,34 +118,18 @@ def rank_sort_with_update(scores: Tensor,
         :class:`RankSortResult`.
     """
     check_step_delta(delta)
-    flat = scores.detach().reshape(-1)
-    labels = labels.reshape(-1)
-    out_dtype = torch.float64 if flat.dtype == torch.float64 else \
-        torch.float32
-    if pos_idx is None:
-        pos_idx = torch.nonzero(labels == 1).flatten()
-    targets = pos_targets.detach().reshape(-1).double()
-    if all_pos_scores is None:
-        all_pos = flat[pos_idx].double()
-        all_t = targets
-    else:
-        all_pos = all_pos_scores.detach().reshape(-1).double()
-        all_t = all_pos_targets.detach().reshape(-1).double()
-    p = all_pos.numel()
-    ranking_update = torch.zeros(
-        flat.shape, dtype=out_dtype, device=flat.device)
+    inputs = ranking_inputs(scores, labels, pos_idx, all_pos_scores,
+                            pos_targets, all_pos_targets)
+    ranking_update, pos_idx = inputs.update, inputs.pos_idx
+    out_dtype = ranking_update.dtype
+    p = inputs.all_pos.numel()
     if p == 0:
-        zero = flat.new_zeros((), dtype=torch.float64)
+        zero = ranking_update.new_zeros((), dtype=torch.float64)
         return RankSortResult(zero, zero, ranking_update,
-                              flat.new_zeros(0, dtype=out_dtype), zero,
-                              pos_idx)
-    if neg_idx is None:
-        neg_idx = torch.nonzero(
-            kept_negatives(flat, labels, all_pos.min(), delta)).flatten()
-    ranked = rank_against_negatives(all_pos, flat[neg_idx].double(), delta,
-                                    reduce_sum)
+                              ranking_update.new_zeros(0), zero, pos_idx)
+    ranked, neg_idx = place_negatives(inputs, delta, neg_idx, reduce_sum)
     s, fp = ranked.pos_sorted, ranked.fp
-    t = all_t[ranked.order]
+    t = inputs.all_values[ranked.order]
 
     # Sums over positives: all of them, and over the "missorted" ones of
     # lower target (a prefix in increasing-target order). The sorting error

@@ -14,7 +14,7 @@ linear in between, both sums follow exactly from the sorted scores, their
 prefix sums and two binary searches per query: O((P + N) log(P + N)) time,
 O(P + N) memory. Prefix sums are accumulated in float64.
 """
-from typing import Callable, Optional, Tuple
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -316,3 +316,67 @@ def kept_negatives(flat: Tensor, labels: Tensor, min_pos: Tensor,
     :func:`pruning_threshold`, the only ones a ranking loss needs."""
     return (labels == 0) & (
         flat >= pruning_threshold(min_pos, delta, flat.dtype))
+
+
+class RankingInputs(NamedTuple):
+    """What every ranking engine starts from (:func:`ranking_inputs`).
+
+    Attributes:
+        flat: ``[M]`` detached scores.
+        labels: ``[M]`` labels (1, 0, -1 ignored).
+        update: ``[M]`` zeros for the update: float64 for float64 scores,
+            else float32.
+        pos_idx: ``[P_local]`` positions of this process's positives.
+        all_pos: ``[P]`` float64 scores of every process's positives.
+        all_values: ``[P]`` float64 per-positive values (IoU targets,
+            localisation errors) in the same order, or None.
+    """
+    flat: Tensor
+    labels: Tensor
+    update: Tensor
+    pos_idx: Tensor
+    all_pos: Tensor
+    all_values: Optional[Tensor]
+
+
+def ranking_inputs(scores: Tensor,
+                   labels: Tensor,
+                   pos_idx: Optional[Tensor],
+                   all_pos_scores: Optional[Tensor],
+                   values: Optional[Tensor] = None,
+                   all_values: Optional[Tensor] = None) -> RankingInputs:
+    """Flatten, select this process's positives (one host round-trip when
+    ``pos_idx`` is None) and take the global positives (this process's
+    when ``all_pos_scores`` is None) with their values."""
+    flat = scores.detach().reshape(-1)
+    labels = labels.reshape(-1)
+    out_dtype = torch.float64 if flat.dtype == torch.float64 else \
+        torch.float32
+    if pos_idx is None:
+        pos_idx = torch.nonzero(labels == 1).flatten()
+    if all_pos_scores is None:
+        all_pos = flat[pos_idx].double()
+        all_values = values
+    else:
+        all_pos = all_pos_scores.detach().reshape(-1).double()
+    if all_values is not None:
+        all_values = all_values.detach().reshape(-1).double()
+    update = torch.zeros(flat.shape, dtype=out_dtype, device=flat.device)
+    return RankingInputs(flat, labels, update, pos_idx, all_pos, all_values)
+
+
+def place_negatives(
+    inputs: RankingInputs, delta: float, neg_idx: Optional[Tensor],
+    reduce_sum: Optional[Callable[[Tensor], Tensor]]
+) -> Tuple[RankedNegatives, Tensor]:
+    """:class:`RankedNegatives` of the kept negatives (selected here, one
+    host round-trip, when ``neg_idx`` is None) and their positions.
+    Needs at least one positive."""
+    if neg_idx is None:
+        neg_idx = torch.nonzero(
+            kept_negatives(inputs.flat, inputs.labels, inputs.all_pos.min(),
+                           delta)).flatten()
+    ranked = rank_against_negatives(inputs.all_pos,
+                                    inputs.flat[neg_idx].double(), delta,
+                                    reduce_sum)
+    return ranked, neg_idx

@@ -57,6 +57,40 @@ class AllLevelATSSHead(GlobalBatchHeadMixin, ConfigurableNMSMixin, ATSSHead):
     :class:`~mmdet_lossplus.heads.global_batch.GlobalBatchHeadMixin`).
     """
 
+    def flat_targets(
+            self,
+            cls_scores: List[Tensor],
+            bbox_preds: List[Tensor],
+            batch_gt_instances: InstanceList,
+            batch_img_metas: List[dict],
+            batch_gt_instances_ignore: OptInstanceList = None) -> tuple:
+        """ATSS targets and predictions of every anchor of every level and
+        image, rows in :func:`flatten_levels`'s order, and the positives'
+        rows (one host sync: their number).
+
+        Returns:
+            ``(anchors [R, 4], labels [R], label_weights [R],
+            bbox_targets [R, 4] (boxes), avg_factor, cls_score [R, C],
+            bbox_pred [R, 4], pos [P])``.
+        """
+        featmap_sizes = [featmap.size()[-2:] for featmap in bbox_preds]
+        anchor_list, valid_flag_list = self.get_anchors(
+            featmap_sizes, batch_img_metas, device=cls_scores[0].device)
+        (anchor_list, labels_list, label_weights_list, bbox_targets_list, _,
+         avg_factor) = self.get_targets(
+             anchor_list,
+             valid_flag_list,
+             batch_gt_instances,
+             batch_img_metas,
+             batch_gt_instances_ignore=batch_gt_instances_ignore)
+        labels = join_levels(labels_list)
+        pos = ((labels >= 0) & (labels < self.num_classes)).nonzero()[:, 0]
+        return (join_levels(anchor_list), labels,
+                join_levels(label_weights_list),
+                join_levels(bbox_targets_list), avg_factor,
+                flatten_levels(cls_scores, self.cls_out_channels),
+                flatten_levels(bbox_preds, self.bbox_coder.encode_size), pos)
+
     def loss_by_feat(
             self,
             cls_scores: List[Tensor],
@@ -65,30 +99,17 @@ class AllLevelATSSHead(GlobalBatchHeadMixin, ConfigurableNMSMixin, ATSSHead):
             batch_gt_instances: InstanceList,
             batch_img_metas: List[dict],
             batch_gt_instances_ignore: OptInstanceList = None) -> dict:
-        featmap_sizes = [featmap.size()[-2:] for featmap in bbox_preds]
-        device = cls_scores[0].device
-        anchor_list, valid_flag_list = self.get_anchors(
-            featmap_sizes, batch_img_metas, device=device)
-        (anchor_list, labels_list, label_weights_list, bbox_targets_list, _,
-         avg_factor) = self.get_targets(
-             anchor_list,
-             valid_flag_list,
-             batch_gt_instances,
-             batch_img_metas,
-             batch_gt_instances_ignore=batch_gt_instances_ignore)
-        anchors = join_levels(anchor_list)
-        labels = join_levels(labels_list)
-        label_weights = join_levels(label_weights_list)
-        bbox_targets = join_levels(bbox_targets_list)
-        cls_score = flatten_levels(cls_scores, self.cls_out_channels)
-        bbox_pred = flatten_levels(bbox_preds, self.bbox_coder.encode_size)
+        (anchors, labels, label_weights, bbox_targets, avg_factor, cls_score,
+         bbox_pred, pos) = self.flat_targets(cls_scores, bbox_preds,
+                                             batch_gt_instances,
+                                             batch_img_metas,
+                                             batch_gt_instances_ignore)
+        device = cls_score.device
         centerness = flatten_levels(centernesses, 1).reshape(-1)
 
         norm, world = self.normaliser(avg_factor, device)
         loss_cls = self.call_loss(self.loss_cls, cls_score, labels,
                                   label_weights, norm, avg_factor)
-        # the positives' rows: one host sync (their number)
-        pos = ((labels >= 0) & (labels < self.num_classes)).nonzero()[:, 0]
         pos_anchors, pos_targets = anchors[pos], bbox_targets[pos]
         centerness_targets = atss_centerness_target(pos_anchors, pos_targets)
         decoded = get_box_tensor(

@@ -9,7 +9,7 @@ from torch import Tensor
 from ..losses.alrp import aLRPLoss
 from ..registry import MODELS
 from .all_level_retina_head import AllLevelRetinaHead
-from .global_batch import flatten_levels
+from .global_batch import flatten_levels, require_ranking_loss
 
 
 @MODELS.register_module()
@@ -36,15 +36,7 @@ class aLRPRetinaHead(AllLevelRetinaHead):  # noqa: N801 (the paper's name)
                  **kwargs) -> None:
         super().__init__(
             *args, loss_cls=loss_cls, loss_bbox=loss_bbox, **kwargs)
-        if not isinstance(self.loss_cls, aLRPLoss):
-            raise TypeError('aLRPRetinaHead needs loss_cls to be '
-                            'mmdet_lossplus.aLRPLoss, got '
-                            f'{type(self.loss_cls).__name__}')
-        if not self.use_sigmoid_cls:
-            # mmdet sizes the classifier from the config's use_sigmoid
-            raise ValueError('aLRPRetinaHead: loss_cls needs use_sigmoid='
-                             'True in its config (one logit per class, no '
-                             'background column)')
+        require_ranking_loss(self, aLRPLoss)
 
     def loss_by_feat(
             self,

@@ -99,3 +99,18 @@ def join_levels(per_level: List[Tensor]) -> Tensor:
     sum(A_l), ...]``, rows in :func:`flatten_levels`'s order."""
     joined = torch.cat(per_level, dim=1)
     return joined.reshape(-1, *joined.shape[2:])
+
+
+def require_ranking_loss(head: nn.Module, loss_type: type) -> None:
+    """``TypeError`` unless ``head.loss_cls`` is a ``loss_type``;
+    ``ValueError`` unless the head was built with ``use_sigmoid=True``
+    (mmdet sizes the classifier from the config's value, not the loss's)."""
+    owner = type(head).__name__
+    if not isinstance(head.loss_cls, loss_type):
+        raise TypeError(f'{owner} needs loss_cls to be mmdet_lossplus.'
+                        f'{loss_type.__name__}, got '
+                        f'{type(head.loss_cls).__name__}')
+    if not head.use_sigmoid_cls:
+        raise ValueError(f'{owner}: loss_cls needs use_sigmoid=True in its '
+                         'config (one logit per class, no background '
+                         'column)')

@@ -4,7 +4,6 @@ from typing import List, Optional, Tuple
 
 import torch
 from mmcv.cnn import Scale
-from mmdet.models.dense_heads import ATSSHead
 from mmdet.structures.bbox import bbox_overlaps, get_box_tensor
 from mmdet.utils import InstanceList, OptInstanceList
 from torch import Tensor
@@ -12,12 +11,12 @@ from torch import Tensor
 from .. import dist
 from ..losses.rank_sort import RankSortLoss
 from ..registry import MODELS
-from .configurable_nms import ConfigurableNMSMixin
-from .global_batch import GlobalBatchHeadMixin, flatten_levels, join_levels
+from .all_level_atss_head import AllLevelATSSHead
+from .global_batch import require_ranking_loss
 
 
 @MODELS.register_module()
-class RankSortATSSHead(GlobalBatchHeadMixin, ConfigurableNMSMixin, ATSSHead):
+class RankSortATSSHead(AllLevelATSSHead):
     """RS-ATSS (Rank & Sort paper, Sec. 4): ATSS without the centerness
     branch, ``loss_cls`` a :class:`~mmdet_lossplus.RankSortLoss` whose
     positives' targets are the IoUs of their predicted boxes.
@@ -48,15 +47,7 @@ class RankSortATSSHead(GlobalBatchHeadMixin, ConfigurableNMSMixin, ATSSHead):
                  **kwargs) -> None:
         super().__init__(
             *args, loss_cls=loss_cls, loss_bbox=loss_bbox, **kwargs)
-        if not isinstance(self.loss_cls, RankSortLoss):
-            raise TypeError('RankSortATSSHead needs loss_cls to be '
-                            'mmdet_lossplus.RankSortLoss, got '
-                            f'{type(self.loss_cls).__name__}')
-        if not self.use_sigmoid_cls:
-            # mmdet sizes the classifier from the config's use_sigmoid
-            raise ValueError('RankSortATSSHead: loss_cls needs use_sigmoid='
-                             'True in its config (one logit per class, no '
-                             'background column)')
+        require_ranking_loss(self, RankSortLoss)
 
     def _init_layers(self) -> None:
         super()._init_layers()
@@ -79,26 +70,10 @@ class RankSortATSSHead(GlobalBatchHeadMixin, ConfigurableNMSMixin, ATSSHead):
             batch_gt_instances: InstanceList,
             batch_img_metas: List[dict],
             batch_gt_instances_ignore: OptInstanceList = None) -> dict:
-        featmap_sizes = [featmap.size()[-2:] for featmap in bbox_preds]
-        device = cls_scores[0].device
-        anchor_list, valid_flag_list = self.get_anchors(
-            featmap_sizes, batch_img_metas, device=device)
-        (anchor_list, labels_list, label_weights_list, bbox_targets_list, _,
-         _) = self.get_targets(
-             anchor_list,
-             valid_flag_list,
-             batch_gt_instances,
-             batch_img_metas,
-             batch_gt_instances_ignore=batch_gt_instances_ignore)
-        anchors = join_levels(anchor_list)
-        labels = join_levels(labels_list)
-        label_weights = join_levels(label_weights_list)
-        bbox_targets = join_levels(bbox_targets_list)
-        cls_score = flatten_levels(cls_scores, self.cls_out_channels)
-        bbox_pred = flatten_levels(bbox_preds, self.bbox_coder.encode_size)
-
-        # the positives' rows: one host sync (their number)
-        pos = ((labels >= 0) & (labels < self.num_classes)).nonzero()[:, 0]
+        (anchors, labels, label_weights, bbox_targets, _, cls_score, bbox_pred,
+         pos) = self.flat_targets(cls_scores, bbox_preds, batch_gt_instances,
+                                  batch_img_metas, batch_gt_instances_ignore)
+        device = cls_score.device
         pos_targets = bbox_targets[pos]
         decoded = get_box_tensor(
             self.bbox_coder.decode(anchors[pos], bbox_pred[pos]))

@@ -8,14 +8,11 @@ Bytes are the logical payload per rank: an all-reduce of n bytes as a ring
 """
 import argparse
 import json
-import os.path as osp
-import sys
 
 import torch
 import torch.distributed as dist
-from bench_ranking_losses import LOSSES, comm_bytes, make_batch  # noqa: E402
-
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+# a script's own folder is first on sys.path: the benchmark is importable
+from bench_ranking_losses import LOSSES, comm_bytes, make_batch, module_step
 
 
 class Counter:
@@ -59,49 +56,36 @@ def main() -> None:
     args = parser.parse_args()
     dist.init_process_group('gloo')
     rank, world = dist.get_rank(), dist.get_world_size()
-    torch.set_num_threads(1)
+    from mmdet_lossplus.functional.ranking import kept_negatives
+    from mmdet_lossplus.losses.targets import ranking_labels
     pred, labels, ious, loc = make_batch(args.num_pos, args.num_neg)
-    rows = torch.arange(labels.numel()).chunk(world)[rank]
+    chunks = torch.arange(labels.numel()).chunk(world)
+    # what the formula needs, from the whole batch every rank holds (no
+    # collective besides the losses' own)
+    p_total = int((labels < 80).sum())
+    p_max = max(int((labels[c] < 80).sum()) for c in chunks)
+    entry = ranking_labels(pred, labels, None).reshape(-1)
+    min_pos = pred.reshape(-1)[entry == 1].min().double()
+    rows = chunks[rank]
     # each positive row's localisation error, in global positive order
     order = torch.cumsum((labels < 80).long(), 0) - 1
-    mine_rows = rows[labels[rows] < 80]
+    loc = loc[order[rows[labels[rows] < 80]]]
     pred, labels, ious = pred[rows], labels[rows], ious[rows]
-    loc = loc[order[mine_rows]]
-    from mmdet_lossplus.functional.ranking import kept_negatives
-    from mmdet_lossplus.losses import APLoss, RankSortLoss, aLRPLoss
-    from mmdet_lossplus.losses.targets import ranking_labels
+    entry = ranking_labels(pred, labels, None).reshape(-1)
     out = {}
     for name in LOSSES:
-        x = pred.clone().requires_grad_()
         with Counter() as count:
-            if name == 'ap':
-                APLoss()(x, labels).backward()
-            elif name == 'rs':
-                sum(RankSortLoss()(x, (labels, ious))).backward()
-            else:
-                errors = loc.clone().requires_grad_()
-                sum(aLRPLoss(sb_interval=10**9)(x, labels,
-                                                loc_errors=errors)).backward()
-        flat = pred.reshape(-1)
-        lab = ranking_labels(pred, labels, None).reshape(-1)
+            module_step(name, pred, labels, ious, loc)
         delta = 0.5 if name == 'rs' else 1.0
-        mine = flat[lab == 1]
-        min_pos = mine.min() if mine.numel() else torch.tensor(float('inf'))
-        dist.all_reduce(min_pos, op=dist.ReduceOp.MIN)
-        placed = int(kept_negatives(flat, lab, min_pos.double(), delta).sum())
-        sizes = torch.tensor([int(mine.numel())])
-        dist.all_reduce(sizes)
-        p_ranks = [torch.zeros(1, dtype=torch.long) for _ in range(world)]
-        dist.all_gather(p_ranks, torch.tensor([int(mine.numel())]))
-        formula = comm_bytes(world, int(sizes), max(int(p) for p in p_ranks),
-                             name)[1]
+        placed = kept_negatives(pred.reshape(-1), entry, min_pos, delta)
         out[name] = dict(
             collectives=count.calls,
             sent=int(count.sent),
             received=int(count.received),
-            formula_received=formula,
-            sorted=int(sizes),
-            placed=placed)
+            formula_received=comm_bytes(world, p_total, p_max, name)[1],
+            sorted=p_total,
+            placed=int(placed.sum()))
+    dist.barrier()  # no rank leaves while another is still in a collective
     if rank == 0:
         print(json.dumps(out), flush=True)
     dist.destroy_process_group()
