@@ -169,16 +169,17 @@ def main() -> None:
           f'{abs(ours_ref["loss"] - ref["loss"]):.2e}, max |update diff| '
           f'(all {p + n_ref:,} entries) = {max_diff:.2e}; reference peak '
           f'{ref["peak_mb"]:.0f} MB')
-    # Communication per iteration and rank, W ranks, P positives in all,
-    # N negatives per rank: lengths (W int64) + padded positives
-    # (W * P/W float32) + per-positive counts (P float64), vs all-gather of
-    # every score (W * N float32).
+    # Communication per iteration and rank: the formula that reproduces the
+    # counts of bench_ranking_losses.py --scaling (real gloo processes),
+    # vs all-gathering every score (float32) and label (int8).
+    from bench_ranking_losses import comm_bytes
     world, n_rank = 8, 2000000
-    ours_bytes = world * 8 + world * (p // world) * 4 + p * 8
-    naive_bytes = world * (n_rank + p // world) * 4
+    ours_bytes = comm_bytes(world, p, p // world, 'ap')[1]
+    naive_bytes = (world - 1) * (n_rank + p // world) * 5
     print(f'\nbytes received per rank and iteration, W={world} ranks, '
           f'P={p:,} positives in all, N={n_rank:,} negatives per rank '
-          f'(computed from the message sizes):')
+          '(the formula checked against counted messages by '
+          'bench_ranking_losses.py --scaling; ring all-reduce):')
     print('| global AP-loss (ours) | all-gather of every score | ratio |')
     print('|---|---|---|')
     print(f'| {ours_bytes:,} B | {naive_bytes:,} B | '
