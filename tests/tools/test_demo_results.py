@@ -62,3 +62,22 @@ def test_arguments_are_checked(tmp_path):
         demo_results.main([
             osp.join(ROOT, 'configs/atss/atss_r18_fpn_demo.py'), '--gpus', '0'
         ])
+
+
+def test_summary_gives_mean_and_sample_std_over_seeds(tmp_path):
+    config = 'configs/atss/atss_r18_fpn_demo.py'
+    values = ((0, 0.10), (1, 0.20), (2, 0.30))
+    runs = [_record(config, s, v) for s, v in values]
+    runs.append(_record('configs/fcos/fcos_r18_fpn_demo.py', 0, 0.166))
+    text = demo_results.summary(runs, [osp.join(ROOT, config)])
+    lines = text.splitlines()
+    assert len(lines) == 3  # header, rule, the ATSS group only
+    # mean 0.2, sample std 0.1 (hand-computed)
+    assert '| 3 | 0.200 +- 0.100 | 0: 0.100, 1: 0.200, 2: 0.300 |' in lines[2]
+    one = demo_results.summary(
+        runs[-1:],
+        [osp.join(ROOT, 'configs/fcos/fcos_r18_fpn_demo.py')]).splitlines()[2]
+    assert '0.166 +- - (one seed)' in one
+    picture = tmp_path / 'runs.png'
+    demo_results.plot(runs, [osp.join(ROOT, config)], str(picture))
+    assert picture.stat().st_size > 1000

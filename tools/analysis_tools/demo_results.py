@@ -7,15 +7,22 @@ runs again, so a list of runs can be spread over several sittings; an
 interrupted run is simply started again. Seconds per iteration are only
 comparable between runs made on a machine doing nothing else.
 
+Prints the bbox mAP over seeds (mean +- sample standard deviation, every
+seed) and every run; ``--plot`` draws them.
+
 Examples:
     python tools/analysis_tools/demo_results.py configs/atss/*_demo.py
-    python tools/analysis_tools/demo_results.py --table configs/atss/*_demo.py
+    python tools/analysis_tools/demo_results.py --seeds 0 1 2 \
+        configs/atss/*_demo.py
+    python tools/analysis_tools/demo_results.py --table --plot atss.png \
+        configs/atss/*_demo.py
 """
 import argparse
 import json
 import os
 import os.path as osp
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -104,6 +111,58 @@ def train_one(config: str, seed: int, gpus: int, work_root: str) -> dict:
             cpus=os.cpu_count()))
 
 
+def summary(runs: list, configs: list) -> str:
+    """Markdown: per config and process count, the bbox mAP over seeds as
+    mean +- sample standard deviation and every seed's value."""
+    keys = [run_key(c, 0, 1)[0] for c in configs]
+    groups = {}
+    for r in runs:
+        if r['config'] in keys:
+            groups.setdefault((r['config'], r['gpus']), []).append(r)
+    lines = [
+        '| config | processes | seeds | bbox mAP mean +- std | every seed '
+        '(seed: mAP) |', '|---|---|---|---|---|'
+    ]
+    for (config, gpus), rows in sorted(groups.items()):
+        rows = sorted(rows, key=lambda r: r['seed'])
+        values = [r['bbox_mAP'] for r in rows]
+        mean = statistics.mean(values)
+        spread = f'{statistics.stdev(values):.3f}' if len(values) > 1 \
+            else '- (one seed)'
+        seeds = ', '.join(f"{r['seed']}: {r['bbox_mAP']:.3f}" for r in rows)
+        lines.append(f'| `{config}` | {gpus} | {len(rows)} | '
+                     f'{mean:.3f} +- {spread} | {seeds} |')
+    return '\n'.join(lines)
+
+
+def plot(runs: list, configs: list, path: str) -> None:
+    """bbox mAP per config: every seed as a dot, the mean as a bar with
+    the sample standard deviation (written to ``path``)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    keys = [run_key(c, 0, 1)[0] for c in configs]
+    groups = {}
+    for r in runs:
+        if r['config'] in keys:
+            name = osp.splitext(osp.basename(r['config']))[0]
+            groups.setdefault(f"{name} x{r['gpus']}", []).append(r['bbox_mAP'])
+    names = sorted(groups)
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.2))
+    for y, name in enumerate(names):
+        values = groups[name]
+        mean = statistics.mean(values)
+        err = statistics.stdev(values) if len(values) > 1 else 0.0
+        ax.barh(y, mean, xerr=err, color='#9ecae1', capsize=3)
+        ax.plot(values, [y] * len(values), 'k.', markersize=6)
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels(names, fontsize=8)
+    ax.set_xlabel('bbox mAP (dots: seeds; bar: mean +- sample std)')
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def table(runs: list, configs: list) -> str:
     keys = {run_key(c, 0, 1)[0] for c in configs}
     rows = [r for r in runs if r['config'] in keys]
@@ -131,7 +190,9 @@ def main(argv=None) -> None:
     parser.add_argument(
         '--table',
         action='store_true',
-        help='only print the table of the recorded runs')
+        help='only print the tables of the recorded runs')
+    parser.add_argument(
+        '--plot', help='also write a picture of the recorded runs (PNG)')
     args = parser.parse_args(argv)
     for config in args.configs:
         if not osp.isfile(config):
@@ -154,7 +215,12 @@ def main(argv=None) -> None:
             with open(args.results, 'a') as f:
                 f.write(json.dumps(record) + '\n')
             runs.append(record)
+    print(summary(runs, args.configs))
+    print()
     print(table(runs, args.configs))
+    if args.plot:
+        plot(runs, args.configs, args.plot)
+        print(f'picture: {args.plot}')
 
 
 if __name__ == '__main__':
