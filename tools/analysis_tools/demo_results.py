@@ -178,6 +178,17 @@ def table(runs: list, configs: list) -> str:
     return '\n'.join(lines)
 
 
+def update_model_index() -> None:
+    """Rewrite the metafiles and model-index.yml, whose metrics come from
+    the results file (tools/analysis_tools/model_index.py)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'model_index', osp.join(HERE, 'model_index.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main([])
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('configs', nargs='+', help='demo configs')
@@ -215,6 +226,8 @@ def main(argv=None) -> None:
             with open(args.results, 'a') as f:
                 f.write(json.dumps(record) + '\n')
             runs.append(record)
+        if todo and osp.abspath(args.results) == RESULTS:
+            update_model_index()
     print(summary(runs, args.configs))
     print()
     print(table(runs, args.configs))
