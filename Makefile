@@ -64,8 +64,8 @@ bench: $(STAMP)
 RESULT_CONFIGS ?= $(sort $(wildcard configs/*/*_demo.py))
 SEEDS ?= 0 1 2
 results: $(STAMP)
-	$(PY) tools/analysis_tools/demo_results.py --seeds $(SEEDS) \
-		--plot docs/images/demo_results.png $(RESULT_CONFIGS)
+	$(PY) tools/analysis_tools/demo_results.py $(RESULT_CONFIGS) \
+		--seeds $(SEEDS) --plot docs/images/demo_results.png
 
 clean:
 	rm -rf work_dirs build *.egg-info

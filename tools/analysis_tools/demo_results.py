@@ -12,8 +12,8 @@ seed) and every run; ``--plot`` draws them.
 
 Examples:
     python tools/analysis_tools/demo_results.py configs/atss/*_demo.py
-    python tools/analysis_tools/demo_results.py --seeds 0 1 2 \
-        configs/atss/*_demo.py
+    python tools/analysis_tools/demo_results.py configs/atss/*_demo.py \
+        --seeds 0 1 2
     python tools/analysis_tools/demo_results.py --table --plot atss.png \
         configs/atss/*_demo.py
 """

@@ -61,8 +61,8 @@ SUB_COLLECTIONS = {
     ('Rank & Sort Loss', 'Rank & Sort Loss for Object Detection '
      'and Instance Segmentation', 'https://arxiv.org/abs/2107.11669'),
 }
-COMMAND = ('python tools/analysis_tools/demo_results.py --seeds {seeds} '
-           '{config}')
+COMMAND = ('python tools/analysis_tools/demo_results.py {config} --seeds '
+           '{seeds}')
 
 
 def collection_of(folder: str, name: str) -> tuple:
