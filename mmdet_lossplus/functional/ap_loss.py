@@ -37,8 +37,8 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from .ranking import (place_negatives, pruning_threshold, ranking_inputs,
-                      step_sum_over_sorted)
+from .ranking import (check_step_delta, place_negatives, pruning_threshold,
+                      ranking_inputs, step_sum_over_sorted)
 
 __all__ = [
     'APLossResult', 'ap_loss_with_update', 'check_delta', 'pruning_threshold'
@@ -65,9 +65,8 @@ class APLossResult(NamedTuple):
 
 
 def check_delta(delta: float) -> None:
-    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or \
-            not delta > 0 or delta == float('inf'):
-        raise ValueError(f'delta must be a finite number > 0, got {delta!r}')
+    """AP-loss needs the linear step: ``delta`` finite and > 0."""
+    check_step_delta(delta, allow_zero=False)
 
 
 def ap_loss_with_update(scores: Tensor,

@@ -51,7 +51,8 @@ from torch import Tensor
 
 from .prefix_ranking import prefix_step_sums
 from .ranking import (check_step_delta, place_negatives, ranking_inputs,
-                      scatter_sorted, weighted_step_sum_above)
+                      scatter_sorted, step_sum_over_sorted,
+                      weighted_step_sum_above)
 
 # The authors' thresholds below which a positive sends no update.
 RANKING_EPS = 1e-10
@@ -136,7 +137,7 @@ def rank_sort_with_update(scores: Tensor,
     # is written through the latter, so that it is exactly 0 when they
     # contribute nothing (no cancellation of current - target).
     ones = torch.ones_like(s)
-    rank_pos = weighted_step_sum_above(s, ones, s, delta)
+    rank_pos = step_sum_over_sorted(s, s, delta)
     err_all = weighted_step_sum_above(s, 1.0 - t, s, delta)
     by_target = torch.sort(t, stable=True)
     lower = torch.searchsorted(by_target.values, t, right=False)

@@ -53,19 +53,8 @@ def step_sum_over_sorted(sorted_ref: Tensor, queries: Tensor,
     Returns:
         ``[Q]`` float64 sums.
     """
-    m = sorted_ref.numel()
-    if m == 0:
-        return queries.new_zeros(queries.shape, dtype=torch.float64)
-    csum = _prefix(sorted_ref)
-    # ref_j >= q + delta contributes 1; (q - delta, q + delta) is linear
-    # (empty for the hard step, where lo > hi at ties).
-    hi = torch.searchsorted(sorted_ref, queries + delta, right=False)
-    lo = torch.searchsorted(sorted_ref, queries - delta, right=True)
-    lo = torch.minimum(lo, hi)
-    n_win = (hi - lo).double()
-    s_win = csum[hi] - csum[lo]
-    return (m - hi).double() + (s_win - n_win * queries) * \
-        inverse_width(delta) + 0.5 * n_win
+    return weighted_step_sum_above(sorted_ref, torch.ones_like(sorted_ref),
+                                   queries, delta)
 
 
 def weighted_step_sum_over_sorted(sorted_ref: Tensor, weights: Tensor,

@@ -93,21 +93,22 @@ class RankSortATSSHead(AllLevelATSSHead):
         weights = cls_score[pos].detach().sigmoid().amax(1)
         norm, world = self.normaliser(weights.sum(), device, minimum=1e-12)
         loss_bbox = (weights * box_losses).sum() / norm
-        loss_bbox = loss_bbox * self.self_balance(loss_rank + loss_sort,
-                                                  loss_bbox, world)
-        losses = self.report_global(dict(loss_bbox=loss_bbox), world)
-        return dict(loss_rank=loss_rank, loss_sort=loss_sort, **losses)
+        loss_bbox = self.self_balance(loss_rank + loss_sort, loss_bbox, world)
+        return dict(
+            loss_rank=loss_rank, loss_sort=loss_sort, loss_bbox=loss_bbox)
 
     @staticmethod
     def self_balance(cls_loss: Tensor, box_loss: Tensor, world: int) -> Tensor:
-        """``cls / box`` of the (global) values, detached; 0 when the box
-        loss is 0 (no positive anywhere)."""
-        box = box_loss.detach()
-        if world > 1:  # the global box value: the ranks' mean
-            box = dist.all_reduce_sum(box) / world
+        """``box_loss`` scaled by ``cls / box`` of the (global) values,
+        detached (0 when the box loss is 0: no positive anywhere); with W
+        ranks its value is the global one on every rank (one all-reduce
+        serves the ratio and the report), its gradient unchanged."""
+        local = box_loss.detach()
+        box = dist.all_reduce_sum(local) / world if world > 1 else local
         cls = cls_loss.detach()
-        return torch.where(box > 0, cls / box.clamp_min(1e-30),
-                           torch.zeros_like(box))
+        ratio = torch.where(box > 0, cls / box.clamp_min(1e-30),
+                            torch.zeros_like(box))
+        return box_loss * ratio + (box - local) * ratio
 
     def predict_by_feat(self,
                         cls_scores: List[Tensor],

@@ -33,6 +33,7 @@ class RankedEntries(NamedTuple):
     pos_idx: Tensor
     neg_idx: Tensor
     all_pos: Optional[Tensor]
+    values: Optional[Tensor]
     all_values: Optional[Tensor]
     pos_offset: int
     reduce_sum: Optional[Callable[[Tensor], Tensor]]
@@ -106,7 +107,7 @@ def select_ranked_entries(flat: Tensor,
     neg_idx = torch.nonzero_static(keep_mask, size=table[me][1])[:, 0]
     values = pos_values(pos_idx) if pos_values is not None else None
     if not distributed:
-        return RankedEntries(pos_idx, neg_idx, None, values, 0, None)
+        return RankedEntries(pos_idx, neg_idx, None, values, values, 0, None)
     sizes = [row[0] for row in table]
     mine = flat[pos_idx].detach().double()
     if values is None:
@@ -116,7 +117,7 @@ def select_ranked_entries(flat: Tensor,
         both = dist.all_gather_sized(
             pairs.reshape(-1), [2 * n for n in sizes]).reshape(-1, 2)
         all_pos, all_values = both[:, 0], both[:, 1]
-    return RankedEntries(pos_idx, neg_idx, all_pos, all_values,
+    return RankedEntries(pos_idx, neg_idx, all_pos, values, all_values,
                          sum(sizes[:me]), dist.all_reduce_sum)
 
 
@@ -159,7 +160,7 @@ def ranking_rank_sort_loss(scores: Tensor,
     return rank_sort_with_update(
         flat,
         labels,
-        pos_targets(sel.pos_idx),
+        sel.values,
         delta,
         all_pos_scores=sel.all_pos,
         all_pos_targets=sel.all_values,
