@@ -74,6 +74,8 @@ def test_summary_gives_mean_and_sample_std_over_seeds(tmp_path):
     assert len(lines) == 3  # header, rule, the ATSS group only
     # mean 0.2, sample std 0.1 (hand-computed)
     assert '| 3 | 0.200 +- 0.100 | 0: 0.100, 1: 0.200, 2: 0.300 |' in lines[2]
+    # mAP@50 is mAP + 0.1 in _record: its mean is 0.3
+    assert lines[2].endswith('| 0.300 | 0.200 |')
     one = demo_results.summary(
         runs[-1:],
         [osp.join(ROOT, 'configs/fcos/fcos_r18_fpn_demo.py')]).splitlines()[2]

@@ -121,7 +121,8 @@ def summary(runs: list, configs: list) -> str:
             groups.setdefault((r['config'], r['gpus']), []).append(r)
     lines = [
         '| config | processes | seeds | bbox mAP mean +- std | every seed '
-        '(seed: mAP) |', '|---|---|---|---|---|'
+        '(seed: mAP) | mAP@50 mean | mAP@75 mean |',
+        '|---|---|---|---|---|---|---|'
     ]
     for (config, gpus), rows in sorted(groups.items()):
         rows = sorted(rows, key=lambda r: r['seed'])
@@ -130,8 +131,11 @@ def summary(runs: list, configs: list) -> str:
         spread = f'{statistics.stdev(values):.3f}' if len(values) > 1 \
             else '- (one seed)'
         seeds = ', '.join(f"{r['seed']}: {r['bbox_mAP']:.3f}" for r in rows)
+        at50 = statistics.mean(r['bbox_mAP_50'] for r in rows)
+        at75 = statistics.mean(r['bbox_mAP_75'] for r in rows)
         lines.append(f'| `{config}` | {gpus} | {len(rows)} | '
-                     f'{mean:.3f} +- {spread} | {seeds} |')
+                     f'{mean:.3f} +- {spread} | {seeds} | {at50:.3f} | '
+                     f'{at75:.3f} |')
     return '\n'.join(lines)
 
 
