@@ -17,5 +17,4 @@ model = dict(
             sb_init=50.0,
             sb_interval=200,
             use_sigmoid=True),
-        loss_bbox=dict(_delete_=True, type='GIoULoss', reduction='none')),
-    test_cfg=dict(score_thr=0.0))
+        loss_bbox=dict(_delete_=True, type='GIoULoss', reduction='none')))

@@ -24,4 +24,8 @@ model = dict(
         stacked_convs=2,
         # Digits are 12-62 px: anchors from 16 px at stride 8.
         anchor_generator=dict(octave_base_scale=2)),
-    test_cfg=dict(nms_pre=300, score_thr=0.05, max_per_img=50))
+    # Detections are kept down to score 0 in every demo row: ranking losses
+    # order the scores without pushing them up in 2,000 iterations, and a
+    # 0.05 cut dropped their true detections (RS-ATSS seed 0: 0.048 at 0.05,
+    # 0.241 at 0); focal rows give the same mAP at both.
+    test_cfg=dict(nms_pre=300, score_thr=0.0, max_per_img=50))

@@ -7,6 +7,11 @@ runs again, so a list of runs can be spread over several sittings; an
 interrupted run is simply started again. Seconds per iteration are only
 comparable between runs made on a machine doing nothing else.
 
+Each record carries the test-time score cut it was evaluated at; a run
+evaluated at another cut than its config's current one is left out of the
+tables (reported), and ``--reevaluate`` tests its saved checkpoint again
+at the current cut (seconds, not a new training).
+
 Prints the bbox mAP over seeds (mean +- sample standard deviation, every
 seed) and every run; ``--plot`` draws them.
 
@@ -16,6 +21,8 @@ Examples:
         --seeds 0 1 2
     python tools/analysis_tools/demo_results.py --table --plot atss.png \
         configs/atss/*_demo.py
+    python tools/analysis_tools/demo_results.py --reevaluate \
+        configs/*/*_demo.py
 """
 import argparse
 import json
@@ -54,6 +61,29 @@ def run_key(config: str, seed: int, gpus: int) -> tuple:
     return (osp.relpath(osp.abspath(config), ROOT), seed, gpus)
 
 
+def config_score_thr(config: str):
+    """The test-time score cut of ``config`` (``model.test_cfg``)."""
+    from mmengine.config import Config
+    test_cfg = Config.fromfile(config).model.get('test_cfg') or {}
+    return test_cfg.get('score_thr')
+
+
+def current_runs(runs: list, configs: list) -> tuple:
+    """(runs evaluated at their config's current score cut, the others)."""
+    cut = {run_key(c, 0, 1)[0]: config_score_thr(c) for c in configs}
+    kept, stale = [], []
+    for r in runs:
+        if r['config'] in cut:
+            same = r.get('score_thr', 'unknown') == cut[r['config']]
+            (kept if same else stale).append(r)
+    return kept, stale
+
+
+def run_dir(work_root: str, config: str, seed: int, gpus: int) -> str:
+    name = osp.splitext(osp.basename(config))[0]
+    return osp.join(work_root, f'{name}_seed{seed}_x{gpus}')
+
+
 def _commit() -> str:
     """The checked-out commit, ``+dirty`` when tracked files differ."""
     try:
@@ -75,8 +105,7 @@ def _commit() -> str:
 def train_one(config: str, seed: int, gpus: int, work_root: str) -> dict:
     """Train + evaluate ``config`` through tools/demo.py; the record."""
     import torch
-    name = osp.splitext(osp.basename(config))[0]
-    work_dir = osp.join(work_root, f'{name}_seed{seed}_x{gpus}')
+    work_dir = run_dir(work_root, config, seed, gpus)
     cmd = [
         sys.executable,
         osp.join(ROOT, 'tools', 'demo.py'), config, '--work-dir', work_dir,
@@ -100,6 +129,7 @@ def train_one(config: str, seed: int, gpus: int, work_root: str) -> dict:
         gpus=gpus,
         **{m: final[f'coco/{m}']
            for m in METRICS},
+        score_thr=config_score_thr(config),
         s_per_iter=sum(per_iter) / len(per_iter) if per_iter else None,
         iterations=iters[-1]['iter'] if iters else None,
         wall_s=round(seconds, 1),
@@ -109,6 +139,41 @@ def train_one(config: str, seed: int, gpus: int, work_root: str) -> dict:
             torch=torch.__version__,
             machine=platform.machine(),
             cpus=os.cpu_count()))
+
+
+def reevaluate(record: dict, work_root: str) -> dict:
+    """``record`` with its metrics from testing its saved checkpoint at
+    the config's current score cut (one process; the training is not
+    repeated). Raises SystemExit when the checkpoint is gone."""
+    config = osp.join(ROOT, record['config'])
+    work_dir = run_dir(work_root, config, record['seed'], record['gpus'])
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(pointer):
+        raise SystemExit(f"{record['config']} seed {record['seed']} x"
+                         f"{record['gpus']}: no checkpoint under {work_dir}; "
+                         'remove its line from the results file to train '
+                         'it again')
+    with open(pointer) as f:
+        checkpoint = f.read().strip()
+    eval_dir = osp.join(work_dir, 'reevaluated')
+    cmd = [
+        sys.executable,
+        osp.join(ROOT, 'tools', 'test.py'), config, checkpoint,
+        '--work-dir', eval_dir, '--data-root',
+        osp.join(ROOT, 'data', 'demo')
+    ]
+    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
+    # mmengine writes the test metrics to <work_dir>/<stamp>/<stamp>.json
+    stamps = sorted(
+        d for d in os.listdir(eval_dir) if osp.isdir(osp.join(eval_dir, d)))
+    with open(osp.join(eval_dir, stamps[-1], stamps[-1] + '.json')) as f:
+        metrics = json.load(f)
+    updated = dict(record)
+    updated.update({m: metrics[f'coco/{m}'] for m in METRICS})
+    updated['score_thr'] = config_score_thr(config)
+    updated['reevaluated'] = dict(
+        commit=_commit(), previous_score_thr=record.get('score_thr'))
+    return updated
 
 
 def summary(runs: list, configs: list) -> str:
@@ -208,6 +273,12 @@ def main(argv=None) -> None:
         help='only print the tables of the recorded runs')
     parser.add_argument(
         '--plot', help='also write a picture of the recorded runs (PNG)')
+    parser.add_argument(
+        '--reevaluate',
+        action='store_true',
+        help='test the saved checkpoints of recorded runs evaluated at '
+        'another score cut than their config now has, rewrite their '
+        'records, and train nothing')
     args = parser.parse_args(argv)
     for config in args.configs:
         if not osp.isfile(config):
@@ -215,7 +286,24 @@ def main(argv=None) -> None:
     if args.gpus < 1:
         parser.error(f'--gpus must be >= 1, got {args.gpus}')
     runs = load_runs(args.results)
-    if not args.table:
+    if args.reevaluate:
+        _, stale = current_runs(runs, args.configs)
+        print(f'>>> {len(stale)} recorded run(s) to evaluate again', flush=True)
+        for k, record in enumerate(stale, 1):
+            new = reevaluate(record, args.work_root)
+            print(f">>> [{k}/{len(stale)}] {record['config']} seed "
+                  f"{record['seed']} x{record['gpus']}: bbox mAP "
+                  f"{record['bbox_mAP']:.3f} at score_thr "
+                  f"{record.get('score_thr')} -> {new['bbox_mAP']:.3f} at "
+                  f"{new['score_thr']}",
+                  flush=True)
+            runs[runs.index(record)] = new
+            # rewrite after each, so an interruption loses nothing
+            with open(args.results, 'w') as f:
+                f.writelines(json.dumps(r) + '\n' for r in runs)
+        if stale and osp.abspath(args.results) == RESULTS:
+            update_model_index()
+    elif not args.table:
         done = {(r['config'], r['seed'], r['gpus']) for r in runs}
         todo = [(c, s) for c in args.configs for s in args.seeds
                 if run_key(c, s, args.gpus) not in done]
@@ -232,11 +320,16 @@ def main(argv=None) -> None:
             runs.append(record)
         if todo and osp.abspath(args.results) == RESULTS:
             update_model_index()
-    print(summary(runs, args.configs))
+    kept, stale = current_runs(runs, args.configs)
+    if stale:
+        print(f'!!! {len(stale)} recorded run(s) were evaluated at another '
+              'score cut than their config now has and are left out; '
+              '--reevaluate tests their checkpoints again')
+    print(summary(kept, args.configs))
     print()
-    print(table(runs, args.configs))
+    print(table(kept, args.configs))
     if args.plot:
-        plot(runs, args.configs, args.plot)
+        plot(kept, args.configs, args.plot)
         print(f'picture: {args.plot}')
 
 
