@@ -83,3 +83,55 @@ def test_summary_gives_mean_and_sample_std_over_seeds(tmp_path):
     picture = tmp_path / 'runs.png'
     demo_results.plot(runs, [osp.join(ROOT, config)], str(picture))
     assert picture.stat().st_size > 1000
+
+
+def test_runs_at_another_score_cut_are_left_out(tmp_path):
+    # every demo config keeps detections down to 0 (the baseline's test_cfg)
+    config = 'configs/atss/atss_r18_fpn_demo.py'
+    assert demo_results.config_score_thr(osp.join(ROOT, config)) == 0.0
+    at_zero = dict(_record(config, 0, 0.2), score_thr=0.0)
+    at_cut = dict(_record(config, 1, 0.1), score_thr=0.05)
+    unknown = _record(config, 2, 0.3)  # a record from before the field
+    other = dict(_record('configs/fcos/fcos_r18_fpn_demo.py', 0, 0.1))
+    kept, stale = demo_results.current_runs([at_zero, at_cut, unknown, other],
+                                            [osp.join(ROOT, config)])
+    assert kept == [at_zero]
+    assert stale == [at_cut, unknown]
+
+
+def test_reevaluating_without_a_checkpoint_names_the_run(tmp_path):
+    record = dict(
+        _record('configs/atss/atss_r18_fpn_demo.py', 4, 0.1), score_thr=0.05)
+    with pytest.raises(SystemExit, match='atss_r18_fpn_demo.py seed 4 x1'):
+        demo_results.reevaluate(record, str(tmp_path))
+
+
+def test_reevaluating_tests_the_saved_checkpoint_again(tmp_path, tiny_data):
+    """A run's record gets the metrics of testing its checkpoint at the
+    config's current cut; the training fields stay."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from mmdet_lossplus.registry import MODELS
+    config = 'configs/retinanet/retinanet_r18_fpn_demo.py'
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+    run = demo_results.run_dir(str(tmp_path), config, 7, 1)
+    import os
+    os.makedirs(run)
+    checkpoint = osp.join(run, 'iter_1.pth')
+    torch.save(dict(meta={}, state_dict=model.state_dict()), checkpoint)
+    with open(osp.join(run, 'last_checkpoint'), 'w') as f:
+        f.write(checkpoint)
+    record = dict(_record(config, 7, 0.5), score_thr=0.05)
+    new = demo_results.reevaluate(record, str(tmp_path), tiny_data)
+    assert new['score_thr'] == 0.0
+    assert new['reevaluated']['previous_score_thr'] == 0.05
+    # an untrained detector finds nothing: every COCO metric is 0 (or -1
+    # when no box of that size exists), not the record's 0.5
+    for key in demo_results.METRICS:
+        assert new[key] in (0.0, -1.0)
+    assert {k: new[k] for k in ('s_per_iter', 'commit', 'seed')} == \
+        {k: record[k] for k in ('s_per_iter', 'commit', 'seed')}

@@ -7,7 +7,8 @@ import pytest
 import torch
 from conftest import ROOT, TINY_OPTIONS, read_scalars, run_py
 
-CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '*', '*.py')))
+CONFIGS = sorted(
+    glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True))
 # our heads and the mmdet head whose weights they share
 MMDET_HEAD = {
     'mmdet_lossplus.ConfigurableNMSATSSHead': 'ATSSHead',

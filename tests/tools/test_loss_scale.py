@@ -28,3 +28,21 @@ def test_measurements_are_reproducible_and_per_branch(tiny_data):
     assert value > 0 and cls_norm > 0 and reg_norm == 0.0
     value, cls_norm, reg_norm = rows['loss_bbox']
     assert cls_norm == 0.0 and reg_norm > 0
+
+
+def test_a_checkpoint_of_the_initial_weights_measures_the_same(
+        tmp_path, tiny_data):
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from mmdet_lossplus.registry import MODELS
+    tool = _tool()
+    torch.manual_seed(0)  # as measure() does before building
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(Config.fromfile(CONFIG).model)
+        model.init_weights()
+    checkpoint = str(tmp_path / 'init.pth')
+    torch.save(dict(meta={}, state_dict=model.state_dict()), checkpoint)
+    assert tool.measure(CONFIG, 0, 1, tiny_data, checkpoint) == \
+        tool.measure(CONFIG, 0, 1, tiny_data)

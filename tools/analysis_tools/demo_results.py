@@ -141,7 +141,7 @@ def train_one(config: str, seed: int, gpus: int, work_root: str) -> dict:
             cpus=os.cpu_count()))
 
 
-def reevaluate(record: dict, work_root: str) -> dict:
+def reevaluate(record: dict, work_root: str, data_root=None) -> dict:
     """``record`` with its metrics from testing its saved checkpoint at
     the config's current score cut (one process; the training is not
     repeated). Raises SystemExit when the checkpoint is gone."""
@@ -158,11 +158,13 @@ def reevaluate(record: dict, work_root: str) -> dict:
     eval_dir = osp.join(work_dir, 'reevaluated')
     cmd = [
         sys.executable,
-        osp.join(ROOT, 'tools', 'test.py'), config, checkpoint,
-        '--work-dir', eval_dir, '--data-root',
-        osp.join(ROOT, 'data', 'demo')
+        osp.join(ROOT, 'tools', 'test.py'), config, checkpoint, '--work-dir',
+        eval_dir, '--data-root', data_root or osp.join(ROOT, 'data', 'demo')
     ]
-    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode:
+        tail = '\n'.join(done.stderr.splitlines()[-15:])
+        raise SystemExit(f'testing {checkpoint} failed:\n{tail}')
     # mmengine writes the test metrics to <work_dir>/<stamp>/<stamp>.json
     stamps = sorted(
         d for d in os.listdir(eval_dir) if osp.isdir(osp.join(eval_dir, d)))
@@ -288,15 +290,17 @@ def main(argv=None) -> None:
     runs = load_runs(args.results)
     if args.reevaluate:
         _, stale = current_runs(runs, args.configs)
-        print(f'>>> {len(stale)} recorded run(s) to evaluate again', flush=True)
+        print(
+            f'>>> {len(stale)} recorded run(s) to evaluate again', flush=True)
         for k, record in enumerate(stale, 1):
             new = reevaluate(record, args.work_root)
-            print(f">>> [{k}/{len(stale)}] {record['config']} seed "
-                  f"{record['seed']} x{record['gpus']}: bbox mAP "
-                  f"{record['bbox_mAP']:.3f} at score_thr "
-                  f"{record.get('score_thr')} -> {new['bbox_mAP']:.3f} at "
-                  f"{new['score_thr']}",
-                  flush=True)
+            print(
+                f">>> [{k}/{len(stale)}] {record['config']} seed "
+                f"{record['seed']} x{record['gpus']}: bbox mAP "
+                f"{record['bbox_mAP']:.3f} at score_thr "
+                f"{record.get('score_thr')} -> {new['bbox_mAP']:.3f} at "
+                f"{new['score_thr']}",
+                flush=True)
             runs[runs.index(record)] = new
             # rewrite after each, so an interruption loses nothing
             with open(args.results, 'w') as f:

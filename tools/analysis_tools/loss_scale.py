@@ -9,9 +9,13 @@ the ratio to the first config's loss of the same kind. The GHM question of
 the results issue starts here: our all-level GHM normalises one histogram
 over all levels, mmdet's and the authors' sum five per-level losses.
 
+With ``--checkpoints`` (one per config, in order) the weights are the
+trained ones instead of the initial ones: the push of each loss at the end
+of training.
+
 Usage:
     python tools/analysis_tools/loss_scale.py CONFIG [CONFIG ...] \
-        [--batches 1] [--seed 0] [--data-root DIR]
+        [--checkpoints CKPT ...] [--batches 1] [--seed 0] [--data-root DIR]
 """
 import argparse
 import os.path as osp
@@ -37,14 +41,21 @@ def branch_weight(head, kind: str):
     raise ValueError(f'{type(head).__name__} has none of {BRANCHES[kind]}')
 
 
-def measure(config: str, seed: int, batches: int, data_root=None) -> list:
+def measure(config: str,
+            seed: int,
+            batches: int,
+            data_root=None,
+            checkpoint=None,
+            trust=None) -> list:
     """``[(loss name, value, cls grad norm, reg grad norm)]`` summed over
-    ``batches`` training batches at the initial weights."""
+    ``batches`` training batches at the initial weights (or those of
+    ``checkpoint``)."""
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
 
     from mmdet_lossplus.registry import MODELS
+    from mmdet_lossplus.utils import checkpoint_loading
     from mmdet_lossplus.utils.config_utils import set_data_root
     cfg = Config.fromfile(config)
     if data_root:
@@ -54,7 +65,13 @@ def measure(config: str, seed: int, batches: int, data_root=None) -> list:
     torch.manual_seed(seed)
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(cfg.model)
-        model.init_weights()
+        if checkpoint is None:
+            model.init_weights()
+        else:
+            from mmengine.runner import load_checkpoint
+            with checkpoint_loading(trust):
+                load_checkpoint(
+                    model, checkpoint, map_location='cpu', strict=True)
         torch.manual_seed(seed)  # the same batches for every config
         loader = Runner.build_dataloader(cfg.train_dataloader, seed=seed)
     model.train()
@@ -82,25 +99,38 @@ def measure(config: str, seed: int, batches: int, data_root=None) -> list:
 
 
 def main(argv=None) -> None:
+    from mmdet_lossplus.utils import add_trust_checkpoint_argument
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('configs', nargs='+')
     parser.add_argument('--batches', type=int, default=1)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--data-root', help='replaces the data root')
+    parser.add_argument(
+        '--checkpoints',
+        nargs='+',
+        help='trained weights, one per config in the same order')
+    add_trust_checkpoint_argument(parser)
     args = parser.parse_args(argv)
     if args.batches < 1:
         parser.error('--batches must be >= 1')
-    for config in args.configs:
-        if not osp.isfile(config):
-            parser.error(f'config not found: {config}')
-    print(f'initial weights (seed {args.seed}), {args.batches} training '
-          'batch(es); gradient norms of the head\'s output layers\n')
+    checkpoints = args.checkpoints or [None] * len(args.configs)
+    if len(checkpoints) != len(args.configs):
+        parser.error(f'--checkpoints: {len(checkpoints)} given for '
+                     f'{len(args.configs)} configs')
+    for path in args.configs + (args.checkpoints or []):
+        if not osp.isfile(path):
+            parser.error(f'not found: {path}')
+    weights = 'trained weights' if args.checkpoints else \
+        f'initial weights (seed {args.seed})'
+    print(f'{weights}, {args.batches} training batch(es) (seed '
+          f"{args.seed}); gradient norms of the head's output layers\n")
     print('| config | loss | value | cls-branch grad norm | reg-branch grad '
           'norm | cls norm / first config\'s | reg norm / first config\'s |')
     print('|---|---|---|---|---|---|---|')
     first = {}
-    for config in args.configs:
-        rows = measure(config, args.seed, args.batches, args.data_root)
+    for config, checkpoint in zip(args.configs, checkpoints):
+        rows = measure(config, args.seed, args.batches, args.data_root,
+                       checkpoint, args.trust_checkpoint)
         for name, value, cls_norm, reg_norm in rows:
             kind = 'cls' if cls_norm >= reg_norm else 'reg'
             norm = cls_norm if kind == 'cls' else reg_norm
