@@ -11,7 +11,7 @@ CONFIG ?= configs/retinanet/retinanet_r18_fpn_demo.py
 WORK_DIR ?= work_dirs/demo
 STAMP := $(VENV)/.stack-installed
 
-.PHONY: venv demo test gpu-check data lint bench results clean
+.PHONY: venv demo test gpu-check data lint bench bench-training results clean
 
 venv: $(STAMP)
 
@@ -56,6 +56,12 @@ bench: $(STAMP)
 	$(PY) tools/benchmarks/bench_iou.py
 	$(PY) tools/benchmarks/bench_ranking_losses.py
 	$(PY) tools/benchmarks/bench_ranking_losses.py --scaling
+
+# Seconds per iteration of each loss vs the focal baseline of its detector,
+# 1 and 2 processes, and the losses' share of the iteration (about 20 min;
+# on a machine doing nothing else).
+bench-training: $(STAMP)
+	$(PY) tools/benchmarks/bench_training.py --rounds 2
 
 # Every demo config for SEEDS (resumable: recorded runs are skipped, each
 # finished run is appended to results/demo_runs.jsonl), then the tables
