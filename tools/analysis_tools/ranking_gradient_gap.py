@@ -1,0 +1,272 @@
+"""How far the per-process AP-loss gradient is from the global one: the
+mechanism behind "score shift", measured on a fixed model state.
+
+For a config and checkpoint, every image's classification entries (logits
+and the head's own labels) are computed once (eval mode: each image's
+logits do not depend on the others). A global batch of ``W x I`` images is
+then split over ``W`` simulated processes of ``I`` images each, and two
+per-entry updates (the gradient AP-loss sends to each logit) are compared:
+
+- global: AP-loss over the whole batch (what ``scope='global'`` computes
+  on any number of processes, and one process with the whole batch);
+- per-process: each process's AP-loss over its own images, divided by
+  ``W`` (DDP averages the processes' gradients);
+- per-process ranking, global count: each process's update rescaled by
+  its share of the batch's positives instead of ``1 / W``, which separates
+  the ranking's part of the gap from the normalisation's (a process with
+  few positives weighs each of them more in the per-process mode).
+
+Reported: the relative distance ``|u_local - u_global| / |u_global|`` and
+the cosine of the two (and the distance of the rescaled one), averaged
+over ``--draws`` random batches, for every ``W`` and ``I``, with the
+images dealt to processes at random or grouped by object count (a
+systematic difference between processes, as batches grouped by size or
+content on real clusters). ``--plot`` draws it.
+
+Usage:
+    python tools/analysis_tools/ranking_gradient_gap.py CONFIG CHECKPOINT \
+        [--procs 1 2 4 8] [--images 1 2 4 8] [--draws 5] [--plot gap.png]
+"""
+import argparse
+import os.path as osp
+import random
+import statistics
+import sys
+
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+SPLITS = ('random', 'by-objects')
+
+
+def per_image_entries(config: str,
+                      checkpoint: str,
+                      num_images: int,
+                      data_root=None,
+                      trust=None) -> list:
+    """``[(scores [M_i], labels [M_i] int8, objects)]`` for the first
+    ``num_images`` training images: the flat logits the head ranks and
+    their ranking labels (1 / 0 / -1 ignored)."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner, load_checkpoint
+
+    from mmdet_lossplus.losses.targets import ranking_labels
+    from mmdet_lossplus.registry import MODELS
+    from mmdet_lossplus.utils import checkpoint_loading
+    from mmdet_lossplus.utils.config_utils import set_data_root
+    cfg = Config.fromfile(config)
+    if data_root:
+        set_data_root(cfg, data_root)
+    loader_cfg = cfg.train_dataloader
+    loader_cfg.num_workers = 0
+    loader_cfg.persistent_workers = False
+    loader_cfg.batch_size = 1
+    loader_cfg.sampler = dict(type='DefaultSampler', shuffle=False)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+        with checkpoint_loading(trust):
+            load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+        loader = Runner.build_dataloader(loader_cfg, seed=0)
+    model.eval()
+    seen = []
+
+    def record(module, args, kwargs):
+        target = args[1] if len(args) > 1 else kwargs['target']
+        weight = args[2] if len(args) > 2 else kwargs.get('label_weight')
+        pred = args[0].detach()
+        seen.append(
+            (pred.reshape(-1).double(), ranking_labels(pred, target,
+                                                       weight).reshape(-1)))
+
+    handle = model.bbox_head.loss_cls.register_forward_pre_hook(
+        record, with_kwargs=True)
+    entries = []
+    try:
+        with torch.no_grad():
+            for data_batch in loader:
+                if len(entries) >= num_images:
+                    break
+                data = model.data_preprocessor(data_batch, training=True)
+                model.loss(data['inputs'], data['data_samples'])
+                scores = torch.cat([s for s, _ in seen])
+                labels = torch.cat([lab for _, lab in seen])
+                seen.clear()
+                objects = len(data['data_samples'][0].gt_instances)
+                entries.append((scores, labels, objects))
+    finally:
+        handle.remove()
+    if len(entries) < num_images:
+        raise SystemExit(f'the data set has {len(entries)} training images, '
+                         f'{num_images} needed')
+    return entries
+
+
+def ap_update(scores: torch.Tensor, labels: torch.Tensor,
+              delta: float) -> torch.Tensor:
+    """AP-loss's per-entry update of one ranking (float64)."""
+    from mmdet_lossplus.functional.ap_loss import ap_loss_with_update
+    return ap_loss_with_update(scores, labels, delta).update
+
+
+def gradient_gap(images: list, procs: int, delta: float = 1.0):
+    """Relative distance and cosine between the per-process and the global
+    update of ``images`` (``[(scores, labels)]``, dealt in order to
+    ``procs`` equal groups); None when the batch has no positive (both
+    updates are zero)."""
+    if len(images) % procs:
+        raise ValueError(f'{len(images)} images do not split over {procs} '
+                         'processes')
+    per = len(images) // procs
+    scores = torch.cat([s for s, _ in images])
+    labels = torch.cat([lab for _, lab in images])
+    glob = ap_update(scores, labels, delta)
+    total_pos = (labels == 1).sum()
+    local, counted = [], []
+    for r in range(procs):
+        group = images[r * per:(r + 1) * per]
+        group_labels = torch.cat([lab for _, lab in group])
+        update = ap_update(
+            torch.cat([s for s, _ in group]), group_labels, delta)
+        local.append(update / procs)
+        counted.append(update * (group_labels == 1).sum() /
+                       total_pos.clamp_min(1))
+    local, counted = torch.cat(local), torch.cat(counted)
+    norm = glob.norm()
+    if norm == 0:
+        return None
+    return dict(
+        relative=float((local - glob).norm() / norm),
+        relative_ranking=float((counted - glob).norm() / norm),
+        cosine=float((local @ glob) / (local.norm() * norm)))
+
+
+def deal(entries: list, procs: int, per: int, split: str,
+         rng: random.Random) -> list:
+    """``procs * per`` images drawn from ``entries``, ordered so that
+    consecutive groups of ``per`` are the processes' batches."""
+    chosen = rng.sample(range(len(entries)), procs * per)
+    if split == 'by-objects':
+        # each process gets images of similar object counts
+        chosen.sort(key=lambda i: (entries[i][2], i))
+    return [(entries[i][0], entries[i][1]) for i in chosen]
+
+
+def sweep(entries: list,
+          procs_list: list,
+          images_list: list,
+          draws: int,
+          delta: float = 1.0,
+          seed: int = 0) -> list:
+    """Rows ``{split, procs, images, relative, relative_std,
+    relative_ranking, cosine, draws}`` (batches without a positive are
+    left out of ``draws``)."""
+    rows = []
+    for split in SPLITS:
+        for procs in procs_list:
+            for per in images_list:
+                rng = random.Random(seed)
+                gaps = [
+                    gradient_gap(
+                        deal(entries, procs, per, split, rng), procs, delta)
+                    for _ in range(draws)
+                ]
+                gaps = [g for g in gaps if g is not None]
+                if not gaps:
+                    continue
+                rel = [g['relative'] for g in gaps]
+                rows.append(
+                    dict(
+                        split=split,
+                        procs=procs,
+                        images=per,
+                        relative=statistics.mean(rel),
+                        relative_std=statistics.stdev(rel)
+                        if len(rel) > 1 else 0.0,
+                        relative_ranking=statistics.mean(g['relative_ranking']
+                                                         for g in gaps),
+                        cosine=statistics.mean(g['cosine'] for g in gaps),
+                        draws=len(gaps)))
+    return rows
+
+
+def plot(rows: list, path: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, len(SPLITS), figsize=(10, 3.8), sharey=True)
+    for ax, split in zip(axes, SPLITS):
+        mine = [r for r in rows if r['split'] == split]
+        for k, per in enumerate(sorted({r['images'] for r in mine})):
+            line = sorted((r for r in mine if r['images'] == per),
+                          key=lambda r: r['procs'])
+            procs = [r['procs'] for r in line]
+            ax.errorbar(
+                procs, [r['relative'] for r in line],
+                yerr=[r['relative_std'] for r in line],
+                marker='o',
+                capsize=3,
+                color=f'C{k}',
+                label=f'{per} image(s) / process')
+            ax.plot(
+                procs, [r['relative_ranking'] for r in line],
+                '--',
+                color=f'C{k}',
+                alpha=0.7)
+        ax.set_xscale('log', base=2)
+        ax.set_xlabel('processes')
+        ax.set_title(
+            f'images dealt {split} (dashed: ranking part only)', fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel('|u_local - u_global| / |u_global|')
+    axes[-1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    from mmdet_lossplus.utils import add_trust_checkpoint_argument
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--procs', type=int, nargs='+', default=[1, 2, 4, 8])
+    parser.add_argument('--images', type=int, nargs='+', default=[1, 2, 4, 8])
+    parser.add_argument('--draws', type=int, default=10)
+    parser.add_argument('--delta', type=float, default=1.0)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--data-root', help='replaces the data root')
+    parser.add_argument('--plot', help='write the picture here (PNG)')
+    add_trust_checkpoint_argument(parser)
+    args = parser.parse_args(argv)
+    for path in (args.config, args.checkpoint):
+        if not osp.isfile(path):
+            parser.error(f'not found: {path}')
+    if min(args.procs + args.images) < 1 or args.draws < 1:
+        parser.error('--procs, --images and --draws must be >= 1')
+    # twice the largest batch, so that even it is a draw
+    needed = 2 * max(args.procs) * max(args.images)
+    entries = per_image_entries(args.config, args.checkpoint, needed,
+                                args.data_root, args.trust_checkpoint)
+    rows = sweep(entries, args.procs, args.images, args.draws, args.delta,
+                 args.seed)
+    print(f'{osp.basename(args.config)} at {args.checkpoint}; {needed} '
+          f'training images, {args.draws} random batches per cell\n')
+    print('| images dealt | processes | images / process | relative '
+          'distance (mean +- std) | cosine | relative distance, per-process '
+          'ranking with the global count | batches |')
+    print('|---|---|---|---|---|---|---|')
+    for r in rows:
+        print(f"| {r['split']} | {r['procs']} | {r['images']} | "
+              f"{r['relative']:.3f} +- {r['relative_std']:.3f} | "
+              f"{r['cosine']:.3f} | {r['relative_ranking']:.3f} | "
+              f"{r['draws']} |")
+    if args.plot:
+        plot(rows, args.plot)
+        print(f'\npicture: {args.plot}')
+
+
+if __name__ == '__main__':
+    main()
