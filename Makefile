@@ -11,7 +11,7 @@ CONFIG ?= configs/retinanet/retinanet_r18_fpn_demo.py
 WORK_DIR ?= work_dirs/demo
 STAMP := $(VENV)/.stack-installed
 
-.PHONY: venv demo test gpu-check data lint bench bench-training results clean
+.PHONY: venv demo test gpu-check data lint bench bench-training results results-table clean
 
 venv: $(STAMP)
 
@@ -71,7 +71,12 @@ RESULT_CONFIGS ?= $(sort $(wildcard configs/*/*_demo.py))
 SEEDS ?= 0 1 2
 results: $(STAMP)
 	$(PY) tools/analysis_tools/demo_results.py $(RESULT_CONFIGS) \
-		--seeds $(SEEDS) --plot docs/images/demo_results.png
+		--seeds $(SEEDS) --plot docs/images/demo_results.png --readme README.md
+
+# The tables, picture and README block from the recorded runs only.
+results-table: $(STAMP)
+	$(PY) tools/analysis_tools/demo_results.py $(RESULT_CONFIGS) --table \
+		--plot docs/images/demo_results.png --readme README.md
 
 clean:
 	rm -rf work_dirs build *.egg-info

@@ -75,7 +75,7 @@ def test_summary_gives_mean_and_sample_std_over_seeds(tmp_path):
     # mean 0.2, sample std 0.1 (hand-computed)
     assert '| 3 | 0.200 +- 0.100 | 0: 0.100, 1: 0.200, 2: 0.300 |' in lines[2]
     # mAP@50 is mAP + 0.1 in _record: its mean is 0.3
-    assert lines[2].endswith('| 0.300 | 0.200 |')
+    assert lines[2].endswith('| 0.300 | 0.200 | baseline |')
     one = demo_results.summary(
         runs[-1:],
         [osp.join(ROOT, 'configs/fcos/fcos_r18_fpn_demo.py')]).splitlines()[2]
@@ -135,3 +135,49 @@ def test_reevaluating_tests_the_saved_checkpoint_again(tmp_path, tiny_data):
         assert new[key] in (0.0, -1.0)
     assert {k: new[k] for k in ('s_per_iter', 'commit', 'seed')} == \
         {k: record[k] for k in ('s_per_iter', 'commit', 'seed')}
+
+
+def test_rows_are_compared_with_the_focal_baseline_of_their_detector():
+    base = 'configs/atss/atss_r18_fpn_demo.py'
+    other = 'configs/atss/atss_r18_fpn_aploss_demo.py'
+    runs = [_record(base, s, 0.1) for s in range(3)]
+    runs += [_record(other, s, v) for s, v in enumerate((0.1, 0.2, 0.3))]
+    runs.append(_record('configs/fcos/fcos_r18_fpn_aploss_demo.py', 0, 0.2))
+    text = demo_results.summary(runs, [
+        osp.join(ROOT, c)
+        for c in (base, other, 'configs/fcos/fcos_r18_fpn_aploss_demo.py')
+    ])
+    rows = {line.split('`')[1]: line for line in text.splitlines()[2:]}
+    # mean difference 0.1; standard error sqrt(0.01 / 3 + 0 / 3) = 0.0577
+    assert rows[other].endswith('| +0.100 (+1.7 se) |')
+    assert rows[base].endswith('| baseline |')
+    # no FCOS focal run recorded: nothing to compare with
+    assert rows['configs/fcos/fcos_r18_fpn_aploss_demo.py'].endswith('| - |')
+    one = demo_results.difference([_record(other, 0, 0.3)], runs[:3])
+    assert one == '+0.200 (one seed)'
+
+
+def test_the_readme_block_is_replaced_and_only_it(tmp_path):
+    readme = tmp_path / 'README.md'
+    start, end = demo_results.README_START, demo_results.README_END
+    readme.write_text(f'intro\n{start}\nold table\n{end}\noutro\n')
+    assert demo_results.write_readme(str(readme), '| new |')
+    assert readme.read_text() == f'intro\n{start}\n| new |\n{end}\noutro\n'
+    assert not demo_results.write_readme(str(readme), '| new |')
+    readme.write_text('no markers\n')
+    with pytest.raises(SystemExit, match='demo-results'):
+        demo_results.write_readme(str(readme), '| new |')
+
+
+def test_the_readme_shows_the_recorded_results():
+    """The README's block is what demo_results prints for every demo
+    config from the results file (regenerate with make results-table)."""
+    import glob
+    configs = sorted(glob.glob(osp.join(ROOT, 'configs', '*', '*_demo.py')))
+    runs = demo_results.load_runs(demo_results.RESULTS)
+    kept, _ = demo_results.current_runs(runs, configs)
+    with open(osp.join(ROOT, 'README.md')) as f:
+        text = f.read()
+    block = text.split(demo_results.README_START)[1].split(
+        demo_results.README_END)[0]
+    assert block.strip() == demo_results.summary(kept, configs).strip()

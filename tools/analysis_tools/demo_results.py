@@ -178,9 +178,43 @@ def reevaluate(record: dict, work_root: str, data_root=None) -> dict:
     return updated
 
 
+# the focal-loss baseline of each detector type, for the comparison column
+BASELINES = {
+    'RetinaNet': 'configs/retinanet/retinanet_r18_fpn_demo.py',
+    'ATSS': 'configs/atss/atss_r18_fpn_demo.py',
+    'FCOS': 'configs/fcos/fcos_r18_fpn_demo.py',
+}
+README_START = '<!-- demo-results:start (demo_results.py --readme) -->'
+README_END = '<!-- demo-results:end -->'
+
+
+def baseline_config(config: str) -> str:
+    """The focal baseline of ``config``'s detector (repository-relative)."""
+    from mmengine.config import Config
+    kind = Config.fromfile(osp.join(ROOT, config)).model.type
+    return BASELINES.get(kind)
+
+
+def difference(rows: list, base: list) -> str:
+    """``mean(rows) - mean(base)`` and, with two seeds or more on both
+    sides, that difference in standard errors (Welch: the square root of
+    s1^2 / n1 + s0^2 / n0)."""
+    a = [r['bbox_mAP'] for r in rows]
+    b = [r['bbox_mAP'] for r in base]
+    diff = statistics.mean(a) - statistics.mean(b)
+    if len(a) < 2 or len(b) < 2:
+        return f'{diff:+.3f} (one seed)'
+    se = (statistics.variance(a) / len(a) +
+          statistics.variance(b) / len(b))**0.5
+    return f'{diff:+.3f} ({diff / se:+.1f} se)' if se > 0 else \
+        f'{diff:+.3f}'
+
+
 def summary(runs: list, configs: list) -> str:
     """Markdown: per config and process count, the bbox mAP over seeds as
-    mean +- sample standard deviation and every seed's value."""
+    mean +- sample standard deviation, every seed's value, the mean
+    mAP@50/75 and the difference from the focal baseline of the same
+    detector and process count."""
     keys = [run_key(c, 0, 1)[0] for c in configs]
     groups = {}
     for r in runs:
@@ -188,8 +222,8 @@ def summary(runs: list, configs: list) -> str:
             groups.setdefault((r['config'], r['gpus']), []).append(r)
     lines = [
         '| config | processes | seeds | bbox mAP mean +- std | every seed '
-        '(seed: mAP) | mAP@50 mean | mAP@75 mean |',
-        '|---|---|---|---|---|---|---|'
+        '(seed: mAP) | mAP@50 mean | mAP@75 mean | vs focal of the same '
+        'detector |', '|---|---|---|---|---|---|---|---|'
     ]
     for (config, gpus), rows in sorted(groups.items()):
         rows = sorted(rows, key=lambda r: r['seed'])
@@ -200,10 +234,36 @@ def summary(runs: list, configs: list) -> str:
         seeds = ', '.join(f"{r['seed']}: {r['bbox_mAP']:.3f}" for r in rows)
         at50 = statistics.mean(r['bbox_mAP_50'] for r in rows)
         at75 = statistics.mean(r['bbox_mAP_75'] for r in rows)
+        base = baseline_config(config)
+        if base == config:
+            versus = 'baseline'
+        elif (base, gpus) in groups:
+            versus = difference(rows, groups[(base, gpus)])
+        else:
+            versus = '-'
         lines.append(f'| `{config}` | {gpus} | {len(rows)} | '
                      f'{mean:.3f} +- {spread} | {seeds} | {at50:.3f} | '
-                     f'{at75:.3f} |')
+                     f'{at75:.3f} | {versus} |')
     return '\n'.join(lines)
+
+
+def write_readme(path: str, text: str) -> bool:
+    """Replace the block between the demo-results markers of ``path`` by
+    ``text``; False when it already holds it. Raises SystemExit when the
+    markers are missing."""
+    with open(path) as f:
+        old = f.read()
+    if README_START not in old or README_END not in old:
+        raise SystemExit(f'{path} has no {README_START} ... {README_END} '
+                         'block to write the tables into')
+    head, rest = old.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    new = f'{head}{README_START}\n{text}\n{README_END}{tail}'
+    if new == old:
+        return False
+    with open(path, 'w') as f:
+        f.write(new)
+    return True
 
 
 def plot(runs: list, configs: list, path: str) -> None:
@@ -276,6 +336,10 @@ def main(argv=None) -> None:
     parser.add_argument(
         '--plot', help='also write a picture of the recorded runs (PNG)')
     parser.add_argument(
+        '--readme',
+        help='also write the summary table into this markdown file, '
+        'between its demo-results markers')
+    parser.add_argument(
         '--reevaluate',
         action='store_true',
         help='test the saved checkpoints of recorded runs evaluated at '
@@ -329,8 +393,12 @@ def main(argv=None) -> None:
         print(f'!!! {len(stale)} recorded run(s) were evaluated at another '
               'score cut than their config now has and are left out; '
               '--reevaluate tests their checkpoints again')
-    print(summary(kept, args.configs))
+    text = summary(kept, args.configs)
+    print(text)
     print()
+    if args.readme:
+        changed = write_readme(args.readme, text)
+        print(f"{args.readme}: {'updated' if changed else 'unchanged'}")
     print(table(kept, args.configs))
     if args.plot:
         plot(kept, args.configs, args.plot)

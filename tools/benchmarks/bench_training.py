@@ -46,12 +46,6 @@ CONFIGS = [
     'configs/fcos/fcos_r18_fpn_demo.py',
     'configs/fcos/fcos_r18_fpn_aploss_demo.py',
 ]
-# the focal-loss baseline of each detector type
-BASELINES = {
-    'RetinaNet': 'configs/retinanet/retinanet_r18_fpn_demo.py',
-    'ATSS': 'configs/atss/atss_r18_fpn_demo.py',
-    'FCOS': 'configs/fcos/fcos_r18_fpn_demo.py',
-}
 
 
 def _now() -> float:
@@ -264,9 +258,14 @@ def summarise(records: list) -> dict:
 
 
 def baseline_of(config: str) -> str:
-    from mmengine.config import Config
-    kind = Config.fromfile(osp.join(ROOT, config)).model.type
-    return BASELINES[kind]
+    """The focal baseline of ``config``'s detector: demo_results.py's."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'demo_results',
+        osp.join(ROOT, 'tools', 'analysis_tools', 'demo_results.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.baseline_config(config)
 
 
 def table(rounds: list, procs: int, configs: list) -> str:
