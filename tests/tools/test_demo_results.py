@@ -181,3 +181,33 @@ def test_the_readme_shows_the_recorded_results():
     block = text.split(demo_results.README_START)[1].split(
         demo_results.README_END)[0]
     assert block.strip() == demo_results.summary(kept, configs).strip()
+
+
+def test_runs_with_options_are_rows_of_their_own(tmp_path):
+    config = 'configs/ap_loss/retinanet_r18_fpn_aploss_demo.py'
+    base = 'configs/retinanet/retinanet_r18_fpn_demo.py'
+    options = ['train_dataloader.batch_size=4']
+    runs = [_record(base, s, 0.1 + 0.01 * s) for s in range(2)]
+    runs += [
+        dict(_record(config, s, 0.3), gpus=2, options=options)
+        for s in range(2)
+    ]
+    runs.append(_record(config, 0, 0.2))
+    text = demo_results.summary(
+        runs, [osp.join(ROOT, config),
+               osp.join(ROOT, base)])
+    rows = text.splitlines()[2:]
+    assert len(rows) == 3
+    with_options = [r for r in rows if 'batch_size=4' in r]
+    assert len(with_options) == 1
+    assert with_options[0].startswith(
+        f'| `{config}` with `train_dataloader.batch_size=4` | 2 | 2 |')
+    # no 2-process baseline: compared with the 1-process one (same
+    # global batch of 8)
+    assert with_options[0].endswith('vs 1 proc |')
+    assert demo_results.key_of(runs[2]) == (config, 0, 2, tuple(options))
+    assert demo_results.run_key(config, 0, 2, options) == \
+        demo_results.key_of(runs[2])
+    plain = demo_results.run_dir('w', config, 0, 2)
+    tagged = demo_results.run_dir('w', config, 0, 2, options)
+    assert tagged.startswith(plain + '_') and tagged != plain

@@ -23,6 +23,9 @@ Examples:
         configs/atss/*_demo.py
     python tools/analysis_tools/demo_results.py --reevaluate \
         configs/*/*_demo.py
+    python tools/analysis_tools/demo_results.py \
+        configs/ap_loss/retinanet_r18_fpn_aploss_demo.py --seeds 0 1 2 \
+        --gpus 2 --cfg-options train_dataloader.batch_size=4
 """
 import argparse
 import json
@@ -57,8 +60,20 @@ def load_runs(path: str) -> list:
     return runs
 
 
-def run_key(config: str, seed: int, gpus: int) -> tuple:
-    return (osp.relpath(osp.abspath(config), ROOT), seed, gpus)
+def run_key(config: str, seed: int, gpus: int, options=()) -> tuple:
+    """A run's identity: config (repository-relative), seed, processes and
+    the ``--cfg-options`` it was trained with."""
+    return (osp.relpath(osp.abspath(config), ROOT), seed, gpus, tuple(options))
+
+
+def key_of(record: dict) -> tuple:
+    return (record['config'], record['seed'], record['gpus'],
+            tuple(record.get('options', ())))
+
+
+def label(config: str, options) -> str:
+    """``config`` and its options, for the tables and the picture."""
+    return f'`{config}`' + (f" with `{' '.join(options)}`" if options else '')
 
 
 def config_score_thr(config: str):
@@ -79,9 +94,14 @@ def current_runs(runs: list, configs: list) -> tuple:
     return kept, stale
 
 
-def run_dir(work_root: str, config: str, seed: int, gpus: int) -> str:
+def run_dir(work_root: str, config: str, seed: int, gpus: int,
+            options=()) -> str:
     name = osp.splitext(osp.basename(config))[0]
-    return osp.join(work_root, f'{name}_seed{seed}_x{gpus}')
+    tag = ''
+    if options:
+        import hashlib
+        tag = '_' + hashlib.sha1(' '.join(options).encode()).hexdigest()[:8]
+    return osp.join(work_root, f'{name}_seed{seed}_x{gpus}{tag}')
 
 
 def _commit() -> str:
@@ -102,15 +122,16 @@ def _commit() -> str:
     return head + ('+dirty' if dirty else '')
 
 
-def train_one(config: str, seed: int, gpus: int, work_root: str) -> dict:
+def train_one(config: str, seed: int, gpus: int, work_root: str,
+              options=()) -> dict:
     """Train + evaluate ``config`` through tools/demo.py; the record."""
     import torch
-    work_dir = run_dir(work_root, config, seed, gpus)
+    work_dir = run_dir(work_root, config, seed, gpus, options)
     cmd = [
         sys.executable,
         osp.join(ROOT, 'tools', 'demo.py'), config, '--work-dir', work_dir,
         '--gpus',
-        str(gpus), '--cfg-options', f'randomness.seed={seed}'
+        str(gpus), '--cfg-options', f'randomness.seed={seed}', *options
     ]
     commit = _commit()  # the code the run starts with
     start = time.time()
@@ -123,10 +144,12 @@ def train_one(config: str, seed: int, gpus: int, work_root: str) -> dict:
     iters = [r for r in records if 'loss' in r]
     per_iter = [r['time'] for r in iters if 'time' in r]
     key = run_key(config, seed, gpus)
+    extra = dict(options=list(options)) if options else {}
     return dict(
         config=key[0],
         seed=seed,
         gpus=gpus,
+        **extra,
         **{m: final[f'coco/{m}']
            for m in METRICS},
         score_thr=config_score_thr(config),
@@ -146,7 +169,9 @@ def reevaluate(record: dict, work_root: str, data_root=None) -> dict:
     the config's current score cut (one process; the training is not
     repeated). Raises SystemExit when the checkpoint is gone."""
     config = osp.join(ROOT, record['config'])
-    work_dir = run_dir(work_root, config, record['seed'], record['gpus'])
+    options = record.get('options', [])
+    work_dir = run_dir(work_root, config, record['seed'], record['gpus'],
+                       options)
     pointer = osp.join(work_dir, 'last_checkpoint')
     if not osp.isfile(pointer):
         raise SystemExit(f"{record['config']} seed {record['seed']} x"
@@ -160,7 +185,7 @@ def reevaluate(record: dict, work_root: str, data_root=None) -> dict:
         sys.executable,
         osp.join(ROOT, 'tools', 'test.py'), config, checkpoint, '--work-dir',
         eval_dir, '--data-root', data_root or osp.join(ROOT, 'data', 'demo')
-    ]
+    ] + (['--cfg-options', *options] if options else [])
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if done.returncode:
         tail = '\n'.join(done.stderr.splitlines()[-15:])
@@ -219,13 +244,14 @@ def summary(runs: list, configs: list) -> str:
     groups = {}
     for r in runs:
         if r['config'] in keys:
-            groups.setdefault((r['config'], r['gpus']), []).append(r)
+            groups.setdefault((r['config'], r['gpus'], key_of(r)[3]),
+                              []).append(r)
     lines = [
         '| config | processes | seeds | bbox mAP mean +- std | every seed '
         '(seed: mAP) | mAP@50 mean | mAP@75 mean | vs focal of the same '
         'detector |', '|---|---|---|---|---|---|---|---|'
     ]
-    for (config, gpus), rows in sorted(groups.items()):
+    for (config, gpus, options), rows in sorted(groups.items()):
         rows = sorted(rows, key=lambda r: r['seed'])
         values = [r['bbox_mAP'] for r in rows]
         mean = statistics.mean(values)
@@ -235,13 +261,15 @@ def summary(runs: list, configs: list) -> str:
         at50 = statistics.mean(r['bbox_mAP_50'] for r in rows)
         at75 = statistics.mean(r['bbox_mAP_75'] for r in rows)
         base = baseline_config(config)
-        if base == config:
+        if base == config and not options:
             versus = 'baseline'
-        elif (base, gpus) in groups:
-            versus = difference(rows, groups[(base, gpus)])
+        elif (base, gpus, ()) in groups:
+            versus = difference(rows, groups[(base, gpus, ())])
+        elif (base, 1, ()) in groups:  # the same global batch in one
+            versus = difference(rows, groups[(base, 1, ())]) + ' vs 1 proc'
         else:
             versus = '-'
-        lines.append(f'| `{config}` | {gpus} | {len(rows)} | '
+        lines.append(f'| {label(config, options)} | {gpus} | {len(rows)} | '
                      f'{mean:.3f} +- {spread} | {seeds} | {at50:.3f} | '
                      f'{at75:.3f} | {versus} |')
     return '\n'.join(lines)
@@ -277,7 +305,9 @@ def plot(runs: list, configs: list, path: str) -> None:
     for r in runs:
         if r['config'] in keys:
             name = osp.splitext(osp.basename(r['config']))[0]
-            groups.setdefault(f"{name} x{r['gpus']}", []).append(r['bbox_mAP'])
+            opts = ' '.join(o.split('.')[-1] for o in key_of(r)[3])
+            groups.setdefault(f"{name} x{r['gpus']} {opts}".strip(),
+                              []).append(r['bbox_mAP'])
     names = sorted(groups)
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.2))
     for y, name in enumerate(names):
@@ -301,8 +331,10 @@ def table(runs: list, configs: list) -> str:
         '| config | seed | processes | bbox mAP | mAP@50 | mAP@75 | '
         's / iter | commit |', '|---|---|---|---|---|---|---|---|'
     ]
-    for r in sorted(rows, key=lambda r: (r['config'], r['seed'], r['gpus'])):
-        lines.append(f"| `{r['config']}` | {r['seed']} | {r['gpus']} | "
+    for r in sorted(
+            rows, key=lambda r: (key_of(r)[0], key_of(r)[2:], r['seed'])):
+        lines.append(f"| {label(r['config'], r.get('options'))} | "
+                     f"{r['seed']} | {r['gpus']} | "
                      f"{r['bbox_mAP']:.3f} | {r['bbox_mAP_50']:.3f} | "
                      f"{r['bbox_mAP_75']:.3f} | {r['s_per_iter']:.3f} | "
                      f"{r['commit']} |")
@@ -327,6 +359,12 @@ def main(argv=None) -> None:
         '--seeds', type=int, nargs='+', default=[0], help='seeds to run')
     parser.add_argument(
         '--gpus', type=int, default=1, help='processes per run')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=[],
+        help='key=value overrides for the runs (part of what identifies a '
+        'run: the same config with other options is another row)')
     parser.add_argument('--results', default=RESULTS, help='results file')
     parser.add_argument('--work-root', default='work_dirs/results')
     parser.add_argument(
@@ -372,16 +410,17 @@ def main(argv=None) -> None:
         if stale and osp.abspath(args.results) == RESULTS:
             update_model_index()
     elif not args.table:
-        done = {(r['config'], r['seed'], r['gpus']) for r in runs}
+        done = {key_of(r) for r in runs}
         todo = [(c, s) for c in args.configs for s in args.seeds
-                if run_key(c, s, args.gpus) not in done]
+                if run_key(c, s, args.gpus, args.cfg_options) not in done]
         print(
             f'>>> {len(todo)} run(s) to do, '
             f'{len(args.configs) * len(args.seeds) - len(todo)} recorded',
             flush=True)
         for k, (config, seed) in enumerate(todo, 1):
             print(f'>>> [{k}/{len(todo)}] {config} seed {seed}', flush=True)
-            record = train_one(config, seed, args.gpus, args.work_root)
+            record = train_one(config, seed, args.gpus, args.work_root,
+                               args.cfg_options)
             os.makedirs(osp.dirname(osp.abspath(args.results)), exist_ok=True)
             with open(args.results, 'a') as f:
                 f.write(json.dumps(record) + '\n')

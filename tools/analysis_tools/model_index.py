@@ -74,7 +74,10 @@ def collection_of(folder: str, name: str) -> tuple:
 
 def demo_metrics(runs: list, config: str) -> dict:
     """Mean over the recorded one-process seeds (3 decimals), or {}."""
-    rows = [r for r in runs if r['config'] == config and r['gpus'] == 1]
+    rows = [
+        r for r in runs
+        if r['config'] == config and r['gpus'] == 1 and not r.get('options')
+    ]
     if not rows:
         return {}
     seeds = sorted(r['seed'] for r in rows)
