@@ -6,6 +6,21 @@ import sys
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def load_tool(*path):
+    """A script under tools/ as a module, loaded by its path (tools/ is
+    not a package), e.g. ``load_tool('analysis_tools', 'demo_results.py')``.
+    """
+    import importlib.util
+    name = osp.splitext(path[-1])[0]
+    spec = importlib.util.spec_from_file_location(
+        name, osp.join(ROOT, 'tools', *path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 DEMO_CONFIG = osp.join(ROOT, 'configs', 'retinanet',
                        'retinanet_r18_fpn_demo.py')
 

@@ -1,21 +1,17 @@
 """The ranking benchmark measures what it says: its O(P*N) loop (the
 authors' algorithm) gives the modules' gradients, and its communication
 formula is what the 2-process worker counts."""
-import importlib.util
 import os.path as osp
 
 import pytest
 import torch
-from conftest import ROOT, run_torchrun
+from conftest import ROOT, load_tool, run_torchrun
 
 BENCH = osp.join(ROOT, 'tools', 'benchmarks', 'bench_ranking_losses.py')
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location('bench_ranking', BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('benchmarks', 'bench_ranking_losses.py')
 
 
 @pytest.mark.parametrize('name', ['ap', 'rs', 'alrp'])

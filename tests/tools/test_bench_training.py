@@ -3,21 +3,16 @@ gradients unchanged and its intervals contain the loss's own work; a short
 real training gives per-iteration records whose loss time lies inside the
 iteration; the table's ratios are per round against the same detector's
 baseline."""
-import importlib.util
 import os.path as osp
 import time
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, load_tool
 
 
 def _tool():
-    path = osp.join(ROOT, 'tools', 'benchmarks', 'bench_training.py')
-    spec = importlib.util.spec_from_file_location('bench_training', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('benchmarks', 'bench_training.py')
 
 
 tool = _tool()

@@ -1,20 +1,15 @@
 """tools/analysis_tools/grad_density.py: the reweighting curves by hand and
 by autograd, and the tool end to end on a checkpoint."""
-import importlib.util
 import math
 import os.path as osp
 
 import pytest
 import torch
-from conftest import DEMO_CONFIG, ROOT, run_py
+from conftest import DEMO_CONFIG, load_tool, run_py
 
 
 def _tool():
-    path = osp.join(ROOT, 'tools', 'analysis_tools', 'grad_density.py')
-    spec = importlib.util.spec_from_file_location('grad_density', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('analysis_tools', 'grad_density.py')
 
 
 def test_focal_curve_by_hand_and_by_autograd():

@@ -1,20 +1,15 @@
 """tools/analysis_tools/loss_scale.py: the same config measured twice gives
 the same numbers (same weights, same batch), and a loss's reported gradient
 norm is the norm of its gradient at the head's output layer."""
-import importlib.util
 import os.path as osp
 
-from conftest import ROOT
+from conftest import ROOT, load_tool
 
 CONFIG = osp.join(ROOT, 'configs/retinanet/retinanet_r18_fpn_demo.py')
 
 
 def _tool():
-    path = osp.join(ROOT, 'tools', 'analysis_tools', 'loss_scale.py')
-    spec = importlib.util.spec_from_file_location('loss_scale', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('analysis_tools', 'loss_scale.py')
 
 
 def test_measurements_are_reproducible_and_per_branch(tiny_data):

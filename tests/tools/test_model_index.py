@@ -3,21 +3,16 @@ model-index.yml are what the tool writes from results/demo_runs.jsonl
 (every metric equals the results file), every config is listed and
 exists (tests/tools/test_loss_configs.py builds each one)."""
 import glob
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
 import yaml
-from conftest import ROOT
+from conftest import ROOT, load_tool
 
 
 def _tool():
-    path = osp.join(ROOT, 'tools', 'analysis_tools', 'model_index.py')
-    spec = importlib.util.spec_from_file_location('model_index', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('analysis_tools', 'model_index.py')
 
 
 def test_committed_files_are_up_to_date():

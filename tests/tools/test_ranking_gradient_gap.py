@@ -3,23 +3,17 @@ per-process and the global AP-loss update agree with the plain
 transcription of AP-loss (tests/ap_loss_reference.py), vanish where the
 modes coincide (one process), and the dealing by object count groups like
 images."""
-import importlib.util
 import math
-import os.path as osp
 import random
 
 import pytest
 import torch
 from ap_loss_reference import reference_ap_loss
-from conftest import ROOT
+from conftest import load_tool
 
 
 def _tool():
-    path = osp.join(ROOT, 'tools', 'analysis_tools', 'ranking_gradient_gap.py')
-    spec = importlib.util.spec_from_file_location('ranking_gradient_gap', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('analysis_tools', 'ranking_gradient_gap.py')
 
 
 tool = _tool()

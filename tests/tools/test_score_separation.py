@@ -1,19 +1,14 @@
 """tools/analysis_tools/score_separation.py: entries, their AP and the
 statistics on hand-computed cases; the collection on the demo data."""
-import importlib.util
 import os.path as osp
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, load_tool
 
 
 def _tool():
-    path = osp.join(ROOT, 'tools', 'analysis_tools', 'score_separation.py')
-    spec = importlib.util.spec_from_file_location('score_separation', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('analysis_tools', 'score_separation.py')
 
 
 tool = _tool()
