@@ -11,7 +11,7 @@ CONFIG ?= configs/retinanet/retinanet_r18_fpn_demo.py
 WORK_DIR ?= work_dirs/demo
 STAMP := $(VENV)/.stack-installed
 
-.PHONY: venv demo test gpu-check data lint bench bench-training results results-table clean
+.PHONY: venv demo test gpu-check data lint bench bench-training results results-table sweep clean
 
 venv: $(STAMP)
 
@@ -72,6 +72,23 @@ SEEDS ?= 0 1 2
 results: $(STAMP)
 	$(PY) tools/analysis_tools/demo_results.py $(RESULT_CONFIGS) \
 		--seeds $(SEEDS) --plot docs/images/demo_results.png --readme README.md
+
+# Score-shift sweep (AP-loss RetinaNet, a global batch of 8 images): 1 x 8
+# (global and per-process ranking coincide), then W processes x 8/W images
+# with global and with per-process ranking, for SEEDS. Resumable like
+# `results`; 8 processes on 2 cores are slow (budget the runs).
+AP_DEMO := configs/ap_loss/retinanet_r18_fpn_aploss_demo.py
+SWEEP_PROCS ?= 2 4 8
+sweep: $(STAMP)
+	$(PY) tools/analysis_tools/demo_results.py $(AP_DEMO) --seeds $(SEEDS)
+	for w in $(SWEEP_PROCS); do \
+		b=$$((8 / w)); \
+		$(PY) tools/analysis_tools/demo_results.py $(AP_DEMO) --seeds $(SEEDS) \
+			--gpus $$w --cfg-options train_dataloader.batch_size=$$b || exit 1; \
+		$(PY) tools/analysis_tools/demo_results.py $(AP_DEMO) --seeds $(SEEDS) \
+			--gpus $$w --cfg-options train_dataloader.batch_size=$$b \
+			model.bbox_head.loss_cls.scope=local || exit 1; \
+	done
 
 # The tables, picture and README block from the recorded runs only.
 results-table: $(STAMP)

@@ -39,7 +39,7 @@ def test_recorded_runs_are_read_and_tabled(tmp_path):
         loaded, [osp.join(ROOT, 'configs/atss/atss_r18_fpn_demo.py')])
     lines = table.splitlines()
     assert len(lines) == 3  # header, rule, the one ATSS run
-    assert '| 0.182 | 0.282 | 0.182 | 0.150 | abc1234 |' in lines[2]
+    assert '| 0.182 | 0.282 | 0.182 | 0.150 | - | abc1234 |' in lines[2]
     assert demo_results.load_runs(str(tmp_path / 'missing.jsonl')) == []
 
 
@@ -213,3 +213,29 @@ def test_runs_with_options_are_rows_of_their_own(tmp_path):
     plain = demo_results.run_dir('w', config, 0, 2)
     tagged = demo_results.run_dir('w', config, 0, 2, options)
     assert tagged.startswith(plain + '_') and tagged != plain
+
+
+def test_the_ranking_hooks_per_rank_figures_are_averaged():
+    records = [
+        dict(iter=25, loss=1.0),
+        {
+            'iter': 50,
+            'ranking/ap_gap': 0.02,
+            'ranking/pos_score_spread': 0.1
+        },
+        {
+            'iter': 100,
+            'ranking/ap_gap': 0.04,
+            'ranking/pos_score_spread': 0.3
+        },
+    ]
+    shift = demo_results.ranking_shift(records)
+    assert shift == pytest.approx(dict(ap_gap=0.03, pos_score_spread=0.2))
+    # one process: the hook logs no per-rank figures
+    assert demo_results.ranking_shift(records[:1]) == {}
+    row = demo_results.table([
+        dict(
+            _record('configs/atss/atss_r18_fpn_demo.py', 0, 0.2),
+            ranking=shift)
+    ], [osp.join(ROOT, 'configs/atss/atss_r18_fpn_demo.py')])
+    assert '| 0.150 | +0.030 | abc1234 |' in row.splitlines()[2]

@@ -122,6 +122,20 @@ def _commit() -> str:
     return head + ('+dirty' if dirty else '')
 
 
+def ranking_shift(records: list) -> dict:
+    """The ranking hook's per-rank figures in a run's logged scalars
+    (present with 2+ processes), averaged over training: ``ap_gap``, the
+    global batch AP minus the mean per-rank AP, and ``pos_score_spread``,
+    the spread of the ranks' mean positive scores."""
+    return {
+        k:
+        statistics.mean(r[f'ranking/{k}'] for r in records
+                        if f'ranking/{k}' in r)
+        for k in ('ap_gap', 'pos_score_spread')
+        if any(f'ranking/{k}' in r for r in records)
+    }
+
+
 def train_one(config: str, seed: int, gpus: int, work_root: str,
               options=()) -> dict:
     """Train + evaluate ``config`` through tools/demo.py; the record."""
@@ -145,6 +159,9 @@ def train_one(config: str, seed: int, gpus: int, work_root: str,
     per_iter = [r['time'] for r in iters if 'time' in r]
     key = run_key(config, seed, gpus)
     extra = dict(options=list(options)) if options else {}
+    shift = ranking_shift(records)
+    if shift:
+        extra['ranking'] = shift
     return dict(
         config=key[0],
         seed=seed,
@@ -324,12 +341,20 @@ def plot(runs: list, configs: list, path: str) -> None:
     plt.close(fig)
 
 
+def _gap(record: dict) -> str:
+    ranking = record.get('ranking', {})
+    if 'ap_gap' not in ranking:
+        return '-'
+    return f"{ranking['ap_gap']:+.3f}"
+
+
 def table(runs: list, configs: list) -> str:
     keys = {run_key(c, 0, 1)[0] for c in configs}
     rows = [r for r in runs if r['config'] in keys]
     lines = [
         '| config | seed | processes | bbox mAP | mAP@50 | mAP@75 | '
-        's / iter | commit |', '|---|---|---|---|---|---|---|---|'
+        's / iter | batch AP gap, global - per rank (training mean) | '
+        'commit |', '|---|---|---|---|---|---|---|---|---|'
     ]
     for r in sorted(
             rows, key=lambda r: (key_of(r)[0], key_of(r)[2:], r['seed'])):
@@ -337,7 +362,7 @@ def table(runs: list, configs: list) -> str:
                      f"{r['seed']} | {r['gpus']} | "
                      f"{r['bbox_mAP']:.3f} | {r['bbox_mAP_50']:.3f} | "
                      f"{r['bbox_mAP_75']:.3f} | {r['s_per_iter']:.3f} | "
-                     f"{r['commit']} |")
+                     f"{_gap(r)} | {r['commit']} |")
     return '\n'.join(lines)
 
 

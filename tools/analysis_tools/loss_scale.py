@@ -41,6 +41,26 @@ def branch_weight(head, kind: str):
     raise ValueError(f'{type(head).__name__} has none of {BRANCHES[kind]}')
 
 
+def load_network_weights(model, checkpoint: str, trust=None) -> None:
+    """Every network weight of ``checkpoint`` into ``model``, strictly; the
+    state of loss modules (``loss_*``: GHM's EMA, aLRP's SB) may differ,
+    so that one run's weights can be measured under another loss."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from mmdet_lossplus.utils import checkpoint_loading
+    with checkpoint_loading(trust):
+        state = _load_checkpoint(checkpoint, map_location='cpu')
+    state = state.get('state_dict', state)
+    result = model.load_state_dict(state, strict=False)
+    bad = [
+        k for k in result.missing_keys + result.unexpected_keys
+        if '.loss_' not in k
+    ]
+    if bad:
+        raise ValueError(f'{checkpoint} does not match the model outside '
+                         f'its loss modules: {bad[:5]}')
+
+
 def measure(config: str,
             seed: int,
             batches: int,
@@ -55,7 +75,6 @@ def measure(config: str,
     from mmengine.runner import Runner
 
     from mmdet_lossplus.registry import MODELS
-    from mmdet_lossplus.utils import checkpoint_loading
     from mmdet_lossplus.utils.config_utils import set_data_root
     cfg = Config.fromfile(config)
     if data_root:
@@ -68,10 +87,7 @@ def measure(config: str,
         if checkpoint is None:
             model.init_weights()
         else:
-            from mmengine.runner import load_checkpoint
-            with checkpoint_loading(trust):
-                load_checkpoint(
-                    model, checkpoint, map_location='cpu', strict=True)
+            load_network_weights(model, checkpoint, trust)
         torch.manual_seed(seed)  # the same batches for every config
         loader = Runner.build_dataloader(cfg.train_dataloader, seed=seed)
     model.train()
