@@ -71,7 +71,7 @@ RESULT_CONFIGS ?= $(sort $(wildcard configs/*/*_demo.py))
 SEEDS ?= 0 1 2
 results: $(STAMP)
 	$(PY) tools/analysis_tools/demo_results.py $(RESULT_CONFIGS) \
-		--seeds $(SEEDS) --plot docs/images/demo_results.png --readme README.md
+		--seeds $(SEEDS) --plot docs/images/demo_results.png --readme README.md --folder-readmes
 
 # Score-shift sweep (AP-loss RetinaNet, a global batch of 8 images): 1 x 8
 # (global and per-process ranking coincide), then W processes x 8/W images
@@ -93,7 +93,7 @@ sweep: $(STAMP)
 # The tables, picture and README block from the recorded runs only.
 results-table: $(STAMP)
 	$(PY) tools/analysis_tools/demo_results.py $(RESULT_CONFIGS) --table \
-		--plot docs/images/demo_results.png --readme README.md
+		--plot docs/images/demo_results.png --readme README.md --folder-readmes
 
 clean:
 	rm -rf work_dirs build *.egg-info

@@ -239,3 +239,34 @@ def test_the_ranking_hooks_per_rank_figures_are_averaged():
             ranking=shift)
     ], [osp.join(ROOT, 'configs/atss/atss_r18_fpn_demo.py')])
     assert '| 0.150 | +0.030 | abc1234 |' in row.splitlines()[2]
+
+
+def test_the_config_readmes_show_the_recorded_results():
+    """Every config folder README with the markers holds what
+    demo_results writes for that folder (make results-table)."""
+    import glob
+    runs = demo_results.load_runs(demo_results.RESULTS)
+    readmes = sorted(glob.glob(osp.join(ROOT, 'configs', '*', 'README.md')))
+    seen = 0
+    for readme in readmes:
+        with open(readme) as f:
+            text = f.read()
+        if demo_results.README_START not in text:
+            continue
+        seen += 1
+        folder = osp.basename(osp.dirname(readme))
+        block = text.split(demo_results.README_START)[1].split(
+            demo_results.README_END)[0]
+        assert block.strip() == demo_results.folder_block(folder,
+                                                          runs).strip(), \
+            readme
+    assert seen >= 4  # alrp, atss, fcos, ghm at least
+
+
+def test_a_folders_configs_include_their_baselines():
+    configs = [
+        osp.relpath(c, ROOT) for c in demo_results.folder_configs('ghm')
+    ]
+    assert 'configs/ghm/ablation/retinanet_r18_fpn_ghmc-l1_x5_demo.py' in \
+        configs
+    assert configs[-1] == 'configs/retinanet/retinanet_r18_fpn_demo.py'

@@ -292,6 +292,44 @@ def summary(runs: list, configs: list) -> str:
     return '\n'.join(lines)
 
 
+def folder_configs(folder: str) -> list:
+    """The demo configs of ``configs/<folder>`` (sub-folders too) and the
+    focal baselines of their detectors, for that folder's README."""
+    import glob
+    own = sorted(
+        glob.glob(
+            osp.join(ROOT, 'configs', folder, '**', '*_demo.py'),
+            recursive=True))
+    bases = {
+        osp.join(ROOT, baseline_config(osp.relpath(c, ROOT)))
+        for c in own
+    }
+    return own + sorted(bases - set(own))
+
+
+def folder_block(folder: str, runs: list) -> str:
+    """What ``configs/<folder>/README.md`` shows between its markers."""
+    configs = folder_configs(folder)
+    kept, _ = current_runs(runs, configs)
+    return summary(kept, configs) + '\n\n' + table(kept, configs)
+
+
+def write_folder_readmes(runs: list) -> list:
+    """Rewrite the block of every config folder README that has the
+    markers; the folders changed."""
+    import glob
+    changed = []
+    for readme in sorted(
+            glob.glob(osp.join(ROOT, 'configs', '*', 'README.md'))):
+        with open(readme) as f:
+            if README_START not in f.read():
+                continue
+        folder = osp.basename(osp.dirname(readme))
+        if write_readme(readme, folder_block(folder, runs)):
+            changed.append(folder)
+    return changed
+
+
 def write_readme(path: str, text: str) -> bool:
     """Replace the block between the demo-results markers of ``path`` by
     ``text``; False when it already holds it. Raises SystemExit when the
@@ -403,6 +441,11 @@ def main(argv=None) -> None:
         help='also write the summary table into this markdown file, '
         'between its demo-results markers')
     parser.add_argument(
+        '--folder-readmes',
+        action='store_true',
+        help='also rewrite the block of every configs/<folder>/README.md '
+        'with markers: that folder\'s demo configs and their baselines')
+    parser.add_argument(
         '--reevaluate',
         action='store_true',
         help='test the saved checkpoints of recorded runs evaluated at '
@@ -463,6 +506,9 @@ def main(argv=None) -> None:
     if args.readme:
         changed = write_readme(args.readme, text)
         print(f"{args.readme}: {'updated' if changed else 'unchanged'}")
+    if args.folder_readmes:
+        folders = write_folder_readmes(runs)
+        print(f"config READMEs updated: {', '.join(folders) or 'none'}")
     print(table(kept, args.configs))
     if args.plot:
         plot(kept, args.configs, args.plot)
