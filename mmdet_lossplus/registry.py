@@ -7,6 +7,7 @@ reaches our modules as ``type='mmdet_lossplus.Name'``: mmengine imports
 then the ``locations`` below, which register the modules. mmdet's own
 names are never overridden, so mmdet's ``GHMC`` and ours coexist.
 """
+from mmdet.registry import DATA_SAMPLERS as MMDET_DATA_SAMPLERS
 from mmdet.registry import DATASETS as MMDET_DATASETS
 from mmdet.registry import HOOKS as MMDET_HOOKS
 from mmdet.registry import METRICS as MMDET_METRICS
@@ -29,5 +30,6 @@ MODELS = _child('model', MMDET_MODELS)
 HOOKS = _child('hook', MMDET_HOOKS)
 TASK_UTILS = _child('task util', MMDET_TASK_UTILS)
 DATASETS = _child('dataset', MMDET_DATASETS)
+DATA_SAMPLERS = _child('data sampler', MMDET_DATA_SAMPLERS)
 TRANSFORMS = _child('transform', MMDET_TRANSFORMS)
 METRICS = _child('metric', MMDET_METRICS)
