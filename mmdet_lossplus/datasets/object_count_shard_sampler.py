@@ -62,6 +62,7 @@ class ObjectCountShardSampler(Sampler):
         if len(counts) < self.world_size:
             raise ValueError(f'dataset has {len(counts)} images, fewer than '
                              f'the {self.world_size} processes')
+        self.dataset = dataset  # mmdet's batch samplers read it
         self.indices = object_count_shards(counts, self.world_size)[self.rank]
         self.shuffle = shuffle
         self.seed = sync_random_seed() if seed is None else seed

@@ -132,20 +132,38 @@ class aLRPLoss(BatchStatsLoss):  # noqa: N801 (the paper's name)
         return torch.cat(parts)
 
     # -- checkpointed state -------------------------------------------------
-    def get_extra_state(self) -> dict:
-        return dict(
-            sums=self._sums.detach().cpu().clone(),
-            calls=self._calls,
-            epoch=self._epoch)
+    def get_extra_state(self) -> Tensor:
+        """``[sum 1, sum 2, sum 3, calls, epoch]`` in float64 (epoch -1:
+        none yet). A tensor, not a dict: mmengine's Runner broadcasts every
+        ``state_dict`` value from rank 0 after ``init_weights``, and its
+        ``broadcast`` takes tensors only."""
+        epoch = -1 if self._epoch is None else self._epoch
+        return torch.cat([
+            self._sums.detach().cpu().to(torch.float64),
+            torch.tensor([float(self._calls), float(epoch)],
+                         dtype=torch.float64)
+        ])
 
     def set_extra_state(self, state) -> None:
-        if not isinstance(state, dict) or set(state) != {
-                'sums', 'calls', 'epoch'
-        }:
+        if isinstance(state,
+                      dict) and set(state) == {'sums', 'calls', 'epoch'}:
+            # the dict of earlier versions
+            sums, calls, epoch = state['sums'], state['calls'], state['epoch']
+        elif torch.is_tensor(state) and state.shape == (5, ):
+            state = state.to(torch.float64)
+            sums, counts = state[:3], state[3:]
+            if not torch.isfinite(counts).all() or \
+                    (counts != counts.round()).any():
+                raise ValueError('aLRPLoss: the checkpoint\'s call count / '
+                                 f'epoch are not integers ({counts!r}): the '
+                                 'aLRP state is corrupted')
+            calls, epoch = (int(v) for v in counts.tolist())
+            epoch = None if epoch == -1 else epoch
+        else:
             raise ValueError(
-                'aLRPLoss: the checkpoint\'s _extra_state must be a dict with '
-                f'sums, calls and epoch; got {state!r}')
-        sums, calls, epoch = state['sums'], state['calls'], state['epoch']
+                'aLRPLoss: the checkpoint\'s _extra_state must be a float64 '
+                '[5] tensor (running sums, calls, epoch); got '
+                f'{state!r}')
         if not torch.is_tensor(sums) or sums.shape != (3, ) or \
                 not torch.isfinite(sums).all() or (sums < 0).any():
             raise ValueError('aLRPLoss: the checkpoint\'s running sums must '
@@ -153,7 +171,8 @@ class aLRPLoss(BatchStatsLoss):  # noqa: N801 (the paper's name)
                              f'{sums!r}: the aLRP state is corrupted')
         if isinstance(calls, bool) or not isinstance(calls, int) or \
                 calls < 0 or not (epoch is None or (
-                    isinstance(epoch, int) and not isinstance(epoch, bool))):
+                    isinstance(epoch, int) and not isinstance(epoch, bool)
+                    and epoch >= 0)):
             raise ValueError('aLRPLoss: the checkpoint\'s call count / epoch '
                              f'are invalid ({calls!r}, {epoch!r})')
         self._sums = sums.to(torch.float64).clone()

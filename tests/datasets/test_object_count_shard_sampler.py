@@ -48,6 +48,7 @@ def test_each_rank_draws_its_shard_in_a_seeded_order():
         low.set_epoch(epoch)
         orders.add(tuple(low))
     assert len(orders) > 1  # reshuffled across epochs
+    assert low.dataset is data  # read by mmdet's batch samplers
     fixed = ObjectCountShardSampler(
         data, shuffle=False, seed=0, rank=1, world_size=2)
     assert list(fixed) == [7, 0, 5, 2]

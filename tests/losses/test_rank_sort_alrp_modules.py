@@ -183,22 +183,42 @@ def test_self_balance_is_exact_across_resume():
     assert pred_calls == full[4:]
 
 
-@pytest.mark.parametrize('bad', [
-    dict(sb_weight=torch.tensor(float('nan'), dtype=torch.float64)),
-    dict(sb_weight=torch.tensor(-2.0, dtype=torch.float64)),
-    dict(
-        _extra_state=dict(
-            sums=torch.tensor([1.0, float('inf'), 1.0], dtype=torch.float64),
-            calls=1,
-            epoch=None)),
-    dict(
-        _extra_state=dict(
-            sums=torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64),
-            calls=1,
-            epoch=None)),
-    dict(_extra_state=dict(sums=torch.zeros(3), calls=-1, epoch=None)),
-    dict(_extra_state=[1, 2, 3]),
-])
+@pytest.mark.parametrize(
+    'bad',
+    [
+        dict(sb_weight=torch.tensor(float('nan'), dtype=torch.float64)),
+        dict(sb_weight=torch.tensor(-2.0, dtype=torch.float64)),
+        dict(
+            _extra_state=dict(
+                sums=torch.tensor([1.0, float('inf'), 1.0],
+                                  dtype=torch.float64),
+                calls=1,
+                epoch=None)),
+        dict(
+            _extra_state=dict(
+                sums=torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64),
+                calls=1,
+                epoch=None)),
+        dict(_extra_state=dict(sums=torch.zeros(3), calls=-1, epoch=None)),
+        dict(_extra_state=[1, 2, 3]),
+        # the tensor format: [sums (3), calls, epoch (-1: none)]
+        dict(
+            _extra_state=torch.tensor(
+                [1.0, 1.0, 1.0, float('nan'), -1.0], dtype=torch.float64)),
+        dict(
+            _extra_state=torch.tensor([1.0, 1.0, 1.0, 2.5, -1.0],
+                                      dtype=torch.float64)),
+        dict(
+            _extra_state=torch.tensor(
+                [1.0, 1.0, 1.0, 2.0, float('inf')], dtype=torch.float64)),
+        dict(
+            _extra_state=torch.tensor([1.0, 1.0, 1.0, 2.0, -3.0],
+                                      dtype=torch.float64)),
+        dict(
+            _extra_state=torch.tensor([1.0, float('nan'), 1.0, 2.0, -1.0],
+                                      dtype=torch.float64)),
+        dict(_extra_state=torch.zeros(4, dtype=torch.float64)),
+    ])
 def test_corrupted_state_is_refused_on_load(bad):
     loss = aLRPLoss(sb_interval=3)
     _train_calls(loss, 2)
@@ -266,3 +286,27 @@ def test_checkpoint_of_another_loss_starts_the_self_balance_afresh():
     del state['_extra_state']
     with pytest.raises(RuntimeError, match='_extra_state'):
         aLRPLoss().load_state_dict(state, strict=True)
+
+
+def test_the_state_is_one_tensor_and_the_earlier_dict_still_loads():
+    """mmengine's Runner broadcasts every state_dict value from rank 0
+    after init_weights, and its broadcast takes tensors only."""
+    loss = aLRPLoss(sb_interval=3)
+    _train_calls(loss, 2)
+    loss._epoch = 4
+    extra = loss.state_dict()['_extra_state']
+    assert torch.is_tensor(extra) and extra.dtype == torch.float64
+    assert extra[3:].tolist() == [2.0, 4.0]
+    assert torch.equal(extra[:3], loss._sums.cpu())
+    resumed = aLRPLoss(sb_interval=3)
+    resumed.load_state_dict(loss.state_dict(), strict=True)
+    assert (resumed._calls, resumed._epoch) == (2, 4)
+    assert torch.equal(resumed._sums, loss._sums)
+    # the dict written by earlier versions
+    old = dict(
+        loss.state_dict(),
+        _extra_state=dict(sums=loss._sums.clone(), calls=2, epoch=None))
+    earlier = aLRPLoss(sb_interval=3)
+    earlier.load_state_dict(old, strict=True)
+    assert (earlier._calls, earlier._epoch) == (2, None)
+    assert torch.equal(earlier._sums, loss._sums)
