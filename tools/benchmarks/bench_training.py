@@ -313,7 +313,10 @@ def run_round(configs: list, procs: int, args, tmp: str) -> dict:
     done = subprocess.run(
         cmd, env=env, cwd=ROOT, capture_output=True, text=True)
     if done.returncode:
-        tail = '\n'.join((done.stdout + done.stderr).splitlines()[-30:])
+        lines = (done.stdout + done.stderr).splitlines()
+        # the workers' own errors, not only torchrun's summary after them
+        errors = [line for line in lines if 'Error' in line][:10]
+        tail = '\n'.join(errors + ['...'] + lines[-15:])
         raise SystemExit(f'timing job failed ({procs} processes):\n{tail}')
     with open(out) as f:
         return {c: summarise(r) for c, r in json.load(f).items()}
