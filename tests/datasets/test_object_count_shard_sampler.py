@@ -4,6 +4,7 @@ import os.path as osp
 
 import pytest
 from conftest import ROOT, run_torchrun
+from mmengine.registry import DefaultScope
 
 from mmdet_lossplus.datasets import (ObjectCountShardSampler,
                                      object_count_shards)
@@ -56,8 +57,13 @@ def test_each_rank_draws_its_shard_in_a_seeded_order():
 
 def test_built_from_a_config_and_checked():
     data = _Counts(COUNTS)
-    sampler = DATA_SAMPLERS.build(
-        dict(type='ObjectCountShardSampler', dataset=data, seed=0))
+    # as a config names it (mmdet's default scope, our scope prefix)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        sampler = DATA_SAMPLERS.build(
+            dict(
+                type='mmdet_lossplus.ObjectCountShardSampler',
+                dataset=data,
+                seed=0))
     assert len(sampler) == len(COUNTS)  # one process: the whole set
     with pytest.raises(ValueError, match='rank must be in'):
         ObjectCountShardSampler(data, rank=2, world_size=2)
