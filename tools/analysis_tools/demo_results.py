@@ -364,7 +364,7 @@ def plot(runs: list, configs: list, path: str) -> None:
             groups.setdefault(f"{name} x{r['gpus']} {opts}".strip(),
                               []).append(r['bbox_mAP'])
     names = sorted(groups)
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.2))
+    fig, ax = plt.subplots(figsize=(11, 0.45 * len(names) + 1.2))
     for y, name in enumerate(names):
         values = groups[name]
         mean = statistics.mean(values)
