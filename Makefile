@@ -77,7 +77,7 @@ results: $(STAMP)
 # (global and per-process ranking coincide), then W processes x 8/W images
 # with global and with per-process ranking, for SEEDS. Resumable like
 # `results`; 8 processes on 2 cores are slow (budget the runs).
-AP_DEMO := configs/ap_loss/retinanet_r18_fpn_aploss_demo.py
+AP_DEMO := configs/ap_loss/sweep/retinanet_r18_fpn_aploss_sweep.py
 SWEEP_PROCS ?= 2 4 8
 sweep: $(STAMP)
 	$(PY) tools/analysis_tools/demo_results.py $(AP_DEMO) --seeds $(SEEDS)

@@ -105,14 +105,16 @@ def run_dir(work_root: str, config: str, seed: int, gpus: int,
 
 
 def _commit() -> str:
-    """The checked-out commit, ``+dirty`` when tracked files differ."""
+    """The checked-out commit, ``+dirty`` when tracked files other than
+    the recorded results differ (runs append to those)."""
     try:
         head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
                               cwd=ROOT,
                               capture_output=True,
                               text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(['git', 'status', '--porcelain', '-uno'],
+        dirty = subprocess.run(['git', 'status', '--porcelain', '-uno',
+                                '--', '.', ':!results'],
                                cwd=ROOT,
                                capture_output=True,
                                text=True,
