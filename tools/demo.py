@@ -23,6 +23,18 @@ HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(HERE)
 
 
+def launch_command(script_args: list, procs: int) -> list:
+    """The command running the Python script ``script_args`` (its path
+    first) in ``procs`` processes on this machine: torchrun, standalone,
+    with the script's ``--launcher pytorch`` for more than one."""
+    if procs > 1:
+        return [
+            sys.executable, '-m', 'torch.distributed.run', '--standalone',
+            f'--nproc_per_node={procs}'
+        ] + list(script_args) + ['--launcher', 'pytorch']
+    return [sys.executable] + list(script_args)
+
+
 def latest_scalars(work_dir: str) -> list:
     """Records of the newest run's ``vis_data/scalars.json``."""
     files = sorted(
@@ -62,13 +74,7 @@ def main(argv=None) -> None:
     ]
     if args.cfg_options:
         train += ['--cfg-options'] + args.cfg_options
-    if args.gpus > 1:
-        cmd = [
-            sys.executable, '-m', 'torch.distributed.run', '--standalone',
-            f'--nproc_per_node={args.gpus}'
-        ] + train + ['--launcher', 'pytorch']
-    else:
-        cmd = [sys.executable] + train
+    cmd = launch_command(train, args.gpus)
     print('>>> ' + ' '.join(cmd), flush=True)
     start = time.time()
     env = dict(

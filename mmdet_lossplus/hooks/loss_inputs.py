@@ -1,7 +1,8 @@
 """What the statistics hooks share: finding the detector's head, reading
 the arguments of an mmdet loss call, logging a statistic only on the
 iteration that measured it."""
-from typing import Dict, List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from mmengine.model import is_model_wrapper
 from torch import Tensor, nn
@@ -34,6 +35,24 @@ def loss_call_args(args: tuple,
     if isinstance(target, (tuple, list)):
         target = target[0]
     return args[0], target, weight
+
+
+@contextmanager
+def recording_loss_inputs(
+    loss: nn.Module, record: Callable[[Tensor, Tensor, Optional[Tensor]],
+                                      None]) -> Iterator[None]:
+    """Within the block, every call of ``loss`` first hands its
+    ``(pred, target, weight)`` (:func:`loss_call_args`) to ``record``; the
+    loss itself runs unchanged."""
+
+    def hook(module, args, kwargs):
+        record(*loss_call_args(args, kwargs))
+
+    handle = loss.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 class IterationScalars:

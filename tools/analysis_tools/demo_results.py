@@ -28,6 +28,7 @@ Examples:
         --gpus 2 --cfg-options train_dataloader.batch_size=4
 """
 import argparse
+import functools
 import json
 import os
 import os.path as osp
@@ -76,8 +77,10 @@ def label(config: str, options) -> str:
     return f'`{config}`' + (f" with `{' '.join(options)}`" if options else '')
 
 
+@functools.lru_cache(maxsize=None)
 def config_score_thr(config: str):
-    """The test-time score cut of ``config`` (``model.test_cfg``)."""
+    """The test-time score cut of ``config`` (``model.test_cfg``; each
+    config read once per process)."""
     from mmengine.config import Config
     test_cfg = Config.fromfile(config).model.get('test_cfg') or {}
     return test_cfg.get('score_thr')
@@ -113,12 +116,12 @@ def _commit() -> str:
                               capture_output=True,
                               text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(['git', 'status', '--porcelain', '-uno',
-                                '--', '.', ':!results'],
-                               cwd=ROOT,
-                               capture_output=True,
-                               text=True,
-                               check=True).stdout.strip()
+        dirty = subprocess.run(
+            ['git', 'status', '--porcelain', '-uno', '--', '.', ':!results'],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return 'unknown'
     return head + ('+dirty' if dirty else '')

@@ -47,23 +47,20 @@ def ghm_gradient_norm(counts: torch.Tensor) -> torch.Tensor:
     return centres * weight
 
 
-def collect_counts(cfg,
+def collect_counts(config: str,
                    checkpoint: str,
                    num_images: int,
                    bins: int,
-                   trust: Optional[bool] = None) -> torch.Tensor:
-    from mmengine.registry import DefaultScope
-    from mmengine.runner import Runner, load_checkpoint
+                   trust: Optional[bool] = None,
+                   data_root: Optional[str] = None) -> torch.Tensor:
+    """Counts of ``g`` per bin (``bins`` over [0, 1]) over the valid
+    (anchor, class) logits of the first ``num_images`` validation images."""
     from mmengine.utils import ProgressBar
 
     from mmdet_lossplus.hooks import cls_gradient_counts
-    from mmdet_lossplus.registry import MODELS
-    from mmdet_lossplus.utils import checkpoint_loading
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        model = MODELS.build(cfg.model)
-        loader = Runner.build_dataloader(cfg.val_dataloader)
-    with checkpoint_loading(trust):
-        load_checkpoint(model, checkpoint, map_location='cpu', logger='silent')
+    from mmdet_lossplus.utils import build_for_analysis
+    model, loader = build_for_analysis(
+        config, checkpoint, data_root=data_root, trust=trust, split='val')
     model.eval()
     head = model.bbox_head
     if not hasattr(head, 'get_anchors') or head.train_cfg is None:
@@ -139,19 +136,8 @@ def main(argv=None) -> None:
         parser.error('--num-images must be >= 1')
     if args.bins < 2:
         parser.error('--bins must be >= 2')
-    from mmdet.utils import register_all_modules
-    from mmengine.config import Config
-
-    import mmdet_lossplus  # noqa: F401  (registers our modules)
-    from mmdet_lossplus.utils import set_data_root
-    register_all_modules(init_default_scope=True)
-    cfg = Config.fromfile(args.config)
-    if args.data_root:
-        set_data_root(cfg, args.data_root)
-    cfg.val_dataloader.num_workers = 0
-    cfg.val_dataloader.persistent_workers = False
-    counts = collect_counts(cfg, args.checkpoint, args.num_images, args.bins,
-                            args.trust_checkpoint)
+    counts = collect_counts(args.config, args.checkpoint, args.num_images,
+                            args.bins, args.trust_checkpoint, args.data_root)
     m = counts.numel()
     share = counts / counts.sum().clamp(min=1)
     easy = float(share[:max(1, int(0.1 * m))].sum())

@@ -41,26 +41,6 @@ def branch_weight(head, kind: str):
     raise ValueError(f'{type(head).__name__} has none of {BRANCHES[kind]}')
 
 
-def load_network_weights(model, checkpoint: str, trust=None) -> None:
-    """Every network weight of ``checkpoint`` into ``model``, strictly; the
-    state of loss modules (``loss_*``: GHM's EMA, aLRP's SB) may differ,
-    so that one run's weights can be measured under another loss."""
-    from mmengine.runner.checkpoint import _load_checkpoint
-
-    from mmdet_lossplus.utils import checkpoint_loading
-    with checkpoint_loading(trust):
-        state = _load_checkpoint(checkpoint, map_location='cpu')
-    state = state.get('state_dict', state)
-    result = model.load_state_dict(state, strict=False)
-    bad = [
-        k for k in result.missing_keys + result.unexpected_keys
-        if '.loss_' not in k
-    ]
-    if bad:
-        raise ValueError(f'{checkpoint} does not match the model outside '
-                         f'its loss modules: {bad[:5]}')
-
-
 def measure(config: str,
             seed: int,
             batches: int,
@@ -70,26 +50,9 @@ def measure(config: str,
     """``[(loss name, value, cls grad norm, reg grad norm)]`` summed over
     ``batches`` training batches at the initial weights (or those of
     ``checkpoint``)."""
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-    from mmengine.runner import Runner
-
-    from mmdet_lossplus.registry import MODELS
-    from mmdet_lossplus.utils.config_utils import set_data_root
-    cfg = Config.fromfile(config)
-    if data_root:
-        set_data_root(cfg, data_root)
-    cfg.train_dataloader.num_workers = 0
-    cfg.train_dataloader.persistent_workers = False
-    torch.manual_seed(seed)
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        model = MODELS.build(cfg.model)
-        if checkpoint is None:
-            model.init_weights()
-        else:
-            load_network_weights(model, checkpoint, trust)
-        torch.manual_seed(seed)  # the same batches for every config
-        loader = Runner.build_dataloader(cfg.train_dataloader, seed=seed)
+    from mmdet_lossplus.utils import build_for_analysis
+    model, loader = build_for_analysis(
+        config, checkpoint, seed=seed, data_root=data_root, trust=trust)
     model.train()
     head = model.bbox_head
     weights = {k: branch_weight(head, k) for k in BRANCHES}

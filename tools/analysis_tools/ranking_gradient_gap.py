@@ -49,42 +49,27 @@ def per_image_entries(config: str,
     """``[(scores [M_i], labels [M_i] int8, objects)]`` for the first
     ``num_images`` training images: the flat logits the head ranks and
     their ranking labels (1 / 0 / -1 ignored)."""
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-    from mmengine.runner import Runner, load_checkpoint
-
+    from mmdet_lossplus.hooks import recording_loss_inputs
     from mmdet_lossplus.losses.targets import ranking_labels
-    from mmdet_lossplus.registry import MODELS
-    from mmdet_lossplus.utils import checkpoint_loading
-    from mmdet_lossplus.utils.config_utils import set_data_root
-    cfg = Config.fromfile(config)
-    if data_root:
-        set_data_root(cfg, data_root)
-    loader_cfg = cfg.train_dataloader
-    loader_cfg.num_workers = 0
-    loader_cfg.persistent_workers = False
-    loader_cfg.batch_size = 1
-    loader_cfg.sampler = dict(type='DefaultSampler', shuffle=False)
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        model = MODELS.build(cfg.model)
-        with checkpoint_loading(trust):
-            load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
-        loader = Runner.build_dataloader(loader_cfg, seed=0)
+    from mmdet_lossplus.utils import build_for_analysis
+    model, loader = build_for_analysis(
+        config,
+        checkpoint,
+        data_root=data_root,
+        trust=trust,
+        loader_options=dict(
+            batch_size=1, sampler=dict(type='DefaultSampler', shuffle=False)))
     model.eval()
     seen = []
 
-    def record(module, args, kwargs):
-        target = args[1] if len(args) > 1 else kwargs['target']
-        weight = args[2] if len(args) > 2 else kwargs.get('label_weight')
-        pred = args[0].detach()
+    def record(pred, target, weight):
+        pred = pred.detach()
         seen.append(
             (pred.reshape(-1).double(), ranking_labels(pred, target,
                                                        weight).reshape(-1)))
 
-    handle = model.bbox_head.loss_cls.register_forward_pre_hook(
-        record, with_kwargs=True)
     entries = []
-    try:
+    with recording_loss_inputs(model.bbox_head.loss_cls, record):
         with torch.no_grad():
             for data_batch in loader:
                 if len(entries) >= num_images:
@@ -96,8 +81,6 @@ def per_image_entries(config: str,
                 seen.clear()
                 objects = len(data['data_samples'][0].gt_instances)
                 entries.append((scores, labels, objects))
-    finally:
-        handle.remove()
     if len(entries) < num_images:
         raise SystemExit(f'the data set has {len(entries)} training images, '
                          f'{num_images} needed')

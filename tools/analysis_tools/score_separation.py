@@ -96,40 +96,20 @@ def collect(config: str,
             trust=None) -> tuple:
     """Scores of the positive and negative entries over ``batches``
     training batches (fixed by ``seed``) at the checkpoint's weights."""
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-    from mmengine.runner import Runner, load_checkpoint
-
-    from mmdet_lossplus.registry import MODELS
-    from mmdet_lossplus.utils import checkpoint_loading
-    from mmdet_lossplus.utils.config_utils import set_data_root
-    cfg = Config.fromfile(config)
-    if data_root:
-        set_data_root(cfg, data_root)
-    cfg.train_dataloader.num_workers = 0
-    cfg.train_dataloader.persistent_workers = False
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        model = MODELS.build(cfg.model)
-        with checkpoint_loading(trust):
-            load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
-        torch.manual_seed(seed)
-        loader = Runner.build_dataloader(cfg.train_dataloader, seed=seed)
+    from mmdet_lossplus.hooks import recording_loss_inputs
+    from mmdet_lossplus.utils import build_for_analysis
+    model, loader = build_for_analysis(
+        config, checkpoint, seed=seed, data_root=data_root, trust=trust)
     # train mode for the targets, BN statistics frozen by no update: the
     # loss's inputs are what a training step of this checkpoint sees
     model.train()
     seen = []
 
-    def record(module, args, kwargs):
-        target = args[1] if len(args) > 1 else kwargs['target']
-        if isinstance(target, (tuple, list)):
-            target = target[0]
-        weight = args[2] if len(args) > 2 else kwargs.get('weight')
-        seen.append(entry_scores(args[0], target, weight))
+    def record(pred, target, weight):
+        seen.append(entry_scores(pred, target, weight))
 
-    handle = model.bbox_head.loss_cls.register_forward_pre_hook(
-        record, with_kwargs=True)
     pos, neg = [], []
-    try:
+    with recording_loss_inputs(model.bbox_head.loss_cls, record):
         with torch.no_grad():
             for i, data_batch in enumerate(loader):
                 if i >= batches:
@@ -140,8 +120,6 @@ def collect(config: str,
                     pos.append(p)
                     neg.append(n)
                 seen.clear()
-    finally:
-        handle.remove()
     return torch.cat(pos), torch.cat(neg)
 
 

@@ -20,6 +20,7 @@ Usage:
         [--procs 1 2] [--configs CONFIG ...]
 """
 import argparse
+import functools
 import json
 import os
 import os.path as osp
@@ -257,15 +258,21 @@ def summarise(records: list) -> dict:
     return dict(iteration_s=it, loss_s=loss, loss_share=share)
 
 
-def baseline_of(config: str) -> str:
-    """The focal baseline of ``config``'s detector: demo_results.py's."""
+@functools.lru_cache(maxsize=None)
+def _demo_results():
+    """tools/analysis_tools/demo_results.py as a module (loaded once)."""
     import importlib.util
     spec = importlib.util.spec_from_file_location(
         'demo_results',
         osp.join(ROOT, 'tools', 'analysis_tools', 'demo_results.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.baseline_config(config)
+    return module
+
+
+def baseline_of(config: str) -> str:
+    """The focal baseline of ``config``'s detector: demo_results.py's."""
+    return _demo_results().baseline_config(config)
 
 
 def table(rounds: list, procs: int, configs: list) -> str:
@@ -300,13 +307,9 @@ def run_round(configs: list, procs: int, args, tmp: str) -> dict:
         str(args.iters), '--warmup',
         str(args.warmup), '--data-root', args.data_root, '--out', out
     ]
-    if procs > 1:
-        cmd = [
-            sys.executable, '-m', 'torch.distributed.run', '--standalone',
-            f'--nproc_per_node={procs}'
-        ] + cmd + ['--launcher', 'pytorch']
-    else:
-        cmd = [sys.executable] + cmd
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    from demo import launch_command
+    cmd = launch_command(cmd, procs)
     env = dict(
         os.environ,
         PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
