@@ -38,15 +38,19 @@ def loss_call_args(args: tuple,
 
 
 @contextmanager
-def recording_loss_inputs(
-    loss: nn.Module, record: Callable[[Tensor, Tensor, Optional[Tensor]],
-                                      None]) -> Iterator[None]:
+def recording_loss_inputs(loss: nn.Module,
+                          record: Callable[..., None],
+                          raw: bool = False) -> Iterator[None]:
     """Within the block, every call of ``loss`` first hands its
-    ``(pred, target, weight)`` (:func:`loss_call_args`) to ``record``; the
-    loss itself runs unchanged."""
+    ``(pred, target, weight)`` (:func:`loss_call_args`) to ``record``, or
+    with ``raw`` its ``(args, kwargs)`` unparsed; the loss itself runs
+    unchanged."""
 
     def hook(module, args, kwargs):
-        record(*loss_call_args(args, kwargs))
+        if raw:
+            record(args, kwargs)
+        else:
+            record(*loss_call_args(args, kwargs))
 
     handle = loss.register_forward_pre_hook(hook, with_kwargs=True)
     try:

@@ -47,3 +47,14 @@ def test_recording_hook_is_removed_when_the_block_raises():
             raise RuntimeError('boom')
     loss(torch.ones(1), torch.zeros(1))
     assert seen == [] and not loss._forward_pre_hooks
+
+
+def test_raw_recording_hands_the_call_unparsed():
+    loss, seen = _Loss(), []
+    pred, target = torch.ones(2), (torch.tensor([0, 1]), torch.rand(2))
+    with recording_loss_inputs(
+            loss, lambda a, k: seen.append((a, k)), raw=True):
+        loss(pred, target[0], avg_factor=3)
+    (args, kwargs), = seen
+    assert args[0] is pred and args[1] is target[0]
+    assert kwargs == dict(avg_factor=3)

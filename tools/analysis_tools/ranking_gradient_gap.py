@@ -1,16 +1,19 @@
-"""How far the per-process AP-loss gradient is from the global one: the
-mechanism behind "score shift", measured on a fixed model state.
+"""How far the per-process gradient of a ranking loss (AP-loss, Rank &
+Sort, aLRP) is from the global one: the mechanism behind "score shift",
+measured on a fixed model state.
 
-For a config and checkpoint, every image's classification entries (logits
-and the head's own labels) are computed once (eval mode: each image's
-logits do not depend on the others). A global batch of ``W x I`` images is
-then split over ``W`` simulated processes of ``I`` images each, and two
-per-entry updates (the gradient AP-loss sends to each logit) are compared:
+For a config and checkpoint, every image's classification entries (logits,
+the head's own labels and, for Rank & Sort the IoU targets, for aLRP the
+localisation errors of its positives) are computed once (eval mode: each
+image's logits do not depend on the others). A global batch of ``W x I``
+images is then split over ``W`` simulated processes of ``I`` images each,
+and two per-entry updates (the gradient the loss sends to each logit; Rank
+& Sort: ranking plus sorting part) are compared:
 
-- global: AP-loss over the whole batch (what ``scope='global'`` computes
+- global: the loss over the whole batch (what ``scope='global'`` computes
   on any number of processes, and one process with the whole batch);
-- per-process: each process's AP-loss over its own images, divided by
-  ``W`` (DDP averages the processes' gradients);
+- per-process: each process's loss over its own images, divided by ``W``
+  (DDP averages the processes' gradients);
 - per-process ranking, global count: each process's update rescaled by
   its share of the batch's positives instead of ``1 / W``, which separates
   the ranking's part of the gap from the normalisation's (a process with
@@ -22,6 +25,8 @@ over ``--draws`` random batches, for every ``W`` and ``I``, with the
 images dealt to processes at random or grouped by object count (a
 systematic difference between processes, as batches grouped by size or
 content on real clusters). ``--plot`` draws it.
+
+The loss is the config's ``loss_cls`` (``--delta`` replaces its ``delta``).
 
 Usage:
     python tools/analysis_tools/ranking_gradient_gap.py CONFIG CHECKPOINT \
@@ -39,18 +44,51 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 SPLITS = ('random', 'by-objects')
+# loss_cls class name -> the loss whose update this tool computes
+KINDS = {'APLoss': 'ap', 'RankSortLoss': 'rank-sort', 'aLRPLoss': 'alrp'}
+
+
+def loss_kind(loss: torch.nn.Module) -> str:
+    """``'ap'``, ``'rank-sort'`` or ``'alrp'`` for a ``loss_cls`` module."""
+    kind = KINDS.get(type(loss).__name__)
+    if kind is None:
+        raise SystemExit(f'loss_cls is {type(loss).__name__}; this tool '
+                         f'measures {", ".join(KINDS)}')
+    return kind
+
+
+def call_entries(kind: str, args: tuple, kwargs: dict) -> tuple:
+    """``(scores [M] float64, labels [M] int8, values [P] float64)`` of one
+    ``loss_cls`` call: flat logits, ranking labels (1 / 0 / -1 ignored) and
+    per positive, in order, the Rank & Sort IoU target or the aLRP
+    localisation error (empty for AP-loss)."""
+    from mmdet_lossplus.hooks import loss_call_args
+    from mmdet_lossplus.losses import RankSortLoss
+    from mmdet_lossplus.losses.targets import ranking_labels
+    pred, target, weight = loss_call_args(args, kwargs)
+    pred = pred.detach()
+    if kind == 'rank-sort':
+        labels, targets, columns = RankSortLoss._labels_and_targets(
+            pred, args[1], weight)
+        pos = (labels == 1).nonzero().squeeze(1)
+        values = targets[torch.div(pos, columns, rounding_mode='floor')]
+    else:
+        labels = ranking_labels(pred, target, weight).reshape(-1)
+        values = kwargs['loc_errors'].detach() if kind == 'alrp' else \
+            pred.new_zeros(0)
+    return pred.reshape(-1).double(), labels, values.double()
 
 
 def per_image_entries(config: str,
                       checkpoint: str,
                       num_images: int,
                       data_root=None,
-                      trust=None) -> list:
-    """``[(scores [M_i], labels [M_i] int8, objects)]`` for the first
-    ``num_images`` training images: the flat logits the head ranks and
-    their ranking labels (1 / 0 / -1 ignored)."""
+                      trust=None) -> tuple:
+    """``(kind, delta, [(scores [M_i], labels [M_i] int8, values [P_i],
+    objects)])`` for the first ``num_images`` training images: the loss
+    (``loss_kind``) and its ``delta``, and per image what
+    :func:`call_entries` reads from the head's ``loss_cls`` calls."""
     from mmdet_lossplus.hooks import recording_loss_inputs
-    from mmdet_lossplus.losses.targets import ranking_labels
     from mmdet_lossplus.utils import build_for_analysis
     model, loader = build_for_analysis(
         config,
@@ -60,62 +98,75 @@ def per_image_entries(config: str,
         loader_options=dict(
             batch_size=1, sampler=dict(type='DefaultSampler', shuffle=False)))
     model.eval()
+    loss = model.bbox_head.loss_cls
+    kind = loss_kind(loss)
     seen = []
 
-    def record(pred, target, weight):
-        pred = pred.detach()
-        seen.append(
-            (pred.reshape(-1).double(), ranking_labels(pred, target,
-                                                       weight).reshape(-1)))
+    def record(args, kwargs):
+        seen.append(call_entries(kind, args, kwargs))
 
     entries = []
-    with recording_loss_inputs(model.bbox_head.loss_cls, record):
+    with recording_loss_inputs(loss, record, raw=True):
         with torch.no_grad():
             for data_batch in loader:
                 if len(entries) >= num_images:
                     break
                 data = model.data_preprocessor(data_batch, training=True)
                 model.loss(data['inputs'], data['data_samples'])
-                scores = torch.cat([s for s, _ in seen])
-                labels = torch.cat([lab for _, lab in seen])
+                parts = [torch.cat(p) for p in zip(*seen)]
                 seen.clear()
                 objects = len(data['data_samples'][0].gt_instances)
-                entries.append((scores, labels, objects))
+                entries.append((*parts, objects))
     if len(entries) < num_images:
         raise SystemExit(f'the data set has {len(entries)} training images, '
                          f'{num_images} needed')
-    return entries
+    return kind, float(loss.delta), entries
 
 
-def ap_update(scores: torch.Tensor, labels: torch.Tensor,
-              delta: float) -> torch.Tensor:
-    """AP-loss's per-entry update of one ranking (float64)."""
-    from mmdet_lossplus.functional.ap_loss import ap_loss_with_update
-    return ap_loss_with_update(scores, labels, delta).update
+def loss_update(kind: str, scores: torch.Tensor, labels: torch.Tensor,
+                values: torch.Tensor, delta: float) -> torch.Tensor:
+    """The per-entry update ``[M]`` (float64) of one ranking of ``kind``
+    (``values``: see :func:`call_entries`)."""
+    if kind == 'ap':
+        from mmdet_lossplus.functional.ap_loss import ap_loss_with_update
+        return ap_loss_with_update(scores, labels, delta).update
+    if kind == 'rank-sort':
+        from mmdet_lossplus.functional.rank_sort import rank_sort_with_update
+        out = rank_sort_with_update(scores, labels, values, delta)
+        update = out.ranking_update.double().clone()
+        return update.index_add_(0, out.pos_idx, out.sorting_update.double())
+    if kind == 'alrp':
+        from mmdet_lossplus.functional.alrp import alrp_with_update
+        return alrp_with_update(scores, labels, values, delta).update
+    raise ValueError(f"kind must be one of 'ap', 'rank-sort', 'alrp', got "
+                     f'{kind!r}')
 
 
-def gradient_gap(images: list, procs: int, delta: float = 1.0):
+def gradient_gap(images: list, procs: int, delta: float = 1.0, kind='ap'):
     """Relative distance and cosine between the per-process and the global
-    update of ``images`` (``[(scores, labels)]``, dealt in order to
-    ``procs`` equal groups); None when the batch has no positive (both
+    update of ``images`` (``[(scores, labels[, values])]``, dealt in order
+    to ``procs`` equal groups); None when the batch has no positive (both
     updates are zero)."""
     if len(images) % procs:
         raise ValueError(f'{len(images)} images do not split over {procs} '
                          'processes')
+    images = [
+        im if len(im) == 3 else (*im, im[0].new_zeros(0)) for im in images
+    ]
+
+    def update_of(group):
+        return loss_update(kind, *(torch.cat(p) for p in zip(*group)), delta)
+
     per = len(images) // procs
-    scores = torch.cat([s for s, _ in images])
-    labels = torch.cat([lab for _, lab in images])
-    glob = ap_update(scores, labels, delta)
-    total_pos = (labels == 1).sum()
+    glob = update_of(images)
+    total_pos = sum(int((lab == 1).sum()) for _, lab, _ in images)
     local, counted = [], []
     for r in range(procs):
         group = images[r * per:(r + 1) * per]
-        group_labels = torch.cat([lab for _, lab in group])
-        update = ap_update(
-            torch.cat([s for s, _ in group]), group_labels, delta)
+        update = update_of(group)
         local.append(update / procs)
-        counted.append(update * (group_labels == 1).sum() /
-                       total_pos.clamp_min(1))
+        group_pos = sum(int((lab == 1).sum()) for _, lab, _ in group)
+        counted.append(update * group_pos / max(total_pos, 1))
     local, counted = torch.cat(local), torch.cat(counted)
     norm = glob.norm()
     if norm == 0:
@@ -128,13 +179,14 @@ def gradient_gap(images: list, procs: int, delta: float = 1.0):
 
 def deal(entries: list, procs: int, per: int, split: str,
          rng: random.Random) -> list:
-    """``procs * per`` images drawn from ``entries``, ordered so that
-    consecutive groups of ``per`` are the processes' batches."""
+    """``procs * per`` images drawn from ``entries`` (tuples ending in the
+    image's object count), ordered so that consecutive groups of ``per``
+    are the processes' batches (the object count dropped)."""
     chosen = rng.sample(range(len(entries)), procs * per)
     if split == 'by-objects':
         # each process gets images of similar object counts
-        chosen.sort(key=lambda i: (entries[i][2], i))
-    return [(entries[i][0], entries[i][1]) for i in chosen]
+        chosen.sort(key=lambda i: (entries[i][-1], i))
+    return [entries[i][:-1] for i in chosen]
 
 
 def sweep(entries: list,
@@ -142,7 +194,8 @@ def sweep(entries: list,
           images_list: list,
           draws: int,
           delta: float = 1.0,
-          seed: int = 0) -> list:
+          seed: int = 0,
+          kind: str = 'ap') -> list:
     """Rows ``{split, procs, images, relative, relative_std,
     relative_ranking, cosine, draws}`` (batches without a positive are
     left out of ``draws``)."""
@@ -153,8 +206,8 @@ def sweep(entries: list,
                 rng = random.Random(seed)
                 gaps = [
                     gradient_gap(
-                        deal(entries, procs, per, split, rng), procs, delta)
-                    for _ in range(draws)
+                        deal(entries, procs, per, split, rng), procs, delta,
+                        kind) for _ in range(draws)
                 ]
                 gaps = [g for g in gaps if g is not None]
                 if not gaps:
@@ -218,7 +271,8 @@ def main(argv=None) -> None:
     parser.add_argument('--procs', type=int, nargs='+', default=[1, 2, 4, 8])
     parser.add_argument('--images', type=int, nargs='+', default=[1, 2, 4, 8])
     parser.add_argument('--draws', type=int, default=10)
-    parser.add_argument('--delta', type=float, default=1.0)
+    parser.add_argument(
+        '--delta', type=float, help="replaces the loss's delta")
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--data-root', help='replaces the data root')
     parser.add_argument('--plot', help='write the picture here (PNG)')
@@ -231,12 +285,16 @@ def main(argv=None) -> None:
         parser.error('--procs, --images and --draws must be >= 1')
     # twice the largest batch, so that even it is a draw
     needed = 2 * max(args.procs) * max(args.images)
-    entries = per_image_entries(args.config, args.checkpoint, needed,
-                                args.data_root, args.trust_checkpoint)
-    rows = sweep(entries, args.procs, args.images, args.draws, args.delta,
-                 args.seed)
-    print(f'{osp.basename(args.config)} at {args.checkpoint}; {needed} '
-          f'training images, {args.draws} random batches per cell\n')
+    kind, delta, entries = per_image_entries(args.config, args.checkpoint,
+                                             needed, args.data_root,
+                                             args.trust_checkpoint)
+    if args.delta is not None:
+        delta = args.delta
+    rows = sweep(entries, args.procs, args.images, args.draws, delta,
+                 args.seed, kind)
+    print(f'{osp.basename(args.config)} ({kind}, delta {delta:g}) at '
+          f'{args.checkpoint}; {needed} training images, {args.draws} random '
+          'batches per cell\n')
     print('| images dealt | processes | images / process | relative '
           'distance (mean +- std) | cosine | relative distance, per-process '
           'ranking with the global count | batches |')
