@@ -72,12 +72,19 @@ SEEDS ?= 0 1 2
 results: $(STAMP)
 	$(PY) tools/analysis_tools/demo_results.py $(RESULT_CONFIGS) \
 		--seeds $(SEEDS) --plot docs/images/demo_results.png --readme README.md --folder-readmes
+	$(SWEEP_TABLE)
 
 # Score-shift sweep (AP-loss RetinaNet, a global batch of 8 images): 1 x 8
 # (global and per-process ranking coincide), then W processes x 8/W images
 # with global and with per-process ranking, for SEEDS. Resumable like
 # `results`; 8 processes on 2 cores are slow (budget the runs).
 AP_DEMO := configs/ap_loss/sweep/retinanet_r18_fpn_aploss_sweep.py
+# the sweep's tables (and the 2 x 4 rows of the AP-loss demo config, random
+# dealing and object-count shards) in the READMEs, and its picture
+SWEEP_TABLE = $(PY) tools/analysis_tools/score_shift_sweep.py $(AP_DEMO) \
+	configs/ap_loss/retinanet_r18_fpn_aploss_demo.py \
+	--readme README.md configs/ap_loss/README.md \
+	--plot docs/images/score_shift_sweep.png
 SWEEP_PROCS ?= 2 4 8
 sweep: $(STAMP)
 	$(PY) tools/analysis_tools/demo_results.py $(AP_DEMO) --seeds $(SEEDS)
@@ -89,11 +96,15 @@ sweep: $(STAMP)
 			--gpus $$w --cfg-options train_dataloader.batch_size=$$b \
 			model.bbox_head.loss_cls.scope=local || exit 1; \
 	done
+	$(PY) tools/analysis_tools/demo_results.py $(RESULT_CONFIGS) --table \
+		--plot docs/images/demo_results.png --readme README.md --folder-readmes
+	$(SWEEP_TABLE)
 
 # The tables, picture and README block from the recorded runs only.
 results-table: $(STAMP)
 	$(PY) tools/analysis_tools/demo_results.py $(RESULT_CONFIGS) --table \
 		--plot docs/images/demo_results.png --readme README.md --folder-readmes
+	$(SWEEP_TABLE)
 
 clean:
 	rm -rf work_dirs build *.egg-info

@@ -335,18 +335,21 @@ def write_folder_readmes(runs: list) -> list:
     return changed
 
 
-def write_readme(path: str, text: str) -> bool:
-    """Replace the block between the demo-results markers of ``path`` by
-    ``text``; False when it already holds it. Raises SystemExit when the
-    markers are missing."""
+def write_readme(path: str,
+                 text: str,
+                 start: str = README_START,
+                 end: str = README_END) -> bool:
+    """Replace the block between the markers ``start`` and ``end`` (the
+    demo-results ones by default) of ``path`` by ``text``; False when it
+    already holds it. Raises SystemExit when the markers are missing."""
     with open(path) as f:
         old = f.read()
-    if README_START not in old or README_END not in old:
-        raise SystemExit(f'{path} has no {README_START} ... {README_END} '
+    if start not in old or end not in old:
+        raise SystemExit(f'{path} has no {start} ... {end} '
                          'block to write the tables into')
-    head, rest = old.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    new = f'{head}{README_START}\n{text}\n{README_END}{tail}'
+    head, rest = old.split(start, 1)
+    _, tail = rest.split(end, 1)
+    new = f'{head}{start}\n{text}\n{end}{tail}'
     if new == old:
         return False
     with open(path, 'w') as f:
