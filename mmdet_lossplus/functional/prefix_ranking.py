@@ -20,26 +20,11 @@ among the reference scores, so every level is a single sorted int64 array
 (block, rank) searched in one batched call. O(P log^2 P) time, O(P) memory
 per level, no Python loop over entries (one over the ``log2 P`` levels).
 """
-from typing import Tuple
 
 import torch
 from torch import Tensor
 
-from .ranking import inverse_width
-
-
-def _thresholds(sorted_ref: Tensor, queries: Tensor, delta: float,
-                above: bool) -> Tuple[Tensor, Tensor]:
-    """Score-rank bounds ``(a, b)`` of each query's ramp, ``a <= b``:
-    entries of rank ``< a`` lie at or below ``q - delta``, ``[a, b)``
-    inside the ramp, ``>= b`` at or above ``q + delta``. For the hard step
-    the ramp is empty and the tied entries go to the side where ``H = 1``.
-    """
-    a = torch.searchsorted(sorted_ref, queries - delta, right=True)
-    b = torch.searchsorted(sorted_ref, queries + delta, right=False)
-    if above:  # ties count in the "at or above" part: H(0) = 1
-        return torch.minimum(a, b), b
-    return a, torch.maximum(a, b)
+from .ranking import inverse_width, ramp_ranges
 
 
 def prefix_step_sums(ref_scores: Tensor, ref_weights: Tensor,
@@ -68,7 +53,7 @@ def prefix_step_sums(ref_scores: Tensor, ref_weights: Tensor,
         return out
     sorted_ref = torch.sort(ref_scores).values
     rank = torch.searchsorted(sorted_ref, ref_scores)  # #{scores < s_k}
-    lo, hi = _thresholds(sorted_ref, queries, delta, above)
+    lo, hi = ramp_ranges(sorted_ref, queries, delta, ties_above=above)
     slope = inverse_width(delta)
     cols = torch.cat([ref_weights, ref_weights * ref_scores[:, None]], 1)
     position = torch.arange(r, device=ref_scores.device)

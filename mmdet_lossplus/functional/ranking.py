@@ -80,18 +80,24 @@ def weighted_step_sum_over_sorted(sorted_ref: Tensor, weights: Tensor,
                                          delta)
 
 
-def ramp_ranges(sorted_ref: Tensor, queries: Tensor,
-                delta: float) -> Tuple[Tensor, Tensor]:
+def ramp_ranges(sorted_ref: Tensor,
+                queries: Tensor,
+                delta: float,
+                ties_above: bool = False) -> Tuple[Tensor, Tensor]:
     """Where each query's ramp ``(q - delta, q + delta)`` falls in a
-    sorted array: indices ``[lo, hi)``, with ``[0, lo)`` at or below
-    ``q - delta`` and ``[hi, M)`` at or above ``q + delta``.
+    sorted array: indices ``[lo, hi)``, ``lo <= hi``, with ``[0, lo)`` at
+    or below ``q - delta`` and ``[hi, M)`` at or above ``q + delta``.
 
-    Two binary searches per query; shared by the two sums below, which
-    need exactly these ranges. For the hard step (``delta = 0``) the ramp
-    is empty and ``[0, lo)`` holds the entries at or below ``q``.
+    Two binary searches per query; every step sum of this package reads
+    its ranges here. For the hard step (``delta = 0``) the ramp is empty
+    and the entries tied with ``q`` go below (``[0, lo)``) or, with
+    ``ties_above``, above (``[hi, M)``): the side where ``H(0) = 1`` for
+    the sum at hand.
     """
     lo = torch.searchsorted(sorted_ref, queries - delta, right=True)
     hi = torch.searchsorted(sorted_ref, queries + delta, right=False)
+    if ties_above:
+        return torch.minimum(lo, hi), hi
     return lo, torch.maximum(hi, lo)
 
 
@@ -171,9 +177,7 @@ def weighted_step_sum_above(sorted_ref: Tensor, weights: Tensor,
         return queries.new_zeros(queries.shape, dtype=torch.float64)
     cw = _prefix(weights)
     cws = _prefix(weights * sorted_ref)
-    hi = torch.searchsorted(sorted_ref, queries + delta, right=False)
-    lo = torch.minimum(
-        torch.searchsorted(sorted_ref, queries - delta, right=True), hi)
+    lo, hi = ramp_ranges(sorted_ref, queries, delta, ties_above=True)
     w_win = cw[hi] - cw[lo]
     ws_win = cws[hi] - cws[lo]
     return (cw[-1] - cw[hi]) + (ws_win - w_win * queries) * \
