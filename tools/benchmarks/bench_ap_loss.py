@@ -14,15 +14,14 @@ Usage:
 """
 import argparse
 import json
-import resource
+import os.path as osp
 import statistics
-import subprocess
 import sys
 import time
 
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from bench_common import (  # noqa: E402 isort:skip
+    rss_mb, run_in_fresh_process)
 
 
 def make_scores(num_pos: int, num_neg: int, seed: int = 0):
@@ -78,7 +77,7 @@ def run_case(case: str, num_pos: int, num_neg: int, repeats: int,
     torch.set_num_threads(threads)
     from mmdet_lossplus.functional.ap_loss import ap_loss_with_update
     scores, labels = make_scores(num_pos, num_neg)
-    base = _rss_mb()  # after imports and inputs: the case's own growth
+    base = rss_mb()  # after imports and inputs: the case's own growth
     if case == 'ours':
 
         def step():
@@ -100,7 +99,7 @@ def run_case(case: str, num_pos: int, num_neg: int, repeats: int,
         if i > 0:
             times.append(time.perf_counter() - start)
     out = dict(
-        ms=1e3 * statistics.median(times), peak_mb=max(_rss_mb() - base, 0.0))
+        ms=1e3 * statistics.median(times), peak_mb=max(rss_mb() - base, 0.0))
     if case in ('ours', 'reference'):
         out['loss'] = float(result[0])
         # every entry, so that the agreement covers all N + P updates
@@ -109,14 +108,10 @@ def run_case(case: str, num_pos: int, num_neg: int, repeats: int,
 
 
 def child(case, num_pos, num_neg, repeats, threads):
-    out = subprocess.run([
-        sys.executable, __file__, '--case', case, f'--num-pos={num_pos}',
-        f'--num-neg={num_neg}', f'--repeats={repeats}', f'--threads={threads}'
-    ],
-                         check=True,
-                         capture_output=True,
-                         text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return run_in_fresh_process(__file__, [
+        '--case', case, f'--num-pos={num_pos}', f'--num-neg={num_neg}',
+        f'--repeats={repeats}', f'--threads={threads}'
+    ])
 
 
 def main() -> None:

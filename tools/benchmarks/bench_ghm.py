@@ -13,11 +13,14 @@ Usage:
 """
 import argparse
 import json
-import resource
+import os.path as osp
 import statistics
-import subprocess
 import sys
 import time
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from bench_common import (  # noqa: E402 isort:skip
+    rss_mb, run_in_fresh_process, spread)
 
 CASES = {
     # name: (input, implementation)
@@ -73,10 +76,6 @@ def _inputs(kind: str, anchors: int, classes: int, reg_rows: int):
 _WARM_UP = 3
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def run_case(name: str, anchors: int, classes: int, reg_rows: int,
              repeats: int, threads: int) -> dict:
     import torch
@@ -103,7 +102,7 @@ def run_case(name: str, anchors: int, classes: int, reg_rows: int,
     else:
         from mmdet_lossplus.losses import GHMR
         loss = GHMR(mu=0.02, bins=10, momentum=0.7)
-    base = _rss_mb()
+    base = rss_mb()
     times = []
     first = None
     for i in range(repeats + _WARM_UP):
@@ -121,26 +120,15 @@ def run_case(name: str, anchors: int, classes: int, reg_rows: int,
         case=name,
         ms=1e3 * statistics.median(times),
         first_s=first,
-        peak_mb=max(_rss_mb() - base, 0.0))
+        peak_mb=max(rss_mb() - base, 0.0))
 
 
 def _child(args, name: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, '--case', name] + [
-            f'--anchors={args.anchors}', f'--classes={args.classes}',
-            f'--reg-rows={args.reg_rows}', f'--repeats={args.repeats}',
-            f'--threads={args.threads}'
-        ],
-        check=True,
-        capture_output=True,
-        text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def _spread(values) -> str:
-    """``median (min-max)`` of per-round ratios."""
-    lo, mid, hi = min(values), statistics.median(values), max(values)
-    return f'{mid:.2f}x ({lo:.2f}-{hi:.2f})'
+    return run_in_fresh_process(__file__, [
+        '--case', name, f'--anchors={args.anchors}',
+        f'--classes={args.classes}', f'--reg-rows={args.reg_rows}',
+        f'--repeats={args.repeats}', f'--threads={args.threads}'
+    ])
 
 
 def main() -> None:
@@ -211,10 +199,10 @@ def main() -> None:
     for kind, suffix, title, inp in rows:
         ref, ours = f'{kind}_mmdet{suffix}', f'{kind}_ours{suffix}'
         bce = f'bce_plain{suffix}'
-        vs_bce = (f'{ms(bce):.1f} | {_spread(ratios(ours, bce))}'
+        vs_bce = (f'{ms(bce):.1f} | {spread(ratios(ours, bce))}'
                   if kind == 'ghmc' else '- | -')
         print(f'| {title} | {inp} | {ms(ref):.1f} | {ms(ours):.1f} '
-              f'| {_spread(ratios(ref, ours))} | {vs_bce} | '
+              f'| {spread(ratios(ref, ours))} | {vs_bce} | '
               f'{peak(ref):.0f} | {peak(ours):.0f} |')
     print('\nfirst call (ms; ours allocates its reused buffers here): ' +
           ', '.join(f'{name} {1e3 * rounds[0][name]["first_s"]:.1f}'

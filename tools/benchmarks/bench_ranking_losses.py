@@ -26,19 +26,18 @@ and extrapolates it to 64 and 512 GPUs.
 import argparse
 import json
 import os.path as osp
-import resource
 import statistics
 import subprocess
 import sys
 import time
 
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from bench_common import (  # noqa: E402 isort:skip
+    rss_mb, run_in_fresh_process, spread)
+
 C = 80
 LOSSES = ('ap', 'rs', 'alrp')
 NAMES = dict(ap='APLoss', rs='RankSortLoss', alrp='aLRPLoss')
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def make_batch(num_pos: int, num_neg: int, seed: int = 0):
@@ -154,7 +153,7 @@ def run_case(case: str, num_pos: int, num_neg: int, repeats: int,
     torch.set_num_threads(threads)
     import mmdet_lossplus.losses  # noqa: F401 (imports outside the peak)
     pred, labels, ious, loc = make_batch(num_pos, num_neg)
-    base = _rss_mb()
+    base = rss_mb()
     kind, _, name = case.partition(':')
     if kind == 'module':
 
@@ -177,28 +176,17 @@ def run_case(case: str, num_pos: int, num_neg: int, repeats: int,
         if i > 0:
             times.append(time.perf_counter() - start)
     out = dict(
-        ms=1e3 * statistics.median(times), peak_mb=max(_rss_mb() - base, 0.0))
+        ms=1e3 * statistics.median(times), peak_mb=max(rss_mb() - base, 0.0))
     if kind in ('module', 'reference') and num_neg <= 400000:
         out['update'] = result.reshape(-1).double().tolist()
     return out
 
 
 def child(case, num_pos, num_neg, repeats, threads):
-    proc = subprocess.run([
-        sys.executable, __file__, '--case', case, f'--num-pos={num_pos}',
-        f'--num-neg={num_neg}', f'--repeats={repeats}', f'--threads={threads}'
-    ],
-                          capture_output=True,
-                          text=True)
-    if proc.returncode:
-        raise SystemExit(f'case {case} failed:\n{proc.stderr[-3000:]}')
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def _ratio(values):
-    med = statistics.median(values)
-    return f'{med:.2f}x ({min(values):.2f}-{max(values):.2f})' \
-        if len(values) > 1 else f'{med:.2f}x'
+    return run_in_fresh_process(__file__, [
+        '--case', case, f'--num-pos={num_pos}', f'--num-neg={num_neg}',
+        f'--repeats={repeats}', f'--threads={threads}'
+    ])
 
 
 def speed_tables(args) -> None:
@@ -242,13 +230,13 @@ def speed_tables(args) -> None:
             if n == n_ref:
                 ref = refs[name]
                 ref_ms = f'{ref["ms"]:.0f}'
-                speed = _ratio([ref['ms'] / m['ms'] for m, _ in runs])
+                speed = spread([ref['ms'] / m['ms'] for m, _ in runs])
                 got = runs[0][0]['update']
                 agreement[name] = max(
                     abs(a - b) for a, b in zip(got, ref['update']))
             print(f'| {NAMES[name]} | {n:,} | {ref_ms} | {mod_ms:.1f} | '
                   f'{speed} | {sort_ms:.1f} | '
-                  f'{_ratio([m["ms"] / s["ms"] for m, s in runs])} | '
+                  f'{spread([m["ms"] / s["ms"] for m, s in runs])} | '
                   f'{peak:.0f} | {peak / ((n + p) / 1e6):.0f} |')
     print(f'\nagreement with the loop at N = {n_ref:,} (max |gradient - '
           f'update| over all {p + n_ref:,} entries; float32 logits): ' +
