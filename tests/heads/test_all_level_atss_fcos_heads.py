@@ -4,9 +4,9 @@ parameter gradients); checkpoints load strictly both ways; each loss is
 called once per iteration; no host sync beyond selecting the positives."""
 import pytest
 import torch
+from head_helpers import build_head, random_batch, summed_losses
 from mmdet.models.dense_heads import ATSSHead, FCOSHead
 from mmdet.utils import register_all_modules
-from mmengine.structures import InstanceData
 
 from mmdet_lossplus.heads import (AllLevelATSSHead, AllLevelFCOSHead,
                                   atss_centerness_target)
@@ -78,45 +78,15 @@ CASES = {
 }
 
 
-def _batch(seed, empty=(1, )):
-    g = torch.Generator().manual_seed(seed)
-    feats = [torch.randn(3, 8, s, s, generator=g) for s in (8, 4, 2)]
-    metas = [dict(img_shape=(64, 64), pad_shape=(64, 64))] * 3
-    gts = []
-    for i in range(3):
-        k = 0 if i in empty else 3
-        xy = torch.rand(k, 2, generator=g) * 36
-        wh = torch.rand(k, 2, generator=g) * 24 + 6
-        gts.append(
-            InstanceData(
-                bboxes=torch.cat([xy, xy + wh], 1),
-                labels=torch.randint(0, 4, (k, ), generator=g)))
-    return feats, gts, metas
-
-
-def _build(cls, cfg, **overrides):
-    torch.manual_seed(0)
-    head = cls(**dict(cfg, **overrides))
-    head.init_weights()
-    return head
-
-
-def _losses(head, feats, gts, metas):
-    out = head.loss_by_feat(*head(feats), gts, metas)
-    return {
-        k: sum(v) if isinstance(v, list) else v
-        for k, v in out.items() if 'loss' in k
-    }
-
-
 @pytest.mark.parametrize('name', list(CASES))
 @pytest.mark.parametrize('empty', [(1, ), ()])
 def test_equals_mmdet_values_and_gradients(name, empty):
     ref_cls, our_cls, cfg = CASES[name]
-    ref, ours = _build(ref_cls, cfg), _build(our_cls, cfg)
+    ref, ours = build_head(ref_cls, cfg), build_head(our_cls, cfg)
     ours.load_state_dict(ref.state_dict(), strict=True)
-    feats, gts, metas = _batch(0, empty)
-    lr, lo = _losses(ref, feats, gts, metas), _losses(ours, feats, gts, metas)
+    feats, gts, metas = random_batch(0, empty)
+    lr, lo = summed_losses(ref, feats, gts,
+                           metas), summed_losses(ours, feats, gts, metas)
     assert set(lr) == set(lo) == {'loss_cls', 'loss_bbox', 'loss_centerness'}
     for k in lr:
         assert lo[k].item() == pytest.approx(lr[k].item(), rel=1e-5), k
@@ -129,9 +99,9 @@ def test_equals_mmdet_values_and_gradients(name, empty):
 @pytest.mark.parametrize('name', list(CASES))
 def test_no_positive_anywhere_gives_zero_box_losses_with_gradient(name):
     _, our_cls, cfg = CASES[name]
-    head = _build(our_cls, cfg)
-    feats, gts, metas = _batch(1, empty=(0, 1, 2))
-    losses = _losses(head, feats, gts, metas)
+    head = build_head(our_cls, cfg)
+    feats, gts, metas = random_batch(1, empty=(0, 1, 2))
+    losses = summed_losses(head, feats, gts, metas)
     assert losses['loss_bbox'].item() == 0.0
     assert losses['loss_centerness'].item() == 0.0
     assert losses['loss_cls'].item() > 0
@@ -141,8 +111,8 @@ def test_no_positive_anywhere_gives_zero_box_losses_with_gradient(name):
 @pytest.mark.parametrize('name', list(CASES))
 def test_state_dict_is_mmdet_head_both_ways(name):
     ref_cls, our_cls, cfg = CASES[name]
-    ref = _build(ref_cls, cfg)
-    ours = _build(
+    ref = build_head(ref_cls, cfg)
+    ours = build_head(
         our_cls,
         cfg,
         loss_cls=dict(
@@ -162,7 +132,7 @@ def test_state_dict_is_mmdet_head_both_ways(name):
 @pytest.mark.parametrize('name', list(CASES))
 def test_each_loss_is_called_once_per_iteration(name):
     _, our_cls, cfg = CASES[name]
-    head = _build(
+    head = build_head(
         our_cls,
         cfg,
         loss_cls=dict(
@@ -174,8 +144,8 @@ def test_each_loss_is_called_once_per_iteration(name):
     for loss in (head.loss_cls, head.loss_bbox, head.loss_centerness):
         loss.register_forward_hook(
             lambda m, a, o, name=type(loss).__name__: calls.append(name))
-    feats, gts, metas = _batch(2)
-    _losses(head, feats, gts, metas)
+    feats, gts, metas = random_batch(2)
+    summed_losses(head, feats, gts, metas)
     assert sorted(calls) == sorted(
         ['GHMC', type(head.loss_bbox).__name__, 'CrossEntropyLoss'])
     # one EMA step: every non-empty bin was updated exactly once
@@ -189,9 +159,9 @@ def test_each_loss_is_called_once_per_iteration(name):
 @pytest.mark.parametrize('name', ['atss', 'fcos'])
 def test_global_losses_train(name, loss_cls):
     _, our_cls, cfg = CASES[name]
-    head = _build(our_cls, cfg, loss_cls=loss_cls)
-    feats, gts, metas = _batch(3)
-    losses = _losses(head, feats, gts, metas)
+    head = build_head(our_cls, cfg, loss_cls=loss_cls)
+    feats, gts, metas = random_batch(3)
+    losses = summed_losses(head, feats, gts, metas)
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
     assert head.atss_cls.weight.grad.abs().sum() > 0 if name == 'atss' \

@@ -4,10 +4,10 @@ import math
 
 import pytest
 import torch
+from head_helpers import build_retina
 from mmdet.models.dense_heads import RetinaHead
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
-from test_all_level_retina_head import _build
 
 from mmdet_lossplus.heads import AngleRetinaHead
 
@@ -21,7 +21,7 @@ SINCOS = dict(
     loss_angle=dict(type='MSELoss'))
 
 
-def _batch(seed):
+def _angle_batch(seed):
     g = torch.Generator().manual_seed(seed)
     feats = [torch.randn(2, 8, s, s, generator=g) for s in (8, 4, 2)]
     metas = [dict(img_shape=(64, 64), pad_shape=(64, 64))] * 2
@@ -38,8 +38,8 @@ def _batch(seed):
 
 @pytest.mark.parametrize('variant', [MULTIBIN, SINCOS])
 def test_losses_and_gradient_reach_the_angle_branch(variant):
-    head = _build(AngleRetinaHead, **variant)
-    feats, gts, metas = _batch(0)
+    head = build_retina(AngleRetinaHead, **variant)
+    feats, gts, metas = _angle_batch(0)
     losses = head.loss_by_feat(*head(feats), gts, metas)
     assert set(losses) == {'loss_cls', 'loss_bbox', 'loss_angle'}
     assert torch.isfinite(losses['loss_angle']) and losses['loss_angle'] > 0
@@ -49,8 +49,8 @@ def test_losses_and_gradient_reach_the_angle_branch(variant):
 
 
 def test_positive_anchors_get_their_ground_truth_angle():
-    head = _build(AngleRetinaHead, **MULTIBIN)
-    feats, gts, metas = _batch(1)
+    head = build_retina(AngleRetinaHead, **MULTIBIN)
+    feats, gts, metas = _angle_batch(1)
     cls_scores = head(feats)[0]
     _, labels, *_, extra = head.flat_targets(cls_scores, gts, metas)
     angles = extra[0]
@@ -65,7 +65,7 @@ def test_positive_anchors_get_their_ground_truth_angle():
 
 
 def test_predicted_angles_follow_their_boxes_through_nms():
-    head = _build(AngleRetinaHead, **MULTIBIN)
+    head = build_retina(AngleRetinaHead, **MULTIBIN)
     # a constant angle output: every anchor predicts 0.7 rad
     target = head.angle_coder.encode(torch.tensor([0.7]))[0]
     with torch.no_grad():
@@ -73,7 +73,7 @@ def test_predicted_angles_follow_their_boxes_through_nms():
         head.retina_angle.bias.copy_(
             (target * 20 - 10 * (torch.arange(18) < 6)).repeat(
                 head.num_base_priors))
-    feats, _, metas = _batch(2)
+    feats, _, metas = _angle_batch(2)
     cfg = ConfigDict(
         nms_pre=100,
         min_bbox_size=0,
@@ -90,13 +90,13 @@ def test_predicted_angles_follow_their_boxes_through_nms():
 
 
 def test_boxes_scores_equal_the_plain_head():
-    ours = _build(AngleRetinaHead, **SINCOS)
-    ref = _build(RetinaHead)
+    ours = build_retina(AngleRetinaHead, **SINCOS)
+    ref = build_retina(RetinaHead)
     missing = ours.load_state_dict(ref.state_dict(), strict=False)
     assert sorted(
         missing.missing_keys) == ['retina_angle.bias', 'retina_angle.weight']
     assert not missing.unexpected_keys
-    feats, _, metas = _batch(3)
+    feats, _, metas = _angle_batch(3)
     cfg = ConfigDict(
         nms_pre=100,
         min_bbox_size=0,
@@ -116,12 +116,12 @@ def test_boxes_scores_equal_the_plain_head():
 
 def test_configuration_errors():
     with pytest.raises(ValueError, match='same bins'):
-        _build(
+        build_retina(
             AngleRetinaHead,
             angle_coder=dict(type='mmdet_lossplus.MultiBinCoder', num_bins=6),
             loss_angle=dict(type='mmdet_lossplus.MultiBinLoss', num_bins=4))
-    head = _build(AngleRetinaHead, **SINCOS)
-    feats, gts, metas = _batch(4)
+    head = build_retina(AngleRetinaHead, **SINCOS)
+    feats, gts, metas = _angle_batch(4)
     for gt in gts:
         del gt.angles
     with pytest.raises(ValueError, match='gt_instances.angles'):

@@ -2,10 +2,10 @@
 class by class; mmcv's own NMS names keep working."""
 import pytest
 import torch
+from head_helpers import build_retina, retina_batch, summed_losses
 from iou_reference import reference_diou_nms
 from mmdet.models.dense_heads import RetinaHead
 from mmengine.config import ConfigDict
-from test_all_level_retina_head import _batch, _build, _loss
 
 from mmdet_lossplus.functional.diou_nms import diou_nms
 from mmdet_lossplus.heads import AllLevelRetinaHead, resolve_nms_cfg
@@ -39,8 +39,8 @@ def test_resolve_nms_cfg():
 
 
 def test_head_applies_diou_nms_per_class():
-    head = _build(AllLevelRetinaHead)
-    feats, _, metas = _batch(3)
+    head = build_retina(AllLevelRetinaHead)
+    feats, _, metas = retina_batch(3)
     with torch.no_grad():
         raw = _predict(head, feats, metas, _test_cfg(None), with_nms=False)
         got = _predict(
@@ -59,10 +59,10 @@ def test_head_applies_diou_nms_per_class():
 
 
 def test_head_without_distance_equals_mmdet_head_with_mmcv_nms():
-    ours = _build(AllLevelRetinaHead)
-    ref = _build(RetinaHead)
+    ours = build_retina(AllLevelRetinaHead)
+    ref = build_retina(RetinaHead)
     ref.load_state_dict(ours.state_dict())
-    feats, _, metas = _batch(4)
+    feats, _, metas = retina_batch(4)
     with torch.no_grad():
         a = _predict(
             ours, feats, metas,
@@ -80,14 +80,14 @@ def test_head_without_distance_equals_mmdet_head_with_mmcv_nms():
 
 def test_head_with_our_ciou_equals_mmdet_head_with_mmdet_ciou():
     extra = dict(reg_decoded_bbox=True)
-    ref = _build(RetinaHead, loss_bbox=dict(type='CIoULoss'), **extra)
-    ours = _build(
+    ref = build_retina(RetinaHead, loss_bbox=dict(type='CIoULoss'), **extra)
+    ours = build_retina(
         AllLevelRetinaHead,
         loss_bbox=dict(type='mmdet_lossplus.CIoULoss', alpha='gated'),
         **extra)
     ours.load_state_dict(ref.state_dict(), strict=True)
-    feats, gts, metas = _batch(5)
-    lr = _loss(ref, feats, gts, metas)
-    lo = _loss(ours, feats, gts, metas)
+    feats, gts, metas = retina_batch(5)
+    lr = summed_losses(ref, feats, gts, metas)
+    lo = summed_losses(ours, feats, gts, metas)
     assert lr['loss_bbox'] > 0
     assert torch.allclose(lo['loss_bbox'], lr['loss_bbox'], rtol=1e-5)

@@ -4,10 +4,10 @@ mmdet's ATSSHead / RetinaHead where the layers are the same; a batch
 without positives trains; wrong configurations are refused."""
 import pytest
 import torch
+from head_helpers import build_head, random_batch
 from mmdet.models.dense_heads import ATSSHead, RetinaHead
 from mmdet.structures.bbox import bbox_overlaps
 from mmdet.utils import register_all_modules
-from mmengine.structures import InstanceData
 from rank_sort_alrp_reference import alrp_reference, rank_sort_reference
 
 from mmdet_lossplus.heads import RankSortATSSHead, aLRPRetinaHead
@@ -65,29 +65,6 @@ ALRP = dict(
         debug=False))
 
 
-def _batch(seed, empty=(1, )):
-    g = torch.Generator().manual_seed(seed)
-    feats = [torch.randn(3, 8, s, s, generator=g) for s in (8, 4, 2)]
-    metas = [dict(img_shape=(64, 64), pad_shape=(64, 64))] * 3
-    gts = []
-    for i in range(3):
-        k = 0 if i in empty else 3
-        xy = torch.rand(k, 2, generator=g) * 36
-        wh = torch.rand(k, 2, generator=g) * 24 + 6
-        gts.append(
-            InstanceData(
-                bboxes=torch.cat([xy, xy + wh], 1),
-                labels=torch.randint(0, 4, (k, ), generator=g)))
-    return feats, gts, metas
-
-
-def _build(cls, cfg, **overrides):
-    torch.manual_seed(0)
-    head = cls(**dict(cfg, **overrides))
-    head.init_weights()
-    return head
-
-
 def _entry_labels(labels, weights, c):
     n = labels.numel()
     lab = torch.zeros(n, c, dtype=torch.long)
@@ -98,8 +75,8 @@ def _entry_labels(labels, weights, c):
 
 
 def test_rank_sort_head_losses_equal_the_transcription():
-    head = _build(RankSortATSSHead, RS)
-    feats, gts, metas = _batch(0)
+    head = build_head(RankSortATSSHead, RS)
+    feats, gts, metas = random_batch(0)
     cls_scores, bbox_preds = head(feats)
     losses = head.loss_by_feat(cls_scores, bbox_preds, gts, metas)
     assert set(losses) == {'loss_rank', 'loss_sort', 'loss_bbox'}
@@ -134,8 +111,8 @@ def test_rank_sort_head_losses_equal_the_transcription():
 
 
 def test_alrp_head_losses_equal_the_transcription():
-    head = _build(aLRPRetinaHead, ALRP)
-    feats, gts, metas = _batch(1)
+    head = build_head(aLRPRetinaHead, ALRP)
+    feats, gts, metas = random_batch(1)
     cls_scores, bbox_preds = head(feats)
     losses = head.loss_by_feat(cls_scores, bbox_preds, gts, metas)
     assert set(losses) == {'loss_cls', 'loss_bbox'}
@@ -161,8 +138,8 @@ def test_alrp_head_losses_equal_the_transcription():
 @pytest.mark.parametrize('cls,cfg', [(RankSortATSSHead, RS),
                                      (aLRPRetinaHead, ALRP)])
 def test_no_positive_anywhere_trains(cls, cfg):
-    head = _build(cls, cfg)
-    feats, gts, metas = _batch(2, empty=(0, 1, 2))
+    head = build_head(cls, cfg)
+    feats, gts, metas = random_batch(2, empty=(0, 1, 2))
     losses = head.loss_by_feat(*head(feats), gts, metas)
     assert all(v.item() == 0 for v in losses.values())
     sum(losses.values()).backward()
@@ -171,13 +148,13 @@ def test_no_positive_anywhere_trains(cls, cfg):
 
 
 def test_alrp_checkpoints_are_retinanet_both_ways():
-    ref = _build(
+    ref = build_head(
         RetinaHead,
         dict(
             ALRP,
             loss_cls=dict(type='FocalLoss', use_sigmoid=True),
             loss_bbox=dict(type='L1Loss')))
-    ours = _build(aLRPRetinaHead, ALRP)
+    ours = build_head(aLRPRetinaHead, ALRP)
     ours.load_state_dict(ref.state_dict(), strict=True)
     state = {
         k: v
@@ -187,13 +164,13 @@ def test_alrp_checkpoints_are_retinanet_both_ways():
 
 
 def test_rank_sort_checkpoints_are_atss_without_centerness():
-    ref = _build(
+    ref = build_head(
         ATSSHead,
         dict(
             RS,
             loss_cls=dict(type='FocalLoss', use_sigmoid=True),
             loss_bbox=dict(type='GIoULoss')))
-    ours = _build(RankSortATSSHead, RS)
+    ours = build_head(RankSortATSSHead, RS)
     result = ours.load_state_dict(ref.state_dict(), strict=False)
     assert sorted(result.unexpected_keys) == [
         'atss_centerness.bias', 'atss_centerness.weight'
@@ -205,7 +182,7 @@ def test_rank_sort_checkpoints_are_atss_without_centerness():
 
 
 def test_rank_sort_head_predicts_from_class_scores():
-    head = _build(
+    head = build_head(
         RankSortATSSHead,
         RS,
         test_cfg=dict(
@@ -213,7 +190,7 @@ def test_rank_sort_head_predicts_from_class_scores():
             score_thr=0.0,
             nms=dict(type='nms', iou_threshold=0.6),
             max_per_img=10))
-    feats, _, metas = _batch(3)
+    feats, _, metas = random_batch(3)
     metas = [dict(m, scale_factor=(1.0, 1.0)) for m in metas]
     with torch.no_grad():
         results = head.predict_by_feat(*head(feats), batch_img_metas=metas)
