@@ -100,3 +100,36 @@ def build_retina(cls, **overrides):
     """``cls`` (a RetinaHead family class) on ``RETINA_HEAD``, as built
     (no ``init_weights``)."""
     return build_head(cls, RETINA_HEAD, init=False, **overrides)
+
+
+# a small ATSS head (mmdet ATSSHead arguments) on random_batch
+ATSS_HEAD = dict(
+    num_classes=4,
+    in_channels=8,
+    feat_channels=8,
+    stacked_convs=1,
+    norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
+    anchor_generator=dict(
+        type='AnchorGenerator',
+        ratios=[1.0],
+        octave_base_scale=4,
+        scales_per_octave=1,
+        strides=[8, 16, 32]),
+    bbox_coder=dict(
+        type='DeltaXYWHBBoxCoder',
+        target_means=[.0, .0, .0, .0],
+        target_stds=[0.1, 0.1, 0.2, 0.2]),
+    loss_cls=dict(
+        type='FocalLoss',
+        use_sigmoid=True,
+        gamma=2.0,
+        alpha=0.25,
+        loss_weight=1.0),
+    loss_bbox=dict(type='GIoULoss', loss_weight=2.0),
+    loss_centerness=dict(
+        type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
+    train_cfg=dict(
+        assigner=dict(type='ATSSAssigner', topk=9),
+        allowed_border=-1,
+        pos_weight=-1,
+        debug=False))

@@ -4,7 +4,7 @@ parameter gradients); checkpoints load strictly both ways; each loss is
 called once per iteration; no host sync beyond selecting the positives."""
 import pytest
 import torch
-from head_helpers import build_head, random_batch, summed_losses
+from head_helpers import ATSS_HEAD, build_head, random_batch, summed_losses
 from mmdet.models.dense_heads import ATSSHead, FCOSHead
 from mmdet.utils import register_all_modules
 
@@ -13,36 +13,7 @@ from mmdet_lossplus.heads import (AllLevelATSSHead, AllLevelFCOSHead,
 
 register_all_modules()
 
-ATSS = dict(
-    num_classes=4,
-    in_channels=8,
-    feat_channels=8,
-    stacked_convs=1,
-    norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
-    anchor_generator=dict(
-        type='AnchorGenerator',
-        ratios=[1.0],
-        octave_base_scale=4,
-        scales_per_octave=1,
-        strides=[8, 16, 32]),
-    bbox_coder=dict(
-        type='DeltaXYWHBBoxCoder',
-        target_means=[.0, .0, .0, .0],
-        target_stds=[0.1, 0.1, 0.2, 0.2]),
-    loss_cls=dict(
-        type='FocalLoss',
-        use_sigmoid=True,
-        gamma=2.0,
-        alpha=0.25,
-        loss_weight=1.0),
-    loss_bbox=dict(type='GIoULoss', loss_weight=2.0),
-    loss_centerness=dict(
-        type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
-    train_cfg=dict(
-        assigner=dict(type='ATSSAssigner', topk=9),
-        allowed_border=-1,
-        pos_weight=-1,
-        debug=False))
+ATSS = ATSS_HEAD
 
 FCOS = dict(
     num_classes=4,

@@ -4,7 +4,7 @@ mmdet's ATSSHead / RetinaHead where the layers are the same; a batch
 without positives trains; wrong configurations are refused."""
 import pytest
 import torch
-from head_helpers import build_head, random_batch
+from head_helpers import ATSS_HEAD, RETINA_HEAD, build_head, random_batch
 from mmdet.models.dense_heads import ATSSHead, RetinaHead
 from mmdet.structures.bbox import bbox_overlaps
 from mmdet.utils import register_all_modules
@@ -15,34 +15,18 @@ from mmdet_lossplus.heads.global_batch import flatten_levels, join_levels
 
 register_all_modules()
 
-COMMON = dict(
-    num_classes=4,
-    in_channels=8,
-    feat_channels=8,
-    stacked_convs=1,
-    bbox_coder=dict(
-        type='DeltaXYWHBBoxCoder',
-        target_means=[.0, .0, .0, .0],
-        target_stds=[0.1, 0.1, 0.2, 0.2]))
-RS = dict(
-    COMMON,
-    norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
-    anchor_generator=dict(
-        type='AnchorGenerator',
-        ratios=[1.0],
-        octave_base_scale=4,
-        scales_per_octave=1,
-        strides=[8, 16, 32]),
-    loss_cls=dict(
-        type='mmdet_lossplus.RankSortLoss', delta=0.5, use_sigmoid=True),
-    loss_bbox=dict(type='GIoULoss', reduction='none'),
-    train_cfg=dict(
-        assigner=dict(type='ATSSAssigner', topk=9),
-        allowed_border=-1,
-        pos_weight=-1,
-        debug=False))
+# the test heads of head_helpers with the losses (and for aLRP the coder
+# and anchors) of the papers' configs
+RS = dict({
+    k: v
+    for k, v in ATSS_HEAD.items() if k != 'loss_centerness'
+},
+          loss_cls=dict(
+              type='mmdet_lossplus.RankSortLoss', delta=0.5, use_sigmoid=True),
+          loss_bbox=dict(type='GIoULoss', reduction='none'))
 ALRP = dict(
-    COMMON,
+    RETINA_HEAD,
+    bbox_coder=ATSS_HEAD['bbox_coder'],
     anchor_generator=dict(
         type='AnchorGenerator',
         octave_base_scale=4,
@@ -51,18 +35,7 @@ ALRP = dict(
         strides=[8, 16, 32]),
     loss_cls=dict(
         type='mmdet_lossplus.aLRPLoss', use_sigmoid=True, sb_interval=100),
-    loss_bbox=dict(type='GIoULoss', reduction='none'),
-    train_cfg=dict(
-        assigner=dict(
-            type='MaxIoUAssigner',
-            pos_iou_thr=0.5,
-            neg_iou_thr=0.4,
-            min_pos_iou=0,
-            ignore_iof_thr=-1),
-        sampler=dict(type='PseudoSampler'),
-        allowed_border=-1,
-        pos_weight=-1,
-        debug=False))
+    loss_bbox=dict(type='GIoULoss', reduction='none'))
 
 
 def _entry_labels(labels, weights, c):
