@@ -415,12 +415,9 @@ def table(runs: list, configs: list) -> str:
 def update_model_index() -> None:
     """Rewrite the metafiles and model-index.yml, whose metrics come from
     the results file (tools/analysis_tools/model_index.py)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'model_index', osp.join(HERE, 'model_index.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main([])
+    sys.path.insert(0, HERE)  # tools/ is not a package
+    import model_index
+    model_index.main([])
 
 
 def main(argv=None) -> None:

@@ -13,9 +13,9 @@ Usage:
 """
 import argparse
 import glob
-import importlib.util
 import os.path as osp
 import statistics
+import sys
 
 import yaml
 
@@ -24,12 +24,10 @@ ROOT = osp.dirname(osp.dirname(HERE))
 
 
 def _demo_results():
-    """The sibling tool, loaded by path (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        'demo_results', osp.join(HERE, 'demo_results.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The sibling tool (tools/ is not a package)."""
+    sys.path.insert(0, HERE)
+    import demo_results
+    return demo_results
 
 
 demo_results = _demo_results()

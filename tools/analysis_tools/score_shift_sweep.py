@@ -34,15 +34,11 @@ SCOPE = 'model.bbox_head.loss_cls.scope'
 SAMPLER = 'train_dataloader.sampler.type'
 
 
-@functools.lru_cache(maxsize=None)
 def demo_results():
-    """tools/analysis_tools/demo_results.py as a module (loaded once)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'demo_results', osp.join(HERE, 'demo_results.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The sibling tool demo_results.py (tools/ is not a package)."""
+    sys.path.insert(0, HERE)
+    import demo_results
+    return demo_results
 
 
 @functools.lru_cache(maxsize=None)

@@ -20,7 +20,6 @@ Usage:
         [--procs 1 2] [--configs CONFIG ...]
 """
 import argparse
-import functools
 import json
 import os
 import os.path as osp
@@ -193,13 +192,9 @@ def train_timed(config: str, iters: int, warmup: int, data_root: str,
     loss_backward_s}`` of training ``config`` for ``iters`` iterations
     (tools/train.py's config handling; no evaluation, no checkpoint, the
     demo runtime's diagnostic hooks removed)."""
-    import importlib.util
-
     from mmengine.runner import Runner
-    spec = importlib.util.spec_from_file_location(
-        'train_tool', osp.join(ROOT, 'tools', 'train.py'))
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    import train
     args = train.parse_args([
         config, '--work-dir', work_dir, '--data-root', data_root, '--launcher',
         launcher, '--cfg-options', f'train_cfg.max_iters={iters}',
@@ -258,16 +253,11 @@ def summarise(records: list) -> dict:
     return dict(iteration_s=it, loss_s=loss, loss_share=share)
 
 
-@functools.lru_cache(maxsize=None)
 def _demo_results():
-    """tools/analysis_tools/demo_results.py as a module (loaded once)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'demo_results',
-        osp.join(ROOT, 'tools', 'analysis_tools', 'demo_results.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """tools/analysis_tools/demo_results.py (tools/ is not a package)."""
+    sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
+    import demo_results
+    return demo_results
 
 
 def baseline_of(config: str) -> str:
