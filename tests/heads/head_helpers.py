@@ -48,6 +48,10 @@ def summed_losses(head, feats, gts, metas):
     }
 
 
+# mmdet's focal loss as its RetinaNet, ATSS and FCOS configs set it
+FOCAL_LOSS = dict(
+    type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0)
+
 # a small RetinaNet head (mmdet RetinaHead arguments) on random_batch
 RETINA_HEAD = dict(
     num_classes=4,
@@ -64,12 +68,7 @@ RETINA_HEAD = dict(
         type='DeltaXYWHBBoxCoder',
         target_means=[.0, .0, .0, .0],
         target_stds=[1.0, 1.0, 1.0, 1.0]),
-    loss_cls=dict(
-        type='FocalLoss',
-        use_sigmoid=True,
-        gamma=2.0,
-        alpha=0.25,
-        loss_weight=1.0),
+    loss_cls=FOCAL_LOSS,
     loss_bbox=dict(type='L1Loss', loss_weight=1.0),
     train_cfg=dict(
         assigner=dict(
@@ -119,12 +118,7 @@ ATSS_HEAD = dict(
         type='DeltaXYWHBBoxCoder',
         target_means=[.0, .0, .0, .0],
         target_stds=[0.1, 0.1, 0.2, 0.2]),
-    loss_cls=dict(
-        type='FocalLoss',
-        use_sigmoid=True,
-        gamma=2.0,
-        alpha=0.25,
-        loss_weight=1.0),
+    loss_cls=FOCAL_LOSS,
     loss_bbox=dict(type='GIoULoss', loss_weight=2.0),
     loss_centerness=dict(
         type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),

@@ -4,7 +4,8 @@ parameter gradients); checkpoints load strictly both ways; each loss is
 called once per iteration; no host sync beyond selecting the positives."""
 import pytest
 import torch
-from head_helpers import ATSS_HEAD, build_head, random_batch, summed_losses
+from head_helpers import (ATSS_HEAD, FOCAL_LOSS, build_head, random_batch,
+                          summed_losses)
 from mmdet.models.dense_heads import ATSSHead, FCOSHead
 from mmdet.utils import register_all_modules
 
@@ -23,12 +24,7 @@ FCOS = dict(
     norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
     strides=[8, 16, 32],
     regress_ranges=((-1, 16), (16, 32), (32, 1e8)),
-    loss_cls=dict(
-        type='FocalLoss',
-        use_sigmoid=True,
-        gamma=2.0,
-        alpha=0.25,
-        loss_weight=1.0),
+    loss_cls=FOCAL_LOSS,
     loss_bbox=dict(type='IoULoss', loss_weight=1.0),
     loss_centerness=dict(
         type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0))
