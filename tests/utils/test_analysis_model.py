@@ -59,3 +59,14 @@ def test_checkpoint_weights_load_and_loss_state_is_lenient(
     torch.save(dict(meta={}, state_dict=state), path)
     with pytest.raises(ValueError, match='retina_cls.weight'):
         load_network_weights(loaded, path)
+
+
+def test_a_loaded_config_is_used_and_left_unchanged(tiny_data):
+    from mmengine.config import Config
+    cfg = Config.fromfile(DEMO_CONFIG)
+    before = cfg.pretty_text
+    model, loader = build_for_analysis(
+        cfg, data_root=tiny_data, loader_options=dict(batch_size=2))
+    assert cfg.pretty_text == before
+    assert len(_first_batch(loader)['data_samples']) == 2
+    assert model.bbox_head.num_classes == cfg.model.bbox_head.num_classes
