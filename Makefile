@@ -105,6 +105,7 @@ results-table: $(STAMP)
 	$(PY) tools/analysis_tools/demo_results.py $(RESULT_CONFIGS) --table \
 		--plot docs/images/demo_results.png --readme README.md --folder-readmes
 	$(SWEEP_TABLE)
+	$(PY) tools/analysis_tools/model_index.py
 
 clean:
 	rm -rf work_dirs build *.egg-info
