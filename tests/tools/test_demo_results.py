@@ -104,22 +104,9 @@ def test_reevaluating_without_a_checkpoint_names_the_run(tmp_path):
 def test_reevaluating_tests_the_saved_checkpoint_again(tmp_path, tiny_data):
     """A run's record gets the metrics of testing its checkpoint at the
     config's current cut; the training fields stay."""
-    import torch
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-
-    from mmdet_lossplus.registry import MODELS
     config = 'configs/retinanet/retinanet_r18_fpn_demo.py'
-    cfg = Config.fromfile(osp.join(ROOT, config))
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        model = MODELS.build(cfg.model)
-    run = demo_results.run_dir(str(tmp_path), config, 7, 1)
-    import os
-    os.makedirs(run)
-    checkpoint = osp.join(run, 'iter_1.pth')
-    torch.save(dict(meta={}, state_dict=model.state_dict()), checkpoint)
-    with open(osp.join(run, 'last_checkpoint'), 'w') as f:
-        f.write(checkpoint)
+    checkpoint = _save_untrained(
+        config, demo_results.run_dir(str(tmp_path), config, 7, 1))
     record = dict(_record(config, 7, 0.5), score_thr=0.05)
     new = demo_results.reevaluate(record, str(tmp_path), tiny_data)
     assert new['score_thr'] == 0.0
@@ -270,3 +257,126 @@ def test_a_folders_configs_include_their_baselines():
     assert 'configs/ghm/ablation/retinanet_r18_fpn_ghmc-l1_x5_demo.py' in \
         configs
     assert configs[-1] == 'configs/retinanet/retinanet_r18_fpn_demo.py'
+
+
+CIOU = 'configs/iou/retinanet_r18_fpn_ciou_demo.py'
+DIOU_NMS = 'configs/iou/retinanet_r18_fpn_ciou-diounms_demo.py'
+
+
+def test_a_test_time_variant_trains_as_the_config_it_inherits_from(tmp_path):
+    twin = demo_results.training_twin
+    assert twin(osp.join(ROOT, DIOU_NMS)) == CIOU
+    # a changed loss, a list of bases: trainings of their own
+    assert twin(osp.join(ROOT, CIOU)) is None
+    assert twin(osp.join(
+        ROOT, 'configs/retinanet/retinanet_r18_fpn_demo.py')) is None
+    base = osp.join(ROOT, DIOU_NMS)
+    only_test = tmp_path / 'only_test.py'
+    only_test.write_text(f"_base_ = '{base}'\n"
+                         'model = dict(test_cfg=dict(max_per_img=7))\n'
+                         "val_evaluator = dict(metric='bbox')\n")
+    assert twin(str(only_test)) == demo_results.run_key(base, 0, 1)[0]
+    also_train = tmp_path / 'also_train.py'
+    also_train.write_text(f"_base_ = '{base}'\n"
+                          'model = dict(test_cfg=dict(max_per_img=7))\n'
+                          'optim_wrapper = dict(optimizer=dict(lr=0.5))\n')
+    assert twin(str(also_train)) is None
+
+
+def _save_untrained(config, run):
+    import os
+
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from mmdet_lossplus.registry import MODELS
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+    os.makedirs(run)
+    checkpoint = osp.join(run, 'iter_1.pth')
+    torch.save(dict(meta={}, state_dict=model.state_dict()), checkpoint)
+    with open(osp.join(run, 'last_checkpoint'), 'w') as f:
+        f.write(checkpoint)
+    return checkpoint
+
+
+def test_a_test_time_variant_is_its_twins_checkpoint_tested_with_it(
+        tmp_path, tiny_data):
+    checkpoint = _save_untrained(
+        CIOU, demo_results.run_dir(str(tmp_path), CIOU, 3, 1))
+    twin_record = dict(
+        _record(CIOU, 3, 0.4), score_thr=0.0, iterations=2000, wall_s=300.0)
+    new = demo_results.evaluate_twin(
+        osp.join(ROOT, DIOU_NMS), twin_record, str(tmp_path), tiny_data)
+    test_tool = load_tool('test.py')
+    metrics = test_tool.main([
+        osp.join(ROOT, DIOU_NMS), checkpoint, '--data-root', tiny_data,
+        '--work-dir',
+        str(tmp_path / 'direct')
+    ])
+    for key in demo_results.METRICS:
+        assert new[key] == metrics[f'coco/{key}']
+    assert (new['config'], new['seed'], new['gpus']) == (DIOU_NMS, 3, 1)
+    assert new['trained_by'] == dict(config=CIOU, commit='abc1234')
+    # the training's figures are the twin's; the wall time is the test's
+    assert (new['s_per_iter'], new['iterations']) == (0.15, 2000)
+    assert new['wall_s'] < twin_record['wall_s']
+    # evaluating it again finds the twin's checkpoint
+    again = demo_results.reevaluate(
+        dict(new, score_thr=0.05), str(tmp_path), tiny_data)
+    assert {k: again[k] for k in demo_results.METRICS} == \
+        {k: new[k] for k in demo_results.METRICS}
+
+
+def test_a_missing_twin_run_is_trained_first_and_once(tmp_path, monkeypatch):
+    calls = []
+
+    def train_one(config, seed, gpus, work_root, options=()):
+        calls.append(('train', demo_results.run_key(config, 0, 1)[0], seed))
+        return dict(
+            _record(demo_results.run_key(config, 0, 1)[0], seed, 0.3),
+            score_thr=0.0)
+
+    def evaluate_twin(config, twin_record, work_root, data_root=None):
+        calls.append(('test', demo_results.run_key(config, 0, 1)[0],
+                      twin_record['config'], twin_record['seed']))
+        return dict(
+            _record(
+                demo_results.run_key(config, 0, 1)[0], twin_record['seed'],
+                0.31),
+            score_thr=0.0,
+            trained_by=dict(config=twin_record['config']))
+
+    monkeypatch.setattr(demo_results, 'train_one', train_one)
+    monkeypatch.setattr(demo_results, 'evaluate_twin', evaluate_twin)
+    results = str(tmp_path / 'runs.jsonl')
+    configs = [osp.join(ROOT, c) for c in (DIOU_NMS, CIOU)]
+    demo_results.main(configs + ['--seeds', '5', '--results', results])
+    assert calls == [('train', CIOU, 5), ('test', DIOU_NMS, CIOU, 5)]
+    calls.clear()
+    demo_results.main(configs + ['--seeds', '5', '6', '--results', results])
+    assert calls == [('train', CIOU, 6), ('test', DIOU_NMS, CIOU, 6)]
+    recorded = demo_results.load_runs(results)
+    assert sorted((r['config'], r['seed']) for r in recorded) == sorted(
+        (c, s) for c in (CIOU, DIOU_NMS) for s in (5, 6))
+
+
+def test_a_twins_rows_show_the_paired_difference_on_the_same_trainings():
+    base = 'configs/retinanet/retinanet_r18_fpn_demo.py'
+    runs = [_record(base, s, 0.10) for s in (0, 1)]
+    runs += [_record(CIOU, 0, 0.20), _record(CIOU, 1, 0.30)]
+    runs += [
+        dict(_record(DIOU_NMS, 0, 0.20), trained_by=dict(config=CIOU)),
+        dict(_record(DIOU_NMS, 1, 0.32), trained_by=dict(config=CIOU)),
+    ]
+    configs = [osp.join(ROOT, c) for c in (base, CIOU, DIOU_NMS)]
+    lines = demo_results.summary(runs, configs).splitlines()
+    row = next(line for line in lines if DIOU_NMS in line)
+    # (0.20 - 0.20, 0.32 - 0.30) -> mean +0.010, seed for seed
+    assert row.endswith('; vs `retinanet_r18_fpn_ciou_demo.py`: +0.010 on '
+                        'the same 2 checkpoint(s) (range +0.000 to '
+                        '+0.020) |')
+    ciou_row = next(line for line in lines if f'`{CIOU}`' in line)
+    assert 'checkpoint' not in ciou_row

@@ -12,6 +12,14 @@ evaluated at another cut than its config's current one is left out of the
 tables (reported), and ``--reevaluate`` tests its saved checkpoint again
 at the current cut (seconds, not a new training).
 
+A config that only changes test-time settings of the config it inherits
+from (``model.test_cfg``, the test and validation loops, data and
+evaluators; e.g. DIoU-NMS on the CIoU training) trains the same network:
+its runs are the checkpoints of that config's runs (same seed, processes
+and options; trained first when missing) tested with it, recorded with
+``trained_by``. Its rows then differ from the twin's by the test-time
+change alone, seed for seed.
+
 Prints the bbox mAP over seeds (mean +- sample standard deviation, every
 seed) and every run; ``--plot`` draws them.
 
@@ -97,6 +105,48 @@ def current_runs(runs: list, configs: list) -> tuple:
     return kept, stale
 
 
+# the parts of a config that only testing reads
+TEST_ONLY_KEYS = ('test_cfg', 'test_dataloader', 'test_evaluator',
+                  'test_pipeline', 'val_cfg', 'val_dataloader',
+                  'val_evaluator')
+
+
+def _single_base(config: str):
+    """The one local file ``config``'s ``_base_`` names, else None (a list
+    of bases, a ``scope::`` base or none)."""
+    import ast
+    with open(config) as f:
+        tree = ast.parse(f.read())
+    for node in tree.body:
+        names = [getattr(t, 'id', None) for t in getattr(node, 'targets', [])]
+        # a string constant; a list of bases has no ``.value.value``
+        base = getattr(getattr(node, 'value', None), 'value', None)
+        if '_base_' in names and isinstance(base, str) and '::' not in base:
+            return osp.normpath(
+                osp.join(osp.dirname(osp.abspath(config)), base))
+    return None
+
+
+def _training_part(config: str) -> dict:
+    from mmengine.config import Config
+    cfg = Config.fromfile(config).to_dict()
+    for key in TEST_ONLY_KEYS:
+        cfg.pop(key, None)
+    cfg.get('model', {}).pop('test_cfg', None)
+    return cfg
+
+
+@functools.lru_cache(maxsize=None)
+def training_twin(config: str):
+    """The config (repository-relative) that ``config`` inherits from when
+    the two differ in test-time settings alone (``TEST_ONLY_KEYS`` and
+    ``model.test_cfg``), so they train the same network; else None."""
+    base = _single_base(config)
+    if base is None or _training_part(config) != _training_part(base):
+        return None
+    return run_key(base, 0, 1)[0]
+
+
 def run_dir(work_root: str, config: str, seed: int, gpus: int,
             options=()) -> str:
     name = osp.splitext(osp.basename(config))[0]
@@ -109,19 +159,22 @@ def run_dir(work_root: str, config: str, seed: int, gpus: int,
 
 def _commit() -> str:
     """The checked-out commit, ``+dirty`` when tracked files other than
-    the recorded results differ (runs append to those)."""
+    the recorded results and what is written from them (the model-zoo
+    metafiles) differ."""
     try:
         head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
                               cwd=ROOT,
                               capture_output=True,
                               text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(
-            ['git', 'status', '--porcelain', '-uno', '--', '.', ':!results'],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True).stdout.strip()
+        dirty = subprocess.run([
+            'git', 'status', '--porcelain', '-uno', '--', '.', ':!results',
+            ':!model-index.yml', ':!configs/*/metafile.yml'
+        ],
+                               cwd=ROOT,
+                               capture_output=True,
+                               text=True,
+                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return 'unknown'
     return head + ('+dirty' if dirty else '')
@@ -186,23 +239,30 @@ def train_one(config: str, seed: int, gpus: int, work_root: str,
             cpus=os.cpu_count()))
 
 
-def reevaluate(record: dict, work_root: str, data_root=None) -> dict:
-    """``record`` with its metrics from testing its saved checkpoint at
-    the config's current score cut (one process; the training is not
-    repeated). Raises SystemExit when the checkpoint is gone."""
-    config = osp.join(ROOT, record['config'])
-    options = record.get('options', [])
-    work_dir = run_dir(work_root, config, record['seed'], record['gpus'],
-                       options)
+def _checkpoint_of(record: dict, work_root: str) -> str:
+    """The last checkpoint of the training behind ``record`` (its twin's
+    for a run ``trained_by`` another config). Raises SystemExit when it
+    is gone."""
+    trained = record.get('trained_by', {}).get('config', record['config'])
+    work_dir = run_dir(work_root, osp.join(ROOT, trained), record['seed'],
+                       record['gpus'], record.get('options', []))
     pointer = osp.join(work_dir, 'last_checkpoint')
     if not osp.isfile(pointer):
-        raise SystemExit(f"{record['config']} seed {record['seed']} x"
+        raise SystemExit(f"{trained} seed {record['seed']} x"
                          f"{record['gpus']}: no checkpoint under {work_dir}; "
                          'remove its line from the results file to train '
                          'it again')
     with open(pointer) as f:
-        checkpoint = f.read().strip()
-    eval_dir = osp.join(work_dir, 'reevaluated')
+        return f.read().strip()
+
+
+def test_checkpoint(config: str,
+                    checkpoint: str,
+                    eval_dir: str,
+                    options=(),
+                    data_root=None) -> dict:
+    """The metrics (``METRICS``) of tools/test.py testing ``checkpoint``
+    with ``config`` in one process."""
     cmd = [
         sys.executable,
         osp.join(ROOT, 'tools', 'test.py'), config, checkpoint, '--work-dir',
@@ -211,18 +271,69 @@ def reevaluate(record: dict, work_root: str, data_root=None) -> dict:
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if done.returncode:
         tail = '\n'.join(done.stderr.splitlines()[-15:])
-        raise SystemExit(f'testing {checkpoint} failed:\n{tail}')
+        raise SystemExit(f'testing {checkpoint} with {config} failed:\n{tail}')
     # mmengine writes the test metrics to <work_dir>/<stamp>/<stamp>.json
     stamps = sorted(
         d for d in os.listdir(eval_dir) if osp.isdir(osp.join(eval_dir, d)))
     with open(osp.join(eval_dir, stamps[-1], stamps[-1] + '.json')) as f:
         metrics = json.load(f)
+    return {m: metrics[f'coco/{m}'] for m in METRICS}
+
+
+def reevaluate(record: dict, work_root: str, data_root=None) -> dict:
+    """``record`` with its metrics from testing its saved checkpoint at
+    the config's current score cut (one process; the training is not
+    repeated). Raises SystemExit when the checkpoint is gone."""
+    config = osp.join(ROOT, record['config'])
+    options = record.get('options', [])
+    checkpoint = _checkpoint_of(record, work_root)
+    eval_dir = osp.join(
+        run_dir(work_root, config, record['seed'], record['gpus'], options),
+        'reevaluated')
     updated = dict(record)
-    updated.update({m: metrics[f'coco/{m}'] for m in METRICS})
+    updated.update(
+        test_checkpoint(config, checkpoint, eval_dir, options, data_root))
     updated['score_thr'] = config_score_thr(config)
     updated['reevaluated'] = dict(
         commit=_commit(), previous_score_thr=record.get('score_thr'))
     return updated
+
+
+def evaluate_twin(config: str,
+                  twin_record: dict,
+                  work_root: str,
+                  data_root=None) -> dict:
+    """The record of ``config``'s run that is ``twin_record``'s training
+    (``training_twin(config)``'s run of the same seed, processes and
+    options) tested with ``config``: its metrics, the twin's training
+    figures (seconds per iteration, iterations) and ``trained_by``."""
+    import torch
+    seed, gpus = twin_record['seed'], twin_record['gpus']
+    options = twin_record.get('options', [])
+    checkpoint = _checkpoint_of(twin_record, work_root)
+    start = time.time()
+    metrics = test_checkpoint(config, checkpoint,
+                              run_dir(work_root, config, seed, gpus, options),
+                              options, data_root)
+    extra = dict(options=list(options)) if options else {}
+    return dict(
+        config=run_key(config, seed, gpus)[0],
+        seed=seed,
+        gpus=gpus,
+        **extra,
+        **metrics,
+        score_thr=config_score_thr(config),
+        s_per_iter=twin_record['s_per_iter'],
+        iterations=twin_record.get('iterations'),
+        wall_s=round(time.time() - start, 1),
+        commit=_commit(),
+        trained_by=dict(
+            config=twin_record['config'], commit=twin_record['commit']),
+        env=dict(
+            python=platform.python_version(),
+            torch=torch.__version__,
+            machine=platform.machine(),
+            cpus=os.cpu_count()))
 
 
 # the focal-loss baseline of each detector type, for the comparison column
@@ -255,6 +366,19 @@ def difference(rows: list, base: list) -> str:
           statistics.variance(b) / len(b))**0.5
     return f'{diff:+.3f} ({diff / se:+.1f} se)' if se > 0 else \
         f'{diff:+.3f}'
+
+
+def paired_difference(rows: list, twin_rows: list) -> str:
+    """For rows tested on their twin's trainings: the mean, over the seeds
+    both have, of (row - twin) on the same checkpoint, and its range."""
+    twin = {r['seed']: r['bbox_mAP'] for r in twin_rows}
+    diffs = [
+        r['bbox_mAP'] - twin[r['seed']] for r in rows if r['seed'] in twin
+    ]
+    if not diffs:
+        return ''
+    return (f'{statistics.mean(diffs):+.3f} on the same {len(diffs)} '
+            f'checkpoint(s) (range {min(diffs):+.3f} to {max(diffs):+.3f})')
 
 
 def summary(runs: list, configs: list) -> str:
@@ -291,6 +415,12 @@ def summary(runs: list, configs: list) -> str:
             versus = difference(rows, groups[(base, 1, ())]) + ' vs 1 proc'
         else:
             versus = '-'
+        trained_by = {r.get('trained_by', {}).get('config') for r in rows}
+        twin = trained_by.pop() if len(trained_by) == 1 else None
+        if twin and (twin, gpus, options) in groups:
+            paired = paired_difference(rows, groups[(twin, gpus, options)])
+            if paired:
+                versus += f'; vs `{osp.basename(twin)}`: {paired}'
         lines.append(f'| {label(config, options)} | {gpus} | {len(rows)} | '
                      f'{mean:.3f} +- {spread} | {seeds} | {at50:.3f} | '
                      f'{at75:.3f} | {versus} |')
@@ -490,14 +620,37 @@ def main(argv=None) -> None:
             f'>>> {len(todo)} run(s) to do, '
             f'{len(args.configs) * len(args.seeds) - len(todo)} recorded',
             flush=True)
-        for k, (config, seed) in enumerate(todo, 1):
-            print(f'>>> [{k}/{len(todo)}] {config} seed {seed}', flush=True)
-            record = train_one(config, seed, args.gpus, args.work_root,
-                               args.cfg_options)
-            os.makedirs(osp.dirname(osp.abspath(args.results)), exist_ok=True)
+        os.makedirs(osp.dirname(osp.abspath(args.results)), exist_ok=True)
+
+        def record(entry: dict) -> None:
             with open(args.results, 'a') as f:
-                f.write(json.dumps(record) + '\n')
-            runs.append(record)
+                f.write(json.dumps(entry) + '\n')
+            runs.append(entry)
+
+        def recorded(config: str, seed: int) -> dict:
+            key = run_key(config, seed, args.gpus, args.cfg_options)
+            return next((r for r in runs if key_of(r) == key), None)
+
+        for k, (config, seed) in enumerate(todo, 1):
+            if recorded(config, seed):  # a twin trained earlier in the loop
+                continue
+            twin = training_twin(config)
+            print(
+                f'>>> [{k}/{len(todo)}] {config} seed {seed}' +
+                (f' (the training of {twin}, tested)' if twin else ''),
+                flush=True)
+            if not twin:
+                record(
+                    train_one(config, seed, args.gpus, args.work_root,
+                              args.cfg_options))
+                continue
+            if not recorded(twin, seed):
+                print(f'>>> training {twin} seed {seed} first', flush=True)
+                record(
+                    train_one(
+                        osp.join(ROOT, twin), seed, args.gpus, args.work_root,
+                        args.cfg_options))
+            record(evaluate_twin(config, recorded(twin, seed), args.work_root))
         if todo and osp.abspath(args.results) == RESULTS:
             update_model_index()
     kept, stale = current_runs(runs, args.configs)
