@@ -11,7 +11,7 @@ from ..functional.ranking import check_step_delta
 from ..registry import MODELS
 from .contract import BatchStatsLoss, LossTraits, resolve_scope
 from .global_ranking import ranking_rank_sort_loss
-from .targets import check_values, ranking_labels
+from .targets import rank_sort_targets
 
 
 class _RankSortFunction(torch.autograd.Function):
@@ -117,44 +117,11 @@ class RankSortLoss(BatchStatsLoss):
         if reduction_override not in (None, 'mean'):
             raise ValueError('reduction_override must be None or "mean" for '
                              f'RankSortLoss, got {reduction_override!r}')
-        labels, targets, columns = self._labels_and_targets(
-            pred, target, label_weight)
+        labels, targets, columns = rank_sort_targets(pred, target,
+                                                     label_weight)
         rank, sort = _RankSortFunction.apply(pred, labels, targets, columns,
                                              self.delta, self.global_scope)
         return rank * self.loss_weight, sort * self.loss_weight
-
-    @staticmethod
-    def _labels_and_targets(pred: Tensor, target,
-                            label_weight) -> Tuple[Tensor, Tensor, int]:
-        """int8 ranking labels ``[N*C]``, the targets and the number of
-        entries sharing one target (``C`` for per-anchor IoUs)."""
-        if isinstance(target, (tuple, list)):
-            if len(target) != 2:
-                raise ValueError('target must be (labels [N], ious [N]) or '
-                                 f'an [N, C] tensor, got {len(target)} items')
-            cls_labels, ious = target
-            if not torch.is_tensor(ious) or not ious.is_floating_point() or \
-                    ious.shape != cls_labels.shape:
-                raise TypeError('ious must be a float tensor shaped like the '
-                                f'labels {tuple(cls_labels.shape)}')
-            iou, columns = ious.detach(), pred.shape[1]
-            check_values(((iou >= 0) & (iou <= 1)).all(),
-                         'IoU targets must lie in [0, 1]')
-            # as the authors: a positive whose target is 0 is a negative
-            labels = ranking_labels(
-                pred, cls_labels, label_weight, keep_positive=iou > 0)
-        else:
-            if not torch.is_tensor(target) or not \
-                    target.is_floating_point() or target.shape != pred.shape:
-                raise TypeError(
-                    'target must be (labels [N], ious [N]) or a float '
-                    f'[N, C] = {tuple(pred.shape)} tensor of IoU targets')
-            iou, columns = target.detach(), 1
-            check_values(((iou >= 0) & (iou <= 1)).all(),
-                         'IoU targets must lie in [0, 1]')
-            labels = ranking_labels(pred, (iou > 0).to(torch.int8),
-                                    label_weight)
-        return labels.reshape(-1), iou.reshape(-1), columns
 
     def extra_repr(self) -> str:
         return f'delta={self.delta}, scope={self.scope!r}'

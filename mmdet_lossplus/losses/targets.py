@@ -137,3 +137,47 @@ def ranking_labels(pred: Tensor,
     if label_weight is not None and label_weight.dim() == 2:
         labels.masked_fill_(label_weight <= 0, -1)
     return labels
+
+
+def rank_sort_targets(pred: Tensor, target,
+                      label_weight) -> Tuple[Tensor, Tensor, int]:
+    """Rank & Sort's inputs from mmdet's or the authors' targets.
+
+    Args:
+        pred: ``[N, C]`` classification logits.
+        target: ``(labels [N], ious [N])`` (class indices with background
+            ``C``; each positive's IoU target) or ``[N, C]`` float IoU
+            targets (``> 0``: a positive with that target).
+        label_weight: None, ``[N]`` or ``[N, C]``; entries <= 0 ignored.
+
+    Returns:
+        int8 ranking labels ``[N*C]`` (1 / 0 / -1 ignored), the targets
+        (``[N]`` or ``[N*C]``) and the number of consecutive label entries
+        sharing one target (``C`` for per-anchor IoUs, else 1).
+    """
+    if isinstance(target, (tuple, list)):
+        if len(target) != 2:
+            raise ValueError('target must be (labels [N], ious [N]) or '
+                             f'an [N, C] tensor, got {len(target)} items')
+        cls_labels, ious = target
+        if not torch.is_tensor(ious) or not ious.is_floating_point() or \
+                ious.shape != cls_labels.shape:
+            raise TypeError('ious must be a float tensor shaped like the '
+                            f'labels {tuple(cls_labels.shape)}')
+        iou, columns = ious.detach(), pred.shape[1]
+        check_values(((iou >= 0) & (iou <= 1)).all(),
+                     'IoU targets must lie in [0, 1]')
+        # as the authors: a positive whose target is 0 is a negative
+        labels = ranking_labels(
+            pred, cls_labels, label_weight, keep_positive=iou > 0)
+    else:
+        if not torch.is_tensor(target) or not \
+                target.is_floating_point() or target.shape != pred.shape:
+            raise TypeError(
+                'target must be (labels [N], ious [N]) or a float '
+                f'[N, C] = {tuple(pred.shape)} tensor of IoU targets')
+        iou, columns = target.detach(), 1
+        check_values(((iou >= 0) & (iou <= 1)).all(),
+                     'IoU targets must lie in [0, 1]')
+        labels = ranking_labels(pred, (iou > 0).to(torch.int8), label_weight)
+    return labels.reshape(-1), iou.reshape(-1), columns

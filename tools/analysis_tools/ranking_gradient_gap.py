@@ -63,13 +63,12 @@ def call_entries(kind: str, args: tuple, kwargs: dict) -> tuple:
     per positive, in order, the Rank & Sort IoU target or the aLRP
     localisation error (empty for AP-loss)."""
     from mmdet_lossplus.hooks import loss_call_args
-    from mmdet_lossplus.losses import RankSortLoss
-    from mmdet_lossplus.losses.targets import ranking_labels
+    from mmdet_lossplus.losses.targets import (rank_sort_targets,
+                                               ranking_labels)
     pred, target, weight = loss_call_args(args, kwargs)
     pred = pred.detach()
     if kind == 'rank-sort':
-        labels, targets, columns = RankSortLoss._labels_and_targets(
-            pred, args[1], weight)
+        labels, targets, columns = rank_sort_targets(pred, args[1], weight)
         pos = (labels == 1).nonzero().squeeze(1)
         values = targets[torch.div(pos, columns, rounding_mode='floor')]
     else:
