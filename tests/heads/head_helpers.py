@@ -52,12 +52,15 @@ def summed_losses(head, feats, gts, metas):
 FOCAL_LOSS = dict(
     type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0)
 
+# the size of every small test head: 4 classes, one conv of 8 channels
+HEAD_SIZE = dict(
+    num_classes=4, in_channels=8, feat_channels=8, stacked_convs=1)
+# group norm for the 8-channel heads that use it (ATSS, FCOS)
+HEAD_GN = dict(type='GN', num_groups=4, requires_grad=True)
+
 # a small RetinaNet head (mmdet RetinaHead arguments) on random_batch
 RETINA_HEAD = dict(
-    num_classes=4,
-    in_channels=8,
-    feat_channels=8,
-    stacked_convs=1,
+    HEAD_SIZE,
     anchor_generator=dict(
         type='AnchorGenerator',
         octave_base_scale=2,
@@ -103,11 +106,8 @@ def build_retina(cls, **overrides):
 
 # a small ATSS head (mmdet ATSSHead arguments) on random_batch
 ATSS_HEAD = dict(
-    num_classes=4,
-    in_channels=8,
-    feat_channels=8,
-    stacked_convs=1,
-    norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
+    HEAD_SIZE,
+    norm_cfg=HEAD_GN,
     anchor_generator=dict(
         type='AnchorGenerator',
         ratios=[1.0],

@@ -4,8 +4,8 @@ parameter gradients); checkpoints load strictly both ways; each loss is
 called once per iteration; no host sync beyond selecting the positives."""
 import pytest
 import torch
-from head_helpers import (ATSS_HEAD, FOCAL_LOSS, build_head, random_batch,
-                          summed_losses)
+from head_helpers import (ATSS_HEAD, FOCAL_LOSS, HEAD_GN, HEAD_SIZE,
+                          build_head, random_batch, summed_losses)
 from mmdet.models.dense_heads import ATSSHead, FCOSHead
 from mmdet.utils import register_all_modules
 
@@ -17,11 +17,8 @@ register_all_modules()
 ATSS = ATSS_HEAD
 
 FCOS = dict(
-    num_classes=4,
-    in_channels=8,
-    feat_channels=8,
-    stacked_convs=1,
-    norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
+    HEAD_SIZE,
+    norm_cfg=HEAD_GN,
     strides=[8, 16, 32],
     regress_ranges=((-1, 16), (16, 32), (32, 1e8)),
     loss_cls=FOCAL_LOSS,

@@ -2,6 +2,7 @@
 respect, plus DIoU-NMS from test_cfg (scores times centerness first)."""
 import pytest
 import torch
+from head_helpers import HEAD_GN, HEAD_SIZE
 from iou_reference import reference_diou_nms
 from mmdet.models.dense_heads import ATSSHead, FCOSHead
 from mmengine.config import ConfigDict
@@ -10,13 +11,8 @@ from mmdet_lossplus.heads import (ConfigurableNMSATSSHead,
                                   ConfigurableNMSFCOSHead)
 
 STRIDES = (8, 16, 32, 64, 128)
-# small heads: one conv, 8 channels, 4 groups
-COMMON = dict(
-    num_classes=4,
-    in_channels=8,
-    feat_channels=8,
-    stacked_convs=1,
-    norm_cfg=dict(type='GN', num_groups=4, requires_grad=True))
+# small heads (head_helpers.HEAD_SIZE) with group norm
+COMMON = dict(HEAD_SIZE, norm_cfg=HEAD_GN)
 ATSS_ARGS = dict(
     COMMON,
     anchor_generator=dict(
