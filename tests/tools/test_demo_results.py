@@ -101,6 +101,15 @@ def test_reevaluating_without_a_checkpoint_names_the_run(tmp_path):
         demo_results.reevaluate(record, str(tmp_path))
 
 
+def _tested(config, checkpoint, data_root, tmp_path):
+    """The metrics of tools/test.py run directly on ``checkpoint``."""
+    return load_tool('test.py').main([
+        osp.join(ROOT, config), checkpoint, '--data-root', data_root,
+        '--work-dir',
+        str(tmp_path / 'direct')
+    ])
+
+
 def test_reevaluating_tests_the_saved_checkpoint_again(tmp_path, tiny_data):
     """A run's record gets the metrics of testing its checkpoint at the
     config's current cut; the training fields stay."""
@@ -113,12 +122,7 @@ def test_reevaluating_tests_the_saved_checkpoint_again(tmp_path, tiny_data):
     assert new['reevaluated']['previous_score_thr'] == 0.05
     # the metrics of tools/test.py on that checkpoint at the current cut
     # (an untrained detector scores near, not exactly, 0 at cut 0)
-    test_tool = load_tool('test.py')
-    metrics = test_tool.main([
-        osp.join(ROOT, config), checkpoint, '--data-root', tiny_data,
-        '--work-dir',
-        str(tmp_path / 'direct')
-    ])
+    metrics = _tested(config, checkpoint, tiny_data, tmp_path)
     for key in demo_results.METRICS:
         assert new[key] == metrics[f'coco/{key}']
         assert new[key] != record[key]
@@ -310,12 +314,7 @@ def test_a_test_time_variant_is_its_twins_checkpoint_tested_with_it(
         _record(CIOU, 3, 0.4), score_thr=0.0, iterations=2000, wall_s=300.0)
     new = demo_results.evaluate_twin(
         osp.join(ROOT, DIOU_NMS), twin_record, str(tmp_path), tiny_data)
-    test_tool = load_tool('test.py')
-    metrics = test_tool.main([
-        osp.join(ROOT, DIOU_NMS), checkpoint, '--data-root', tiny_data,
-        '--work-dir',
-        str(tmp_path / 'direct')
-    ])
+    metrics = _tested(DIOU_NMS, checkpoint, tiny_data, tmp_path)
     for key in demo_results.METRICS:
         assert new[key] == metrics[f'coco/{key}']
     assert (new['config'], new['seed'], new['gpus']) == (DIOU_NMS, 3, 1)
