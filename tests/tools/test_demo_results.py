@@ -379,3 +379,19 @@ def test_a_twins_rows_show_the_paired_difference_on_the_same_trainings():
                         '+0.020) |')
     ciou_row = next(line for line in lines if f'`{CIOU}`' in line)
     assert 'checkpoint' not in ciou_row
+
+
+def test_the_time_left_comes_from_the_recorded_wall_times():
+    runs = [
+        dict(_record('configs/a_demo.py', 0, 0.1), wall_s=300.0),
+        dict(_record('configs/a_demo.py', 1, 0.1), wall_s=420.0),
+        dict(_record('configs/b_demo.py', 0, 0.1), wall_s=600.0),
+        dict(_record('configs/b_demo.py', 1, 0.1), wall_s=9.0, gpus=2),
+    ]
+    a, b, c = (osp.join(ROOT, f'configs/{n}_demo.py') for n in 'abc')
+    expected = demo_results.expected_time
+    # a: 360 s, b: 600 s, c unknown -> the mean of the known, 480 s
+    assert expected(runs, [(a, 2), (b, 2), (c, 2)], 1) == \
+        '; about 24 min left'
+    assert expected(runs, [(c, 0)], 1) == ''
+    assert expected(runs, [(b, 3)], 2) == '; about 0 min left'

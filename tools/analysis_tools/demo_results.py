@@ -180,6 +180,24 @@ def _commit() -> str:
     return head + ('+dirty' if dirty else '')
 
 
+def expected_time(runs: list, todo: list, gpus: int) -> str:
+    """``'; about M min left'``: the runs still to do (``(config, seed)``)
+    at the mean wall time of their config's recorded runs with ``gpus``
+    processes ('' when none of them has one)."""
+    walls = {}
+    for r in runs:
+        if r['gpus'] == gpus and 'wall_s' in r and 'trained_by' not in r:
+            walls.setdefault(r['config'], []).append(r['wall_s'])
+    known = [
+        statistics.mean(walls[key])
+        for key in (run_key(c, 0, gpus)[0] for c, _ in todo) if key in walls
+    ]
+    if not known:
+        return ''
+    minutes = sum(known) / 60 * len(todo) / len(known)
+    return f'; about {minutes:.0f} min left'
+
+
 def ranking_shift(records: list) -> dict:
     """The ranking hook's per-rank figures in a run's logged scalars
     (present with 2+ processes), averaged over training: ``ap_gap``, the
@@ -614,7 +632,9 @@ def main(argv=None) -> None:
             update_model_index()
     elif not args.table:
         done = {key_of(r) for r in runs}
-        todo = [(c, s) for c in args.configs for s in args.seeds
+        # seed by seed, so a sitting that stops early leaves every row with
+        # about as many seeds as the others
+        todo = [(c, s) for s in args.seeds for c in args.configs
                 if run_key(c, s, args.gpus, args.cfg_options) not in done]
         print(
             f'>>> {len(todo)} run(s) to do, '
@@ -637,7 +657,8 @@ def main(argv=None) -> None:
             twin = training_twin(config)
             print(
                 f'>>> [{k}/{len(todo)}] {config} seed {seed}' +
-                (f' (the training of {twin}, tested)' if twin else ''),
+                (f' (the training of {twin}, tested)' if twin else '') +
+                expected_time(runs, todo[k - 1:], args.gpus),
                 flush=True)
             if not twin:
                 record(
