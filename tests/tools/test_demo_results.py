@@ -395,3 +395,46 @@ def test_the_time_left_comes_from_the_recorded_wall_times():
         '; about 24 min left'
     assert expected(runs, [(c, 0)], 1) == ''
     assert expected(runs, [(b, 3)], 2) == '; about 0 min left'
+
+
+def test_other_evaluators_metrics_are_recorded_and_tabled():
+    logged = {
+        'coco/bbox_mAP': 0.2,
+        'coco/bbox_mAP_50': 0.3,
+        'coco/bbox_mAP_75': 0.25,
+        'coco/bbox_mAP_s': 0.1,
+        'angle/acc15': 0.4,
+        'angle/mae': 90.0,
+        'time': 0.1,
+        'step': 0
+    }
+    assert demo_results.evaluation_metrics(logged) == dict(
+        bbox_mAP=0.2,
+        bbox_mAP_50=0.3,
+        bbox_mAP_75=0.25,
+        other_metrics={
+            'angle/acc15': 0.4,
+            'angle/mae': 90.0
+        })
+    assert 'other_metrics' not in demo_results.evaluation_metrics({
+        k: v
+        for k, v in logged.items() if not k.startswith('angle')
+    })
+    config = 'configs/multibin/retinanet_r18_fpn_angle-multibin_demo.py'
+    base = 'configs/retinanet/retinanet_r18_fpn_demo.py'
+    runs = [_record(base, 0, 0.1)] + [
+        dict(
+            _record(config, s, 0.2),
+            other_metrics={
+                'angle/acc15': acc,
+                'angle/mae': mae
+            }) for s, acc, mae in ((0, 0.4, 90.0), (1, 0.5, 80.0))
+    ]
+    configs = [osp.join(ROOT, c) for c in (base, config)]
+    # mean +- sample std: acc (0.45, 0.0707), mae (85, 7.07)
+    assert demo_results.other_metrics_table(runs, configs).splitlines() == [
+        '| config | processes | seeds | `angle/acc15` | `angle/mae` |',
+        '|---|---|---|---|---|',
+        f'| `{config}` | 1 | 2 | 0.45 +- 0.071 | 85 +- 7.1 |',
+    ]
+    assert demo_results.other_metrics_table(runs[:1], configs) == ''

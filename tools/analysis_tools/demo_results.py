@@ -180,6 +180,18 @@ def _commit() -> str:
     return head + ('+dirty' if dirty else '')
 
 
+def evaluation_metrics(logged: dict) -> dict:
+    """``METRICS`` of one evaluation's logged metrics (``coco/...``) and,
+    under ``other_metrics`` when there are any, the metrics of its other
+    evaluators (e.g. ``angle/acc15`` of the orientation metric)."""
+    found = {m: logged[f'coco/{m}'] for m in METRICS}
+    other = {
+        k: v
+        for k, v in logged.items() if '/' in k and not k.startswith('coco/')
+    }
+    return dict(found, other_metrics=other) if other else found
+
+
 def expected_time(runs: list, todo: list, gpus: int) -> str:
     """``'; about M min left'``: the runs still to do (``(config, seed)``)
     at the mean wall time of their config's recorded runs with ``gpus``
@@ -243,8 +255,7 @@ def train_one(config: str, seed: int, gpus: int, work_root: str,
         seed=seed,
         gpus=gpus,
         **extra,
-        **{m: final[f'coco/{m}']
-           for m in METRICS},
+        **evaluation_metrics(final),
         score_thr=config_score_thr(config),
         s_per_iter=sum(per_iter) / len(per_iter) if per_iter else None,
         iterations=iters[-1]['iter'] if iters else None,
@@ -279,8 +290,8 @@ def test_checkpoint(config: str,
                     eval_dir: str,
                     options=(),
                     data_root=None) -> dict:
-    """The metrics (``METRICS``) of tools/test.py testing ``checkpoint``
-    with ``config`` in one process."""
+    """The metrics (``evaluation_metrics``) of tools/test.py testing
+    ``checkpoint`` with ``config`` in one process."""
     cmd = [
         sys.executable,
         osp.join(ROOT, 'tools', 'test.py'), config, checkpoint, '--work-dir',
@@ -294,8 +305,7 @@ def test_checkpoint(config: str,
     stamps = sorted(
         d for d in os.listdir(eval_dir) if osp.isdir(osp.join(eval_dir, d)))
     with open(osp.join(eval_dir, stamps[-1], stamps[-1] + '.json')) as f:
-        metrics = json.load(f)
-    return {m: metrics[f'coco/{m}'] for m in METRICS}
+        return evaluation_metrics(json.load(f))
 
 
 def reevaluate(record: dict, work_root: str, data_root=None) -> dict:
@@ -445,6 +455,48 @@ def summary(runs: list, configs: list) -> str:
     return '\n'.join(lines)
 
 
+def other_metrics_table(runs: list, configs: list) -> str:
+    """Markdown: per config and process count with such runs, each of
+    their evaluators' other metrics (``other_metrics``) as mean +- sample
+    standard deviation over seeds; '' when no run has any."""
+    keys = [run_key(c, 0, 1)[0] for c in configs]
+    groups = {}
+    for r in runs:
+        if r['config'] in keys and r.get('other_metrics'):
+            groups.setdefault((r['config'], r['gpus'], key_of(r)[3]),
+                              []).append(r)
+    if not groups:
+        return ''
+    names = sorted({
+        k
+        for rows in groups.values()
+        for r in rows
+        for k in r['other_metrics']
+    })
+    lines = [
+        '| config | processes | seeds | ' + ' | '.join(f'`{n}`'
+                                                       for n in names) + ' |',
+        '|---|---|---|' + '---|' * len(names)
+    ]
+    for (config, gpus, options), rows in sorted(groups.items()):
+        cells = []
+        for name in names:
+            values = [
+                r['other_metrics'][name] for r in rows
+                if name in r['other_metrics']
+            ]
+            if not values:
+                cells.append('-')
+            elif len(values) == 1:
+                cells.append(f'{values[0]:.4g}')
+            else:
+                cells.append(f'{statistics.mean(values):.4g} +- '
+                             f'{statistics.stdev(values):.2g}')
+        lines.append(f'| {label(config, options)} | {gpus} | {len(rows)} | ' +
+                     ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
 def folder_configs(folder: str) -> list:
     """The demo configs of ``configs/<folder>`` (sub-folders too) and the
     focal baselines of their detectors, for that folder's README."""
@@ -464,7 +516,9 @@ def folder_block(folder: str, runs: list) -> str:
     """What ``configs/<folder>/README.md`` shows between its markers."""
     configs = folder_configs(folder)
     kept, _ = current_runs(runs, configs)
-    return summary(kept, configs) + '\n\n' + table(kept, configs)
+    other = other_metrics_table(kept, configs)
+    return '\n\n'.join([summary(kept, configs)] + ([other] if other else []) +
+                       [table(kept, configs)])
 
 
 def write_folder_readmes(runs: list) -> list:
