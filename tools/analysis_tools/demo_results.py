@@ -180,6 +180,16 @@ def _commit() -> str:
     return head + ('+dirty' if dirty else '')
 
 
+def environment() -> dict:
+    """What a run's seconds depend on: Python, torch, machine, CPUs."""
+    import torch
+    return dict(
+        python=platform.python_version(),
+        torch=torch.__version__,
+        machine=platform.machine(),
+        cpus=os.cpu_count())
+
+
 def evaluation_metrics(logged: dict) -> dict:
     """``METRICS`` of one evaluation's logged metrics (``coco/...``) and,
     under ``other_metrics`` when there are any, the metrics of its other
@@ -227,7 +237,6 @@ def ranking_shift(records: list) -> dict:
 def train_one(config: str, seed: int, gpus: int, work_root: str,
               options=()) -> dict:
     """Train + evaluate ``config`` through tools/demo.py; the record."""
-    import torch
     work_dir = run_dir(work_root, config, seed, gpus, options)
     cmd = [
         sys.executable,
@@ -261,11 +270,7 @@ def train_one(config: str, seed: int, gpus: int, work_root: str,
         iterations=iters[-1]['iter'] if iters else None,
         wall_s=round(seconds, 1),
         commit=commit,
-        env=dict(
-            python=platform.python_version(),
-            torch=torch.__version__,
-            machine=platform.machine(),
-            cpus=os.cpu_count()))
+        env=environment())
 
 
 def _checkpoint_of(record: dict, work_root: str) -> str:
@@ -285,11 +290,11 @@ def _checkpoint_of(record: dict, work_root: str) -> str:
         return f.read().strip()
 
 
-def test_checkpoint(config: str,
-                    checkpoint: str,
-                    eval_dir: str,
-                    options=(),
-                    data_root=None) -> dict:
+def evaluate_checkpoint(config: str,
+                        checkpoint: str,
+                        eval_dir: str,
+                        options=(),
+                        data_root=None) -> dict:
     """The metrics (``evaluation_metrics``) of tools/test.py testing
     ``checkpoint`` with ``config`` in one process."""
     cmd = [
@@ -320,7 +325,7 @@ def reevaluate(record: dict, work_root: str, data_root=None) -> dict:
         'reevaluated')
     updated = dict(record)
     updated.update(
-        test_checkpoint(config, checkpoint, eval_dir, options, data_root))
+        evaluate_checkpoint(config, checkpoint, eval_dir, options, data_root))
     updated['score_thr'] = config_score_thr(config)
     updated['reevaluated'] = dict(
         commit=_commit(), previous_score_thr=record.get('score_thr'))
@@ -335,14 +340,13 @@ def evaluate_twin(config: str,
     (``training_twin(config)``'s run of the same seed, processes and
     options) tested with ``config``: its metrics, the twin's training
     figures (seconds per iteration, iterations) and ``trained_by``."""
-    import torch
     seed, gpus = twin_record['seed'], twin_record['gpus']
     options = twin_record.get('options', [])
     checkpoint = _checkpoint_of(twin_record, work_root)
     start = time.time()
-    metrics = test_checkpoint(config, checkpoint,
-                              run_dir(work_root, config, seed, gpus, options),
-                              options, data_root)
+    metrics = evaluate_checkpoint(
+        config, checkpoint, run_dir(work_root, config, seed, gpus, options),
+        options, data_root)
     extra = dict(options=list(options)) if options else {}
     return dict(
         config=run_key(config, seed, gpus)[0],
@@ -357,11 +361,7 @@ def evaluate_twin(config: str,
         commit=_commit(),
         trained_by=dict(
             config=twin_record['config'], commit=twin_record['commit']),
-        env=dict(
-            python=platform.python_version(),
-            torch=torch.__version__,
-            machine=platform.machine(),
-            cpus=os.cpu_count()))
+        env=environment())
 
 
 # the focal-loss baseline of each detector type, for the comparison column
