@@ -80,6 +80,31 @@ def test_summary_gives_mean_and_sample_std_over_seeds(tmp_path):
     assert picture.stat().st_size > 1000
 
 
+def test_picture_groups_rows_by_detector_baseline_first():
+    atss, aploss = ('configs/atss/atss_r18_fpn_demo.py',
+                    'configs/atss/atss_r18_fpn_aploss_demo.py')
+    ghm, fcos = ('configs/ghm/retinanet_r18_fpn_ghm_demo.py',
+                 'configs/fcos/fcos_r18_fpn_demo.py')
+    runs = [
+        _record(aploss, 0, 0.3),
+        _record(atss, 0, 0.1),
+        _record(fcos, 0, 0.17),
+        _record(atss, 1, 0.3),
+        _record(ghm, 0, 0.02),
+    ]
+    rows = demo_results.plot_rows(
+        runs, [osp.join(ROOT, c) for c in (aploss, atss, fcos, ghm)])
+    # RetinaNet, ATSS, FCOS; the baseline first within its detector; the
+    # dashed line at the baseline's mean (0.2 for ATSS), none where the
+    # detector's baseline has no run (RetinaNet here)
+    assert rows == [
+        ('retinanet_r18_fpn_ghm_demo x1 (n=1)', [0.02], None, False),
+        ('atss_r18_fpn_demo x1 (n=2)', [0.1, 0.3], 0.2, True),
+        ('atss_r18_fpn_aploss_demo x1 (n=1)', [0.3], 0.2, False),
+        ('fcos_r18_fpn_demo x1 (n=1)', [0.17], 0.17, True),
+    ]
+
+
 def test_runs_at_another_score_cut_are_left_out(tmp_path):
     # every demo config keeps detections down to 0 (the baseline's test_cfg)
     config = 'configs/atss/atss_r18_fpn_demo.py'

@@ -374,6 +374,7 @@ README_START = '<!-- demo-results:start (demo_results.py --readme) -->'
 README_END = '<!-- demo-results:end -->'
 
 
+@functools.lru_cache(maxsize=None)
 def baseline_config(config: str) -> str:
     """The focal baseline of ``config``'s detector (repository-relative)."""
     from mmengine.config import Config
@@ -559,31 +560,73 @@ def write_readme(path: str,
     return True
 
 
-def plot(runs: list, configs: list, path: str) -> None:
-    """bbox mAP per config: every seed as a dot, the mean as a bar with
-    the sample standard deviation (written to ``path``)."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+def plot_rows(runs: list, configs: list) -> list:
+    """The picture's rows, top to bottom: per detector (in ``BASELINES``'
+    order, others last) its focal baseline first, then its other configs
+    by name. Each row is ``(label, mAPs, baseline mean or None,
+    is_baseline)``."""
     keys = [run_key(c, 0, 1)[0] for c in configs]
     groups = {}
     for r in runs:
         if r['config'] in keys:
-            name = osp.splitext(osp.basename(r['config']))[0]
-            opts = ' '.join(o.split('.')[-1] for o in key_of(r)[3])
-            groups.setdefault(f"{name} x{r['gpus']} {opts}".strip(),
+            groups.setdefault((r['config'], r['gpus'], key_of(r)[3]),
                               []).append(r['bbox_mAP'])
-    names = sorted(groups)
-    fig, ax = plt.subplots(figsize=(11, 0.45 * len(names) + 1.2))
-    for y, name in enumerate(names):
-        values = groups[name]
+    detectors = list(BASELINES.values())
+    base_of = {config: baseline_config(config) for config, _, _ in groups}
+
+    def order(group):
+        config, gpus, options = group
+        base = base_of[config]
+        rank = detectors.index(base) if base in detectors else len(detectors)
+        is_base = config == base and gpus == 1 and not options
+        return rank, not is_base, config, gpus, options
+
+    rows = []
+    for group in sorted(groups, key=order):
+        config, gpus, options = group
+        base = groups.get((base_of[config], 1, ()))
+        is_base = config == base_of[config] and gpus == 1 and not options
+        name = osp.splitext(osp.basename(config))[0]
+        opts = ' '.join(o.split('.')[-1] for o in options)
+        text = f'{name} x{gpus} {opts}'.strip()
+        rows.append((f'{text} (n={len(groups[group])})', groups[group],
+                     statistics.mean(base) if base else None, is_base))
+    return rows
+
+
+def plot(runs: list, configs: list, path: str) -> None:
+    """bbox mAP per config, grouped by detector: every seed as a dot, the
+    mean as a bar with the sample standard deviation, the focal baseline's
+    mean as a dashed line across its detector's rows (written to
+    ``path``)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    rows = plot_rows(runs, configs)
+    fig, ax = plt.subplots(figsize=(11, 0.45 * len(rows) + 1.2))
+    for y, (name, values, base, is_base) in enumerate(rows):
         mean = statistics.mean(values)
         err = statistics.stdev(values) if len(values) > 1 else 0.0
-        ax.barh(y, mean, xerr=err, color='#9ecae1', capsize=3)
+        ax.barh(
+            y,
+            mean,
+            xerr=err,
+            color='#bdbdbd' if is_base else '#9ecae1',
+            capsize=3)
         ax.plot(values, [y] * len(values), 'k.', markersize=6)
-    ax.set_yticks(range(len(names)))
-    ax.set_yticklabels(names, fontsize=8)
-    ax.set_xlabel('bbox mAP (dots: seeds; bar: mean +- sample std)')
+        if base is not None:
+            ax.vlines(
+                base,
+                y - 0.45,
+                y + 0.45,
+                colors='#636363',
+                linestyles='dashed',
+                linewidth=1)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([row[0] for row in rows], fontsize=8)
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # the first row at the top
+    ax.set_xlabel('bbox mAP (dots: seeds; bar: mean +- sample std)\n'
+                  "grey bar and dashed line: the detector's focal baseline")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
