@@ -63,16 +63,24 @@ bench: $(STAMP)
 bench-training: $(STAMP)
 	$(PY) tools/benchmarks/bench_training.py --rounds 2
 
-# Every demo config for SEEDS (resumable: recorded runs are skipped, each
-# finished run is appended to results/demo_runs.jsonl), then the tables
-# (mean +- std over seeds, every run) and docs/images/demo_results.png.
+# Every demo config for SEEDS, and the AP-loss demo on 2 processes x 4
+# images (images dealt at random or by object-count shards; global or
+# per-process ranking), resumable: recorded runs are skipped, each finished
+# run is appended to results/demo_runs.jsonl. Then `results-table`.
 # About 5-14 min per run on 2 cores; spread it over sittings at will.
 RESULT_CONFIGS ?= $(sort $(wildcard configs/*/*_demo.py))
 SEEDS ?= 0 1 2
+AP_2X4 := configs/ap_loss/retinanet_r18_fpn_aploss_demo.py
+SHARDS := train_dataloader.sampler.type=mmdet_lossplus.ObjectCountShardSampler
+LOCAL := model.bbox_head.loss_cls.scope=local
 results: $(STAMP)
-	$(PY) tools/analysis_tools/demo_results.py $(RESULT_CONFIGS) \
-		--seeds $(SEEDS) --plot docs/images/demo_results.png --readme README.md --folder-readmes
-	$(SWEEP_TABLE)
+	$(PY) tools/analysis_tools/demo_results.py $(RESULT_CONFIGS) --seeds $(SEEDS)
+	for sampler in "" $(SHARDS); do for scope in "" $(LOCAL); do \
+		$(PY) tools/analysis_tools/demo_results.py $(AP_2X4) --seeds $(SEEDS) \
+			--gpus 2 --cfg-options train_dataloader.batch_size=4 \
+			$$sampler $$scope || exit 1; \
+	done; done
+	$(MAKE) results-table
 
 # Score-shift sweep (AP-loss RetinaNet, a global batch of 8 images): 1 x 8
 # (global and per-process ranking coincide), then W processes x 8/W images
@@ -96,9 +104,7 @@ sweep: $(STAMP)
 			--gpus $$w --cfg-options train_dataloader.batch_size=$$b \
 			model.bbox_head.loss_cls.scope=local || exit 1; \
 	done
-	$(PY) tools/analysis_tools/demo_results.py $(RESULT_CONFIGS) --table \
-		--plot docs/images/demo_results.png --readme README.md --folder-readmes
-	$(SWEEP_TABLE)
+	$(MAKE) results-table
 
 # The tables, picture and README block from the recorded runs only.
 results-table: $(STAMP)
