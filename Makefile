@@ -11,7 +11,7 @@ CONFIG ?= configs/retinanet/retinanet_r18_fpn_demo.py
 WORK_DIR ?= work_dirs/demo
 STAMP := $(VENV)/.stack-installed
 
-.PHONY: venv demo test gpu-check data lint bench bench-training results results-table sweep clean
+.PHONY: venv demo test gpu-check data lint bench bench-training results results-plan results-table sweep clean
 
 venv: $(STAMP)
 
@@ -68,19 +68,27 @@ bench-training: $(STAMP)
 # per-process ranking), resumable: recorded runs are skipped, each finished
 # run is appended to results/demo_runs.jsonl. Then `results-table`.
 # About 5-14 min per run on 2 cores; spread it over sittings at will.
+# `make results-plan` lists the runs still to do and the time they take.
 RESULT_CONFIGS ?= $(sort $(wildcard configs/*/*_demo.py))
 SEEDS ?= 0 1 2
 AP_2X4 := configs/ap_loss/retinanet_r18_fpn_aploss_demo.py
 SHARDS := train_dataloader.sampler.type=mmdet_lossplus.ObjectCountShardSampler
 LOCAL := model.bbox_head.loss_cls.scope=local
-results: $(STAMP)
-	$(PY) tools/analysis_tools/demo_results.py $(RESULT_CONFIGS) --seeds $(SEEDS)
+# $(1): extra flags of every demo_results.py call (--dry-run: list only)
+define result_runs
+	$(PY) tools/analysis_tools/demo_results.py $(RESULT_CONFIGS) --seeds $(SEEDS) $(1)
 	for sampler in "" $(SHARDS); do for scope in "" $(LOCAL); do \
 		$(PY) tools/analysis_tools/demo_results.py $(AP_2X4) --seeds $(SEEDS) \
-			--gpus 2 --cfg-options train_dataloader.batch_size=4 \
+			--gpus 2 $(1) --cfg-options train_dataloader.batch_size=4 \
 			$$sampler $$scope || exit 1; \
 	done; done
+endef
+results: $(STAMP)
+	$(call result_runs,)
 	$(MAKE) results-table
+
+results-plan: $(STAMP)
+	@$(call result_runs,--dry-run)
 
 # Score-shift sweep (AP-loss RetinaNet, a global batch of 8 images): 1 x 8
 # (global and per-process ranking coincide), then W processes x 8/W images

@@ -407,19 +407,50 @@ def test_a_twins_rows_show_the_paired_difference_on_the_same_trainings():
 
 
 def test_the_time_left_comes_from_the_recorded_wall_times():
+    names = ('configs/atss/atss_r18_fpn_demo.py',
+             'configs/fcos/fcos_r18_fpn_demo.py',
+             'configs/atss/atss_r18_fpn_aploss_demo.py')
     runs = [
-        dict(_record('configs/a_demo.py', 0, 0.1), wall_s=300.0),
-        dict(_record('configs/a_demo.py', 1, 0.1), wall_s=420.0),
-        dict(_record('configs/b_demo.py', 0, 0.1), wall_s=600.0),
-        dict(_record('configs/b_demo.py', 1, 0.1), wall_s=9.0, gpus=2),
+        dict(_record(names[0], 0, 0.1), wall_s=300.0),
+        dict(_record(names[0], 1, 0.1), wall_s=420.0),
+        dict(_record(names[1], 0, 0.1), wall_s=600.0),
+        dict(_record(names[1], 1, 0.1), wall_s=9.0, gpus=2),
     ]
-    a, b, c = (osp.join(ROOT, f'configs/{n}_demo.py') for n in 'abc')
+    a, b, c = (osp.join(ROOT, n) for n in names)
     expected = demo_results.expected_time
     # a: 360 s, b: 600 s, c unknown -> the mean of the known, 480 s
     assert expected(runs, [(a, 2), (b, 2), (c, 2)], 1) == \
         '; about 24 min left'
     assert expected(runs, [(c, 0)], 1) == ''
     assert expected(runs, [(b, 3)], 2) == '; about 0 min left'
+    # a test-time variant only tests its twin's checkpoint: it adds nothing
+    assert expected(runs, [(a, 2), (osp.join(ROOT, DIOU_NMS), 2)], 1) == \
+        '; about 6 min left'
+
+
+def test_a_dry_run_lists_the_missing_runs_and_writes_nothing(tmp_path, capsys):
+    results = tmp_path / 'runs.jsonl'
+    text = ''.join(
+        json.dumps(dict(_record(CIOU, s, 0.1), wall_s=360.0)) + '\n'
+        for s in (0, 1))
+    results.write_text(text)
+    demo_results.main([
+        osp.join(ROOT, CIOU),
+        osp.join(ROOT, DIOU_NMS), '--seeds', '0', '1', '2', '--dry-run',
+        '--results',
+        str(results), '--work-root',
+        str(tmp_path / 'work')
+    ])
+    out = capsys.readouterr().out.splitlines()
+    # seed 2 of CIoU (6 min) and seeds 0-2 of its DIoU-NMS variant, seed
+    # by seed
+    assert out[0] == '>>> 4 run(s) to do, 2 recorded; about 6 min left'
+    variant = f'    {DIOU_NMS} seed %d x1 (tests the training of {CIOU})'
+    assert out[1:] == [
+        variant % 0, variant % 1, f'    {CIOU} seed 2 x1', variant % 2
+    ]
+    assert results.read_text() == text
+    assert not (tmp_path / 'work').exists()
 
 
 def test_other_evaluators_metrics_are_recorded_and_tabled():

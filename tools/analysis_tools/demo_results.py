@@ -31,6 +31,8 @@ Examples:
         configs/atss/*_demo.py
     python tools/analysis_tools/demo_results.py --reevaluate \
         configs/*/*_demo.py
+    python tools/analysis_tools/demo_results.py --dry-run \
+        configs/*/*_demo.py --seeds 0 1 2 3
     python tools/analysis_tools/demo_results.py \
         configs/ap_loss/retinanet_r18_fpn_aploss_demo.py --seeds 0 1 2 \
         --gpus 2 --cfg-options train_dataloader.batch_size=4
@@ -205,7 +207,10 @@ def evaluation_metrics(logged: dict) -> dict:
 def expected_time(runs: list, todo: list, gpus: int) -> str:
     """``'; about M min left'``: the runs still to do (``(config, seed)``)
     at the mean wall time of their config's recorded runs with ``gpus``
-    processes ('' when none of them has one)."""
+    processes ('' when none of them has one). Test-time variants count
+    as nothing: they test their twin's checkpoint (seconds), and the
+    twin's training is a run of its own in ``todo``."""
+    todo = [(c, s) for c, s in todo if not training_twin(c)]
     walls = {}
     for r in runs:
         if r['gpus'] == gpus and 'wall_s' in r and 'trained_by' not in r:
@@ -685,6 +690,11 @@ def main(argv=None) -> None:
         action='store_true',
         help='only print the tables of the recorded runs')
     parser.add_argument(
+        '--dry-run',
+        action='store_true',
+        help='list the runs that are not recorded yet (and the time they '
+        'are expected to take), train nothing')
+    parser.add_argument(
         '--plot', help='also write a picture of the recorded runs (PNG)')
     parser.add_argument(
         '--readme',
@@ -735,8 +745,17 @@ def main(argv=None) -> None:
                 if run_key(c, s, args.gpus, args.cfg_options) not in done]
         print(
             f'>>> {len(todo)} run(s) to do, '
-            f'{len(args.configs) * len(args.seeds) - len(todo)} recorded',
+            f'{len(args.configs) * len(args.seeds) - len(todo)} recorded' +
+            expected_time(runs, todo, args.gpus),
             flush=True)
+        if args.dry_run:
+            options = ' '.join(args.cfg_options)
+            for config, seed in todo:
+                twin = training_twin(config)
+                print(f'    {osp.relpath(osp.abspath(config), ROOT)} seed '
+                      f'{seed} x{args.gpus} {options}'.rstrip() +
+                      (f' (tests the training of {twin})' if twin else ''))
+            return
         os.makedirs(osp.dirname(osp.abspath(args.results)), exist_ok=True)
 
         def record(entry: dict) -> None:
