@@ -11,7 +11,7 @@ CONFIG ?= configs/retinanet/retinanet_r18_fpn_demo.py
 WORK_DIR ?= work_dirs/demo
 STAMP := $(VENV)/.stack-installed
 
-.PHONY: venv demo test gpu-check data lint bench bench-training results results-plan results-table sweep clean
+.PHONY: venv demo test gpu-check data lint bench bench-training results results-plan results-table sweep sweep-alrp clean
 
 venv: $(STAMP)
 
@@ -94,24 +94,35 @@ results-plan: $(STAMP)
 # (global and per-process ranking coincide), then W processes x 8/W images
 # with global and with per-process ranking, for SEEDS. Resumable like
 # `results`; 8 processes on 2 cores are slow (budget the runs).
+# `make sweep-alrp`: the same for aLRP-RetinaNet, 1 x 8 and 4 x 2.
 AP_DEMO := configs/ap_loss/sweep/retinanet_r18_fpn_aploss_sweep.py
+ALRP_SWEEP := configs/alrp/sweep/retinanet_r18_fpn_alrp_sweep.py
 # the sweep's tables (and the 2 x 4 rows of the AP-loss demo config, random
-# dealing and object-count shards) in the READMEs, and its picture
+# dealing and object-count shards) in the READMEs, and their pictures
 SWEEP_TABLE = $(PY) tools/analysis_tools/score_shift_sweep.py $(AP_DEMO) \
 	configs/ap_loss/retinanet_r18_fpn_aploss_demo.py \
 	--readme README.md configs/ap_loss/README.md \
-	--plot docs/images/score_shift_sweep.png
+	--plot docs/images/score_shift_sweep.png && \
+	$(PY) tools/analysis_tools/score_shift_sweep.py $(ALRP_SWEEP) \
+	--readme configs/alrp/README.md \
+	--plot docs/images/score_shift_sweep_alrp.png
 SWEEP_PROCS ?= 2 4 8
+ALRP_SWEEP_PROCS ?= 4
+# $(1): the swept config, $(2): the process counts W (8 / W images each)
+define sweep_runs
+	$(PY) tools/analysis_tools/demo_results.py $(1) --seeds $(SEEDS)
+	for w in $(2); do for scope in "" $(LOCAL); do \
+		$(PY) tools/analysis_tools/demo_results.py $(1) --seeds $(SEEDS) \
+			--gpus $$w --cfg-options train_dataloader.batch_size=$$((8 / w)) \
+			$$scope || exit 1; \
+	done; done
+endef
 sweep: $(STAMP)
-	$(PY) tools/analysis_tools/demo_results.py $(AP_DEMO) --seeds $(SEEDS)
-	for w in $(SWEEP_PROCS); do \
-		b=$$((8 / w)); \
-		$(PY) tools/analysis_tools/demo_results.py $(AP_DEMO) --seeds $(SEEDS) \
-			--gpus $$w --cfg-options train_dataloader.batch_size=$$b || exit 1; \
-		$(PY) tools/analysis_tools/demo_results.py $(AP_DEMO) --seeds $(SEEDS) \
-			--gpus $$w --cfg-options train_dataloader.batch_size=$$b \
-			model.bbox_head.loss_cls.scope=local || exit 1; \
-	done
+	$(call sweep_runs,$(AP_DEMO),$(SWEEP_PROCS))
+	$(MAKE) results-table
+
+sweep-alrp: $(STAMP)
+	$(call sweep_runs,$(ALRP_SWEEP),$(ALRP_SWEEP_PROCS))
 	$(MAKE) results-table
 
 # The tables, picture and README block from the recorded runs only.

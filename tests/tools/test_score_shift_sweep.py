@@ -10,6 +10,7 @@ sweep = load_tool('analysis_tools', 'score_shift_sweep.py')
 
 CONFIG = 'configs/ap_loss/sweep/retinanet_r18_fpn_aploss_sweep.py'
 SWEPT = [CONFIG, 'configs/ap_loss/retinanet_r18_fpn_aploss_demo.py']
+ALRP = 'configs/alrp/sweep/retinanet_r18_fpn_alrp_sweep.py'
 
 
 def _run(seed, gpus, mapv, options=(), gap=None, spread=None, speed=0.2):
@@ -70,14 +71,19 @@ def test_the_table_gives_the_hand_computed_figures():
     assert len(lines) == 6
 
 
-def test_the_readmes_show_the_recorded_sweep():
-    """README.md's and the AP-loss README's sweep blocks are what the tool
-    prints from the results file (regenerate with make results-table)."""
+@pytest.mark.parametrize('swept, readmes', [
+    (SWEPT, ('README.md', 'configs/ap_loss/README.md')),
+    ([ALRP], ('configs/alrp/README.md', )),
+])
+def test_the_readmes_show_the_recorded_sweep(swept, readmes):
+    """README.md's, the AP-loss and the aLRP README's sweep blocks are what
+    the tool prints from the results file (regenerate with make
+    results-table)."""
     dr = sweep.demo_results()
     kept, _ = dr.current_runs(
-        dr.load_runs(dr.RESULTS), [osp.join(ROOT, c) for c in SWEPT])
-    want = '\n\n'.join(sweep.sweep_table(kept, c) for c in SWEPT)
-    for readme in ('README.md', 'configs/ap_loss/README.md'):
+        dr.load_runs(dr.RESULTS), [osp.join(ROOT, c) for c in swept])
+    want = '\n\n'.join(sweep.sweep_table(kept, c) for c in swept)
+    for readme in readmes:
         with open(osp.join(ROOT, readme)) as f:
             text = f.read()
         block = text.split(sweep.SWEEP_START)[1].split(sweep.SWEEP_END)[0]
@@ -91,3 +97,7 @@ def test_the_picture_is_written(tmp_path):
     path = tmp_path / 'sweep.png'
     sweep.plot(runs, [CONFIG], str(path))
     assert path.read_bytes()[:4] == b'\x89PNG'
+    with pytest.raises(ValueError, match='no recorded runs'):
+        sweep.plot(runs, [ALRP], str(tmp_path / 'none.png'))
+    assert sweep.sweep_table(runs,
+                             ALRP) == f'`{ALRP}`\n\nNo recorded runs yet.'

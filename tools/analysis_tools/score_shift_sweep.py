@@ -96,6 +96,8 @@ def _speed(rows: list) -> str:
 def sweep_table(runs: list, config: str) -> str:
     """Markdown: one line per (dealing, processes, images per process)."""
     groups = cells(runs, config)
+    if not groups:
+        return f'`{config}`\n\nNo recorded runs yet.'
     lines = [
         f'`{config}`', '',
         '| processes x images | images dealt | global ranking: bbox mAP '
@@ -140,6 +142,8 @@ def plot(runs: list, configs: list, path: str) -> None:
     panels = [(c, d) for c in configs for d in sorted(
         {k[2]
          for k in cells(runs, c)}, key=lambda d: (d != 'random', d))]
+    if not panels:
+        raise ValueError(f'no recorded runs of {configs} to plot')
     fig, axes = plt.subplots(
         1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
     for ax, (config, dealing) in zip(axes[0], panels):
@@ -211,8 +215,11 @@ def main(argv=None) -> None:
         changed = dr.write_readme(readme, text, SWEEP_START, SWEEP_END)
         print(f"{readme}: {'updated' if changed else 'unchanged'}")
     if args.plot:
-        plot(kept, configs, args.plot)
-        print(f'picture: {args.plot}')
+        if any(cells(kept, c) for c in configs):
+            plot(kept, configs, args.plot)
+            print(f'picture: {args.plot}')
+        else:
+            print(f'no recorded runs: {args.plot} not written')
 
 
 if __name__ == '__main__':
