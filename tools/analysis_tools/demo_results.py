@@ -415,17 +415,24 @@ def paired_difference(rows: list, twin_rows: list) -> str:
             f'checkpoint(s) (range {min(diffs):+.3f} to {max(diffs):+.3f})')
 
 
-def summary(runs: list, configs: list) -> str:
-    """Markdown: per config and process count, the bbox mAP over seeds as
-    mean +- sample standard deviation, every seed's value, the mean
-    mAP@50/75 and the difference from the focal baseline of the same
-    detector and process count."""
-    keys = [run_key(c, 0, 1)[0] for c in configs]
+def group_runs(runs: list, configs: list) -> dict:
+    """``{(config, processes, options): [records]}`` of the runs of
+    ``configs``, the rows of every table and of the picture."""
+    keys = {run_key(c, 0, 1)[0] for c in configs}
     groups = {}
     for r in runs:
         if r['config'] in keys:
             groups.setdefault((r['config'], r['gpus'], key_of(r)[3]),
                               []).append(r)
+    return groups
+
+
+def summary(runs: list, configs: list) -> str:
+    """Markdown: per config and process count, the bbox mAP over seeds as
+    mean +- sample standard deviation, every seed's value, the mean
+    mAP@50/75 and the difference from the focal baseline of the same
+    detector and process count."""
+    groups = group_runs(runs, configs)
     lines = [
         '| config | processes | seeds | bbox mAP mean +- std | every seed '
         '(seed: mAP) | mAP@50 mean | mAP@75 mean | vs focal of the same '
@@ -465,12 +472,11 @@ def other_metrics_table(runs: list, configs: list) -> str:
     """Markdown: per config and process count with such runs, each of
     their evaluators' other metrics (``other_metrics``) as mean +- sample
     standard deviation over seeds; '' when no run has any."""
-    keys = [run_key(c, 0, 1)[0] for c in configs]
     groups = {}
-    for r in runs:
-        if r['config'] in keys and r.get('other_metrics'):
-            groups.setdefault((r['config'], r['gpus'], key_of(r)[3]),
-                              []).append(r)
+    for group, rows in group_runs(runs, configs).items():
+        rows = [r for r in rows if r.get('other_metrics')]
+        if rows:
+            groups[group] = rows
     if not groups:
         return ''
     names = sorted({
@@ -570,33 +576,25 @@ def plot_rows(runs: list, configs: list) -> list:
     order, others last) its focal baseline first, then its other configs
     by name. Each row is ``(label, mAPs, baseline mean or None,
     is_baseline)``."""
-    keys = [run_key(c, 0, 1)[0] for c in configs]
-    groups = {}
-    for r in runs:
-        if r['config'] in keys:
-            groups.setdefault((r['config'], r['gpus'], key_of(r)[3]),
-                              []).append(r['bbox_mAP'])
+    groups = group_runs(runs, configs)
     detectors = list(BASELINES.values())
-    base_of = {config: baseline_config(config) for config, _, _ in groups}
-
-    def order(group):
-        config, gpus, options = group
-        base = base_of[config]
-        rank = detectors.index(base) if base in detectors else len(detectors)
-        is_base = config == base and gpus == 1 and not options
-        return rank, not is_base, config, gpus, options
-
     rows = []
-    for group in sorted(groups, key=order):
-        config, gpus, options = group
-        base = groups.get((base_of[config], 1, ()))
-        is_base = config == base_of[config] and gpus == 1 and not options
+    for config, gpus, options in groups:
+        base = baseline_config(config)
+        rank = detectors.index(base) if base in detectors else len(detectors)
+        is_base = (config, gpus, options) == (base, 1, ())
+        values = [r['bbox_mAP'] for r in groups[(config, gpus, options)]]
+        base_rows = groups.get((base, 1, ()))
         name = osp.splitext(osp.basename(config))[0]
         opts = ' '.join(o.split('.')[-1] for o in options)
         text = f'{name} x{gpus} {opts}'.strip()
-        rows.append((f'{text} (n={len(groups[group])})', groups[group],
-                     statistics.mean(base) if base else None, is_base))
-    return rows
+        rows.append(
+            ((rank, not is_base, config, gpus, options),
+             (f'{text} (n={len(values)})', values,
+              statistics.mean(r['bbox_mAP']
+                              for r in base_rows) if base_rows else None,
+              is_base)))
+    return [row for _, row in sorted(rows)]
 
 
 def plot(runs: list, configs: list, path: str) -> None:
