@@ -21,6 +21,8 @@ import torch
 import torch.distributed as torch_dist
 from torch import Tensor
 
+from .functional.torch_compat import device_scalar
+
 
 def is_distributed() -> bool:
     """True when a process group with more than one rank exists."""
@@ -58,6 +60,17 @@ def all_reduce_min(tensor: Tensor) -> Tensor:
         return tensor
     out = tensor.detach().clone()
     torch_dist.all_reduce(out, op=torch_dist.ReduceOp.MIN)
+    return out
+
+
+def all_reduce_max(tensor: Tensor) -> Tensor:
+    """Maximum of ``tensor`` over ranks (a new tensor; no host sync);
+    ``tensor`` itself in a single process. Exact at any world size (no
+    rounding), unlike a mean: use it to compare values across ranks."""
+    if not is_distributed():
+        return tensor
+    out = tensor.detach().clone()
+    torch_dist.all_reduce(out, op=torch_dist.ReduceOp.MAX)
     return out
 
 
@@ -123,8 +136,7 @@ def bounded_count(count, device, minimum: Optional[float] = None):
     ``device`` when ``minimum`` is given (no collective)."""
     if minimum is None:
         return count
-    return torch.as_tensor(
-        count, dtype=torch.float32, device=device).clamp(min=minimum)
+    return device_scalar(count, torch.float32, device).clamp(min=minimum)
 
 
 def global_normaliser(local_count,
@@ -141,8 +153,7 @@ def global_normaliser(local_count,
         return bounded_count(local_count, device, minimum), 1
     w = world_size()
     n = all_reduce_sum(
-        torch.as_tensor(local_count, dtype=torch.float64,
-                        device=device).reshape(1))
+        device_scalar(local_count, torch.float64, device).reshape(1))
     if minimum is not None:
         n = n.clamp(min=minimum)
     return (n / w).float().squeeze(0), w

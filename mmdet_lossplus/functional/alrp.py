@@ -45,6 +45,7 @@ from torch import Tensor
 from .ranking import (check_step_delta, place_negatives, ranking_inputs,
                       scatter_sorted, step_sum_over_sorted,
                       weighted_step_sum_above)
+from .torch_compat import cumsum0, device_scalar
 
 # The authors' threshold on fp(i) below which a positive sends no update.
 ALRP_EPS = 1e-5
@@ -127,7 +128,7 @@ def alrp_with_update(scores: Tensor,
 
     # d loc_loss / d l_k = (1/|P|) sum over positives scoring <= s_k of
     # 1 / rank(i) (ties included: the last index with a score <= s_k).
-    cum = torch.cumsum(1.0 / rank, 0)
+    cum = cumsum0(1.0 / rank)
     last = torch.searchsorted(s, s, right=True) - 1
     weights = cum[last] / p
     loc_loss = (weights * loc).sum()
@@ -138,4 +139,4 @@ def alrp_with_update(scores: Tensor,
                        p).to(out_dtype)
     return ALRPResult(cls_loss, loc_loss, update,
                       scatter_sorted(weights, ranked.order)[mine],
-                      rank.new_tensor(float(p)))
+                      device_scalar(p, rank.dtype, rank.device))

@@ -39,6 +39,7 @@ from torch import Tensor
 
 from .ranking import (check_step_delta, place_negatives, pruning_threshold,
                       ranking_inputs, step_sum_over_sorted)
+from .torch_compat import device_scalar
 
 __all__ = [
     'APLossResult', 'ap_loss_with_update', 'check_delta', 'pruning_threshold'
@@ -142,5 +143,5 @@ def ap_loss_with_update(scores: Tensor,
     interp_in_order[order] = interp
     mine = interp_in_order[pos_offset:pos_offset + pos_idx.numel()]
     update[pos_idx] = (-(1.0 - mine) / num_pos).to(update.dtype)
-    return APLossResult(loss, update, loss.new_tensor(float(num_pos)),
+    return APLossResult(loss, update, device_scalar(num_pos, loss.dtype, loss.device),
                         interp_in_order)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .scratch import ScratchBuffers, scratch_tensor
+from .torch_compat import accelerator_path, device_scalar
 
 
 def ghmc_gradient_norm(pred: Tensor, target: Tensor) -> Tensor:
@@ -157,11 +158,11 @@ def ghmc_index_targets(
     n, c = x.shape
     p, bin_idx, elem_loss = ghmc_elementwise(x, bins, scratch)
     if select_rows is None:
-        select_rows = x.device.type == 'cpu'
+        select_rows = not accelerator_path(x.device)
     is_pos = target < c
     valid = None if label_weight is None else label_weight > 0
     if label_weight is None:
-        tot = x.new_tensor(float(x.numel()))
+        tot = device_scalar(x.numel(), x.dtype, x.device)
     elif label_weight.dim() == 1:
         tot = valid.sum() * c
     else:
@@ -355,7 +356,7 @@ def ghm_bin_counts(bin_idx: Tensor,
     else:
         spread = main + offsets
     if fixed_slots is None:
-        fixed_slots = flat.device.type != 'cpu'
+        fixed_slots = accelerator_path(flat.device)
     if not fixed_slots:
         counts = torch.bincount(
             spread.view(-1), minlength=lanes * slots).view(lanes, slots).sum(0)

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from .ranking import inverse_width, ramp_ranges
+from .torch_compat import cumsum0
 
 
 def prefix_step_sums(ref_scores: Tensor, ref_weights: Tensor,
@@ -64,7 +65,7 @@ def prefix_step_sums(ref_scores: Tensor, ref_weights: Tensor,
     level = 0
     while (1 << level) <= r:
         keys, order = torch.sort((position >> level) * span + rank)
-        torch.cumsum(cols[order], 0, out=csum[1:])
+        cumsum0(cols[order], out=csum[1:])
         # the prefix [0, prefix_len) uses block (prefix_len >> level) - 1
         # of this level when that bit is set
         use = ((prefix_len >> level) & 1).to(cols.dtype)

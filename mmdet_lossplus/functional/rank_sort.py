@@ -53,6 +53,7 @@ from .prefix_ranking import prefix_step_sums
 from .ranking import (check_step_delta, place_negatives, ranking_inputs,
                       scatter_sorted, step_sum_over_sorted,
                       weighted_step_sum_above)
+from .torch_compat import device_scalar
 
 # The authors' thresholds below which a positive sends no update.
 RANKING_EPS = 1e-10
@@ -188,4 +189,5 @@ def rank_sort_with_update(scores: Tensor,
                       p).to(out_dtype)
     return RankSortResult(ranking_error.mean(), sorting_error.mean(),
                           ranking_update, sorting_update,
-                          ranking_error.new_tensor(float(p)), pos_idx)
+                          device_scalar(p, ranking_error.dtype,
+                                        ranking_error.device), pos_idx)

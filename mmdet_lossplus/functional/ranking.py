@@ -19,6 +19,8 @@ from typing import Callable, NamedTuple, Optional, Tuple
 import torch
 from torch import Tensor
 
+from .torch_compat import bin_sums, cumsum0
+
 
 def step_h(x: Tensor, delta: float) -> Tensor:
     """``H(x) = clamp(x / (2 delta) + 1/2, 0, 1)`` (elementwise);
@@ -37,7 +39,7 @@ def inverse_width(delta: float) -> float:
 def _prefix(values: Tensor) -> Tensor:
     """``[0, v0, v0 + v1, ...]`` in float64 (length ``len(values) + 1``)."""
     out = values.new_zeros(values.numel() + 1, dtype=torch.float64)
-    out[1:] = torch.cumsum(values.double(), 0)
+    out[1:] = cumsum0(values.double())
     return out
 
 
@@ -122,7 +124,7 @@ def step_sum_into_sorted(sorted_queries: Tensor, ref: Tensor,
     side: each reference score ``ref_j`` contributes 1 to the queries at or
     below ``ref_j - delta`` and a linear ramp to those within ``delta`` of
     it. Two binary searches per ``ref_j`` into the (short) sorted queries
-    give the ranges; range additions become ``bincount`` + ``cumsum``
+    give the ranges; range additions become bin sums + ``cumsum``
     (difference arrays). O(R log Q + Q) time: the long side (negatives) is
     never sorted.
 
@@ -149,10 +151,10 @@ def step_sum_from_ranges(sorted_queries: Tensor, ref: Tensor, a: Tensor,
     q = sorted_queries.numel()
     slope = inverse_width(delta)
     ramp = ref * slope + 0.5
-    n_a = torch.cumsum(torch.bincount(a, minlength=q + 1), 0)[:q]
-    n_b = torch.cumsum(torch.bincount(b, minlength=q + 1), 0)[:q]
-    v_a = torch.cumsum(torch.bincount(a, weights=ramp, minlength=q + 1), 0)[:q]
-    v_b = torch.cumsum(torch.bincount(b, weights=ramp, minlength=q + 1), 0)[:q]
+    n_a = torch.cumsum(bin_sums(a, q + 1), 0)[:q]
+    n_b = torch.cumsum(bin_sums(b, q + 1), 0)[:q]
+    v_a = cumsum0(bin_sums(a, q + 1, ramp))[:q]
+    v_b = cumsum0(bin_sums(b, q + 1, ramp))[:q]
     full = ref.numel() - n_a  # #{j : a_j > i}
     in_ramp = (n_a - n_b).double()  # #{j : a_j <= i < b_j}
     return full.double() + (v_a - v_b) - in_ramp * sorted_queries * slope
@@ -204,7 +206,7 @@ class RankedNegatives:
     binary search). Between two consecutive edges every ``H(s_j - s_i)`` is
     either 0, 1 or linear in ``s_j``, so a positive's false-positive count
     follows from the per-interval count and score sum of the negatives
-    (two ``bincount``), and any weighted sum ``sum_i c_i H(s_j - s_i)`` is
+    (two bin sums), and any weighted sum ``sum_i c_i H(s_j - s_i)`` is
     ``A[b_j] + B[b_j] s_j`` with per-interval coefficients built from the
     positives alone (O(P)). H is continuous, so a negative exactly on an
     edge gives the same value in either neighbouring interval. The hard
@@ -239,10 +241,8 @@ class RankedNegatives:
             rank[where] = torch.arange(2 * p, device=s.device)
             self.low, self.up = rank[:p], rank[p:]
             self.bucket = torch.searchsorted(edges, neg)  # in [0, 2P]
-            cn = _prefix(
-                torch.bincount(self.bucket, minlength=2 * p + 1).double())
-            cs = _prefix(
-                torch.bincount(self.bucket, weights=neg, minlength=2 * p + 1))
+            cn = _prefix(bin_sums(self.bucket, 2 * p + 1).double())
+            cs = _prefix(bin_sums(self.bucket, 2 * p + 1, neg))
             # buckets > up: H = 1; (low, up]: the ramp; <= low: 0
             n_ramp = cn[self.up + 1] - cn[self.low + 1]
             s_ramp = cs[self.up + 1] - cs[self.low + 1]
@@ -264,12 +264,12 @@ class RankedNegatives:
         slope = inverse_width(delta)
 
         def rises(at: Tensor, weights: Tensor) -> Tensor:
-            return torch.bincount(at + 1, weights=weights, minlength=n)
+            return bin_sums(at + 1, n, weights)
 
-        full = torch.cumsum(rises(self.up, coef), 0)
-        ramp_c = torch.cumsum(rises(self.low, coef) - rises(self.up, coef), 0)
+        full = cumsum0(rises(self.up, coef))
+        ramp_c = cumsum0(rises(self.low, coef) - rises(self.up, coef))
         cs = coef * s
-        ramp_cs = torch.cumsum(rises(self.low, cs) - rises(self.up, cs), 0)
+        ramp_cs = cumsum0(rises(self.low, cs) - rises(self.up, cs))
         intercept = full + 0.5 * ramp_c - ramp_cs * slope
         gradient = ramp_c * slope
         return intercept[self.bucket] + gradient[self.bucket] * self.neg

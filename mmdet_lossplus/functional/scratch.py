@@ -18,6 +18,8 @@ from typing import Dict, Optional, Sequence
 import torch
 from torch import Tensor
 
+from .torch_compat import accelerator_path
+
 
 class ScratchBuffers:
     """Named flat buffers, grown on demand, viewed to the shape asked for.
@@ -41,7 +43,7 @@ class ScratchBuffers:
         """
         device = torch.device(device)
         reuse = self.enabled if self.enabled is not None else \
-            device.type == 'cpu'
+            not accelerator_path(device)
         if not reuse:
             return torch.empty(shape, dtype=dtype, device=device)
         numel = 1

@@ -12,7 +12,7 @@ from ..functional.ranking import check_step_delta
 from ..registry import MODELS
 from .contract import BatchStatsLoss, LossTraits, resolve_scope
 from .global_ranking import ranking_alrp_loss
-from .targets import ranking_labels
+from .targets import DeferredChecks, ranking_labels
 
 
 class _ALRPClsFunction(torch.autograd.Function):
@@ -22,9 +22,10 @@ class _ALRPClsFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, scores: Tensor, labels: Tensor, loc_errors: Tensor,
-                delta: float, global_rank: bool, owner: 'aLRPLoss') -> Tensor:
+                delta: float, global_rank: bool, owner: 'aLRPLoss',
+                checks: DeferredChecks) -> Tensor:
         out = ranking_alrp_loss(scores.detach(), labels, loc_errors.detach(),
-                                delta, global_rank)
+                                delta, global_rank, checks)
         owner.last_result = out._replace(update=None)  # not kept twice
         distributed = global_rank and dist.is_distributed()
         ctx.scale = dist.ddp_gradient_scale() if distributed else 1
@@ -36,7 +37,7 @@ class _ALRPClsFunction(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         update, = ctx.saved_tensors
         g = (update * (grad.to(update.dtype) * ctx.scale)).reshape(ctx.shape)
-        return (g.to(ctx.dtype), ) + (None, ) * 5
+        return (g.to(ctx.dtype), ) + (None, ) * 6
 
 
 @MODELS.register_module()
@@ -221,8 +222,12 @@ class aLRPLoss(BatchStatsLoss):  # noqa: N801 (the paper's name)
         if by_epoch and self._update_due():
             self._rebalance()
         has_pos = (num_pos > 0).double()
-        self._sums = self._sums.to(cls_loss.device) + torch.stack(
-            [cls_loss.double(), loc_loss.double(), has_pos])
+        step = torch.stack([cls_loss.double(), loc_loss.double(), has_pos])
+        # a non-finite call (a mixed-precision overflow, skipped by the
+        # scaler) does not count towards the estimate
+        step = torch.where(torch.isfinite(step).all(), step,
+                           torch.zeros_like(step))
+        self._sums = self._sums.to(cls_loss.device) + step
         self._calls += 1
         if not by_epoch and self._update_due():
             self._rebalance()
@@ -266,9 +271,11 @@ class aLRPLoss(BatchStatsLoss):  # noqa: N801 (the paper's name)
                 not loc_errors.is_floating_point():
             raise TypeError('loc_errors must be a 1-D float tensor, one '
                             'error per positive anchor')
-        labels = ranking_labels(pred, target, label_weight)
+        checks = DeferredChecks()  # read with the counts: one host read
+        labels = ranking_labels(pred, target, label_weight, deferred=checks)
         cls_loss = _ALRPClsFunction.apply(pred, labels.reshape(-1), loc_errors,
-                                          self.delta, self.global_scope, self)
+                                          self.delta, self.global_scope, self,
+                                          checks)
         out = self.last_result
         local = (out.loc_weights.to(loc_errors.dtype) * loc_errors).sum()
         if self.global_scope:

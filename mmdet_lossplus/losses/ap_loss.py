@@ -11,7 +11,7 @@ from ..registry import MODELS
 from .contract import (BatchStatsLoss, LossTraits, RankingSnapshot,
                        resolve_scope)
 from .global_ranking import ranking_ap_loss
-from .targets import ranking_labels
+from .targets import DeferredChecks, ranking_labels
 
 
 class _APLossFunction(torch.autograd.Function):
@@ -25,14 +25,15 @@ class _APLossFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, scores: Tensor, labels: Tensor, delta: float,
-                global_rank: bool, owner: 'APLoss') -> Tensor:
+                global_rank: bool, owner: 'APLoss',
+                checks: DeferredChecks) -> Tensor:
         flat = scores.detach().reshape(-1)
         flat_labels = labels.reshape(-1)
         distributed = global_rank and dist.is_distributed()
         # A NaN would silently fall out of the ranking; one in an ignored
         # entry still means the network diverged: ranking_ap_loss raises on
         # every rank alike (none waits in a collective).
-        out = ranking_ap_loss(flat, flat_labels, delta, global_rank)
+        out = ranking_ap_loss(flat, flat_labels, delta, global_rank, checks)
         scale = dist.ddp_gradient_scale() if distributed else 1
         owner.last_num_pos = out.num_pos.detach()
         owner.last_loss = out.loss.detach()
@@ -46,7 +47,7 @@ class _APLossFunction(torch.autograd.Function):
     def backward(ctx, grad: Tensor):
         update, = ctx.saved_tensors
         g = (update * (grad.double() * ctx.scale)).reshape(ctx.shape)
-        return g.to(ctx.dtype), None, None, None, None
+        return g.to(ctx.dtype), None, None, None, None, None
 
 
 @MODELS.register_module()
@@ -132,9 +133,10 @@ class APLoss(BatchStatsLoss):
         if reduction_override not in (None, 'mean'):
             raise ValueError('reduction_override must be None or "mean" for '
                              f'APLoss, got {reduction_override!r}')
-        labels = ranking_labels(pred, target, label_weight)
+        checks = DeferredChecks()  # read with the counts: one host read
+        labels = ranking_labels(pred, target, label_weight, deferred=checks)
         loss = _APLossFunction.apply(pred, labels, self.delta,
-                                     self.global_scope, self)
+                                     self.global_scope, self, checks)
         return loss * self.loss_weight
 
     def extra_repr(self) -> str:

@@ -6,6 +6,7 @@ from torch import Tensor
 from ..checks import (check_positive, check_regression_inputs,
                       effective_reduction)
 from ..functional.ghm import ghmr_elementwise
+from ..functional.torch_compat import device_scalar
 from ..registry import MODELS
 from .contract import resolve_scope
 from .ghm_state import GHMState, check_ghm_args
@@ -77,6 +78,7 @@ class GHMR(GHMState):
             self.scratch)
         tot = (
             label_weight.float().sum() if label_weight is not None else
-            grad_elem.new_tensor(float(grad_elem.numel())))
+            device_scalar(grad_elem.numel(), grad_elem.dtype,
+                          grad_elem.device))
         return self.harmonize(pred, elem_loss, grad_elem, bin_idx, tot,
                               reduction, self.loss_weight)

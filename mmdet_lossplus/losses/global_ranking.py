@@ -5,13 +5,14 @@ and the ranking hook).
 
 One host round-trip per call, in one process as across ranks: the counts
 (positives and kept negatives of every rank, non-finite scores, positives
-without a matching value) are read together, then the entries are
-selected with ``torch.nonzero_static``. Across ranks the positives' scores
+without a matching value, failed input checks) are read together, then
+the entries are selected at the known counts
+(:func:`~mmdet_lossplus.functional.torch_compat.true_positions`). Across ranks the positives' scores
 (and their IoU targets or localisation errors) travel in one all-gather,
 the per-positive false-positive counts in one all-reduce: O(P) numbers.
 """
 import math
-from typing import Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import torch
 from torch import Tensor
@@ -21,10 +22,25 @@ from ..functional.alrp import ALRPResult, alrp_with_update
 from ..functional.ap_loss import APLossResult, ap_loss_with_update
 from ..functional.rank_sort import RankSortResult, rank_sort_with_update
 from ..functional.ranking import kept_negatives
+from ..functional.torch_compat import has_finite_extremes, true_positions
+from .targets import DeferredChecks
 
 
 class NonFiniteScores(ValueError):
-    """Raised on every rank when any rank has a non-finite score."""
+    """Raised on every rank when any rank has a non-finite float32/64
+    score."""
+
+
+def _poisoned(result: Any) -> Any:
+    """``result`` with every float tensor but the positive count made NaN:
+    the mixed-precision answer to a non-finite fp16 score (see
+    :func:`select_ranked_entries`)."""
+    return result._replace(
+        **{
+            k: torch.full_like(v, math.nan)
+            for k, v in result._asdict().items()
+            if torch.is_tensor(v) and v.is_floating_point() and k != 'num_pos'
+        })
 
 
 class RankedEntries(NamedTuple):
@@ -37,6 +53,7 @@ class RankedEntries(NamedTuple):
     all_values: Optional[Tensor]
     pos_offset: int
     reduce_sum: Optional[Callable[[Tensor], Tensor]]
+    nonfinite: bool
 
 
 def select_ranked_entries(flat: Tensor,
@@ -46,7 +63,9 @@ def select_ranked_entries(flat: Tensor,
                           pos_values: Optional[Callable[[Tensor],
                                                         Tensor]] = None,
                           num_values: Optional[int] = None,
-                          what: str = 'values') -> RankedEntries:
+                          what: str = 'values',
+                          checks: Optional[DeferredChecks] = None
+                          ) -> RankedEntries:
     """Positives, kept negatives and (across ranks) every rank's positives.
 
     Args:
@@ -62,8 +81,12 @@ def select_ranked_entries(flat: Tensor,
             it must equal the number of positives (checked on every rank
             alike).
         what: Name of those values, for the error message.
+        checks: Input checks read with the counts (bad labels, IoU targets
+            out of range).
 
     Raises:
+        ValueError: on every rank alike when an input check of any rank
+            failed (its message, naming the ranks).
         NonFiniteScores: (a ``ValueError``) on every rank alike when a
             score of any rank, ignored entries included, is not finite.
         ValueError: on every rank alike when a rank's ``num_values`` is not
@@ -81,15 +104,22 @@ def select_ranked_entries(flat: Tensor,
     n_pos = pos_mask.sum()
     mismatch = n_pos - num_values if num_values is not None else \
         torch.zeros_like(n_pos)
-    if flat.numel():  # NaN and inf reach the extremes: one pass, no mask
-        finite = torch.isfinite(torch.stack(torch.aminmax(flat))).all()
+    if flat.numel():  # NaN and inf reach the extremes: no mask
+        finite = has_finite_extremes(flat)
     else:
         finite = torch.ones((), dtype=torch.bool, device=flat.device)
-    counts = torch.stack([n_pos, keep_mask.sum(), (~finite).long(), mismatch])
+    failed = checks.failures(flat.device) if checks is not None else []
+    counts = torch.stack(
+        [n_pos, keep_mask.sum(), (~finite).long(), mismatch] + failed)
     table = dist.all_gather_rows(counts) if distributed else counts[None]
     table = table.tolist()  # the one host round-trip
+    for k, message in enumerate(checks.messages if checks else []):
+        ranks = [r for r, row in enumerate(table) if row[4 + k]]
+        if ranks:
+            raise ValueError(message + (f' (on rank(s) {ranks})'
+                                        if len(table) > 1 else ''))
     bad = [r for r, row in enumerate(table) if row[2]]
-    if bad:
+    if bad and flat.dtype != torch.float16:
         raise NonFiniteScores(
             'scores: non-finite value(s) among the (anchor, class) entries, '
             'ignored ones included' +
@@ -103,11 +133,12 @@ def select_ranked_entries(flat: Tensor,
             '; '.join(f'rank {r}: {p} positives, {v} {what}'
                       for r, p, v in wrong))
     me = dist.rank() if distributed else 0
-    pos_idx = torch.nonzero_static(pos_mask, size=table[me][0])[:, 0]
-    neg_idx = torch.nonzero_static(keep_mask, size=table[me][1])[:, 0]
+    pos_idx = true_positions(pos_mask, table[me][0])
+    neg_idx = true_positions(keep_mask, table[me][1])
     values = pos_values(pos_idx) if pos_values is not None else None
     if not distributed:
-        return RankedEntries(pos_idx, neg_idx, None, values, values, 0, None)
+        return RankedEntries(pos_idx, neg_idx, None, values, values, 0, None,
+                             bool(bad))
     sizes = [row[0] for row in table]
     mine = flat[pos_idx].detach().double()
     if values is None:
@@ -118,18 +149,22 @@ def select_ranked_entries(flat: Tensor,
             pairs.reshape(-1), [2 * n for n in sizes]).reshape(-1, 2)
         all_pos, all_values = both[:, 0], both[:, 1]
     return RankedEntries(pos_idx, neg_idx, all_pos, values, all_values,
-                         sum(sizes[:me]), dist.all_reduce_sum)
+                         sum(sizes[:me]), dist.all_reduce_sum, bool(bad))
 
 
-def ranking_ap_loss(scores: Tensor, labels: Tensor, delta: float,
-                    global_rank: bool) -> APLossResult:
+def ranking_ap_loss(scores: Tensor,
+                    labels: Tensor,
+                    delta: float,
+                    global_rank: bool,
+                    checks: Optional[DeferredChecks] = None) -> APLossResult:
     """AP-loss and update of flat ``scores`` with int8 ``labels`` (1, 0,
     -1 ignored): over every rank's entries when ``global_rank`` in a
     distributed run, else over this rank's only (see
-    :func:`select_ranked_entries` for the errors raised)."""
+    :func:`select_ranked_entries` for ``checks`` and the errors raised)."""
     flat, labels = scores.reshape(-1), labels.reshape(-1)
-    sel = select_ranked_entries(flat, labels, delta, global_rank)
-    return ap_loss_with_update(
+    sel = select_ranked_entries(
+        flat, labels, delta, global_rank, checks=checks)
+    out = ap_loss_with_update(
         flat,
         labels,
         delta,
@@ -138,6 +173,7 @@ def ranking_ap_loss(scores: Tensor, labels: Tensor, delta: float,
         reduce_sum=sel.reduce_sum,
         pos_idx=sel.pos_idx,
         neg_idx=sel.neg_idx)
+    return _poisoned(out) if sel.nonfinite else out
 
 
 def ranking_rank_sort_loss(scores: Tensor,
@@ -145,7 +181,9 @@ def ranking_rank_sort_loss(scores: Tensor,
                            targets: Tensor,
                            delta: float,
                            global_rank: bool,
-                           columns: int = 1) -> RankSortResult:
+                           columns: int = 1,
+                           checks: Optional[DeferredChecks] = None
+                           ) -> RankSortResult:
     """Rank & Sort loss and update; entry ``i``'s target is
     ``targets[i // columns]``, read at the positives (their IoU targets:
     ``[N]`` per anchor with ``columns = C``, or ``[N*C]`` per entry)."""
@@ -156,8 +194,13 @@ def ranking_rank_sort_loss(scores: Tensor,
         return targets[idx // columns] if columns > 1 else targets[idx]
 
     sel = select_ranked_entries(
-        flat, labels, delta, global_rank, pos_values=pos_targets)
-    return rank_sort_with_update(
+        flat,
+        labels,
+        delta,
+        global_rank,
+        pos_values=pos_targets,
+        checks=checks)
+    out = rank_sort_with_update(
         flat,
         labels,
         sel.values,
@@ -168,10 +211,15 @@ def ranking_rank_sort_loss(scores: Tensor,
         reduce_sum=sel.reduce_sum,
         pos_idx=sel.pos_idx,
         neg_idx=sel.neg_idx)
+    return _poisoned(out) if sel.nonfinite else out
 
 
-def ranking_alrp_loss(scores: Tensor, labels: Tensor, loc_errors: Tensor,
-                      delta: float, global_rank: bool) -> ALRPResult:
+def ranking_alrp_loss(scores: Tensor,
+                      labels: Tensor,
+                      loc_errors: Tensor,
+                      delta: float,
+                      global_rank: bool,
+                      checks: Optional[DeferredChecks] = None) -> ALRPResult:
     """aLRP loss parts and update; ``loc_errors`` holds one value per
     positive entry, in their order in ``scores`` (checked)."""
     flat, labels = scores.reshape(-1), labels.reshape(-1)
@@ -183,8 +231,9 @@ def ranking_alrp_loss(scores: Tensor, labels: Tensor, loc_errors: Tensor,
         global_rank,
         pos_values=lambda i: loc,
         num_values=loc.numel(),
-        what='loc_errors')
-    return alrp_with_update(
+        what='loc_errors',
+        checks=checks)
+    out = alrp_with_update(
         flat,
         labels,
         loc,
@@ -195,3 +244,4 @@ def ranking_alrp_loss(scores: Tensor, labels: Tensor, loc_errors: Tensor,
         reduce_sum=sel.reduce_sum,
         pos_idx=sel.pos_idx,
         neg_idx=sel.neg_idx)
+    return _poisoned(out) if sel.nonfinite else out

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from ..functional.multibin import make_spec, multibin_loss
+from ..functional.torch_compat import device_scalar
 from ..registry import MODELS
 from .glue import MMDetStyleLoss
 
@@ -92,7 +93,7 @@ class MultiBinLoss(MMDetStyleLoss):
             loss = terms.cls.sum() + self.reg_weight * terms.reg.sum()
         elif avg_factor is None:
             rows = weight.float().sum() if weight is not None else \
-                pred.new_tensor(float(pred.shape[0]))
+                device_scalar(pred.shape[0], pred.dtype, pred.device)
             loss = terms.cls.sum() / rows.clamp(min=1e-6) + \
                 self.reg_weight * terms.reg.sum() / \
                 terms.covered.sum().clamp(min=1e-6)
@@ -100,8 +101,7 @@ class MultiBinLoss(MMDetStyleLoss):
             # Both parts per averaged row: a head that passes the global
             # positive count makes the loss exact across GPUs (the number
             # of covering pairs would be a per-GPU normaliser).
-            norm = torch.as_tensor(
-                avg_factor, dtype=torch.float32,
-                device=pred.device).clamp(min=1e-6)
+            norm = device_scalar(avg_factor, torch.float32,
+                                 pred.device).clamp(min=1e-6)
             loss = (terms.cls.sum() + self.reg_weight * terms.reg.sum()) / norm
         return (loss * self.loss_weight).to(pred.dtype)

@@ -11,7 +11,7 @@ from ..functional.ranking import check_step_delta
 from ..registry import MODELS
 from .contract import BatchStatsLoss, LossTraits, resolve_scope
 from .global_ranking import ranking_rank_sort_loss
-from .targets import rank_sort_targets
+from .targets import DeferredChecks, rank_sort_targets
 
 
 class _RankSortFunction(torch.autograd.Function):
@@ -23,10 +23,10 @@ class _RankSortFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, scores: Tensor, labels: Tensor, targets: Tensor,
-                columns: int, delta: float,
-                global_rank: bool) -> Tuple[Tensor, Tensor]:
+                columns: int, delta: float, global_rank: bool,
+                checks: DeferredChecks) -> Tuple[Tensor, Tensor]:
         out = ranking_rank_sort_loss(scores.detach(), labels, targets.detach(),
-                                     delta, global_rank, columns)
+                                     delta, global_rank, columns, checks)
         distributed = global_rank and dist.is_distributed()
         ctx.scale = dist.ddp_gradient_scale() if distributed else 1
         ctx.save_for_backward(out.ranking_update, out.sorting_update,
@@ -42,7 +42,7 @@ class _RankSortFunction(torch.autograd.Function):
         g.index_add_(
             0, pos_idx,
             sorting_update * (grad_sort.to(sorting_update.dtype) * ctx.scale))
-        return (g.reshape(ctx.shape).to(ctx.dtype), ) + (None, ) * 5
+        return (g.reshape(ctx.shape).to(ctx.dtype), ) + (None, ) * 6
 
 
 @MODELS.register_module()
@@ -117,10 +117,12 @@ class RankSortLoss(BatchStatsLoss):
         if reduction_override not in (None, 'mean'):
             raise ValueError('reduction_override must be None or "mean" for '
                              f'RankSortLoss, got {reduction_override!r}')
-        labels, targets, columns = rank_sort_targets(pred, target,
-                                                     label_weight)
+        checks = DeferredChecks()  # read with the counts: one host read
+        labels, targets, columns = rank_sort_targets(
+            pred, target, label_weight, deferred=checks)
         rank, sort = _RankSortFunction.apply(pred, labels, targets, columns,
-                                             self.delta, self.global_scope)
+                                             self.delta, self.global_scope,
+                                             checks)
         return rank * self.loss_weight, sort * self.loss_weight
 
     def extra_repr(self) -> str:

@@ -1,27 +1,55 @@
 """Check and convert mmdet's classification targets."""
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 
-def check_values(ok: Tensor, message: str) -> None:
+class DeferredChecks:
+    """Value checks of the inputs whose verdict is read with the one host
+    read a ranking loss makes anyway (its count table), so that a bad
+    input is a ``ValueError`` on every rank on CUDA too, never a
+    device-side assertion."""
+
+    def __init__(self) -> None:
+        self.oks: List[Tensor] = []
+        self.messages: List[str] = []
+
+    def add(self, ok: Tensor, message: str) -> None:
+        """Record the 0-dim bool ``ok`` (True: the check passed)."""
+        self.oks.append(ok.reshape(()))
+        self.messages.append(message)
+
+    def failures(self, device: torch.device) -> List[Tensor]:
+        """One 0-dim int64 per check: 1 where it failed."""
+        return [(~ok).to(device=device, dtype=torch.int64) for ok in self.oks]
+
+
+def check_values(ok: Tensor,
+                 message: str,
+                 deferred: Optional[DeferredChecks] = None) -> None:
     """``ValueError(message)`` unless the 0-dim bool ``ok`` is True,
     without a host round-trip on accelerators.
 
-    Through ``torch._assert_async``: on CPU it checks at once (the value is
-    on the host; re-raised as ``ValueError``); on CUDA it does not wait
-    for the device, and a failure surfaces as a device-side assertion at
-    the next synchronisation.
+    With ``deferred``, the check is only recorded there (its caller reads
+    it with its own host read). Else through ``torch._assert_async``: on
+    CPU it checks at once (the value is on the host; re-raised as
+    ``ValueError``); on CUDA it does not wait for the device, and a failure
+    surfaces as a device-side assertion at the next synchronisation.
     """
+    if deferred is not None:
+        deferred.add(ok, message)
+        return
     try:
         torch._assert_async(ok, message)
     except RuntimeError:
         raise ValueError(message) from None
 
 
-def check_cls_inputs(pred: Tensor, target: Tensor,
-                     label_weight: Optional[Tensor]) -> bool:
+def check_cls_inputs(pred: Tensor,
+                     target: Tensor,
+                     label_weight: Optional[Tensor],
+                     deferred: Optional[DeferredChecks] = None) -> bool:
     """Validate ``(pred, target, label_weight)`` of a sigmoid classifier.
 
     Args:
@@ -29,6 +57,8 @@ def check_cls_inputs(pred: Tensor, target: Tensor,
         target: ``[N]`` class indices with background ``C`` (mmdet 3.x), or
             ``[N, C]`` binary targets.
         label_weight: None, ``[N]`` (per anchor) or ``[N, C]``.
+        deferred: Where the value checks go instead of being asserted
+            (see :func:`check_values`).
 
     Returns:
         True for class-index targets, False for ``[N, C]`` targets.
@@ -58,7 +88,7 @@ def check_cls_inputs(pred: Tensor, target: Tensor,
         check_values(((target == 0) | (target == 1)).all(),
                      'an [N, C] target must be binary (0 or 1 in every '
                      'entry); got other values. Pass class indices [N] with '
-                     f'background {c} for multi-class labels.')
+                     f'background {c} for multi-class labels.', deferred)
         return False
     if target.dim() != 1:
         raise ValueError(
@@ -72,7 +102,7 @@ def check_cls_inputs(pred: Tensor, target: Tensor,
                         f'{target.dtype}')
     check_values(((target >= 0) & (target <= c)).all(),
                  f'target labels must be in [0, {c}] ({c} = background); '
-                 'got values outside')
+                 'got values outside', deferred)
     return True
 
 
@@ -107,16 +137,21 @@ def binary_targets(pred: Tensor, target: Tensor,
 def ranking_labels(pred: Tensor,
                    target: Tensor,
                    label_weight: Optional[Tensor],
-                   keep_positive: Optional[Tensor] = None) -> Tensor:
+                   keep_positive: Optional[Tensor] = None,
+                   deferred: Optional[DeferredChecks] = None) -> Tensor:
     """int8 labels shaped like ``pred`` for a ranking: 1 positive, 0
     negative, -1 ignored (``label_weight <= 0``). Inputs as
     :func:`binary_targets`; ``keep_positive`` (``[N]`` bool, class-index
     targets only) makes the assigned class of the rows where it is False a
-    negative.
+    negative; ``deferred`` collects the value checks (see
+    :func:`check_values`).
 
     Class-index targets are written straight into int8 (one byte per
-    entry; a ranking loss's label pass costs no float one-hot)."""
-    if not check_cls_inputs(pred, target, label_weight):
+    entry; a ranking loss's label pass costs no float one-hot). They are
+    clamped into ``[0, C]`` first: a label outside (reported through the
+    check) must not index out of bounds, a device-side assertion on
+    CUDA."""
+    if not check_cls_inputs(pred, target, label_weight, deferred):
         if keep_positive is not None:
             raise ValueError('keep_positive needs class-index targets')
         target, valid = binary_targets(pred, target, label_weight)
@@ -125,12 +160,11 @@ def ranking_labels(pred: Tensor,
     n, c = pred.shape
     # background C scatters into an extra column that is dropped
     labels = torch.zeros((n, c + 1), dtype=torch.int8, device=pred.device)
+    index = target.long().clamp(0, c)[:, None]
     if keep_positive is None:
-        labels.scatter_(1, target.long()[:, None], 1)
+        labels.scatter_(1, index, 1)
     else:
-        labels.scatter_(1,
-                        target.long()[:, None],
-                        keep_positive.to(torch.int8)[:, None])
+        labels.scatter_(1, index, keep_positive.to(torch.int8)[:, None])
     if label_weight is not None and label_weight.dim() == 1:
         labels.masked_fill_((label_weight <= 0)[:, None], -1)
     labels = labels[:, :c].contiguous()
@@ -139,8 +173,12 @@ def ranking_labels(pred: Tensor,
     return labels
 
 
-def rank_sort_targets(pred: Tensor, target,
-                      label_weight) -> Tuple[Tensor, Tensor, int]:
+def rank_sort_targets(
+        pred: Tensor,
+        target,
+        label_weight,
+        deferred: Optional[DeferredChecks] = None
+) -> Tuple[Tensor, Tensor, int]:
     """Rank & Sort's inputs from mmdet's or the authors' targets.
 
     Args:
@@ -149,6 +187,7 @@ def rank_sort_targets(pred: Tensor, target,
             ``C``; each positive's IoU target) or ``[N, C]`` float IoU
             targets (``> 0``: a positive with that target).
         label_weight: None, ``[N]`` or ``[N, C]``; entries <= 0 ignored.
+        deferred: Where the value checks go (see :func:`check_values`).
 
     Returns:
         int8 ranking labels ``[N*C]`` (1 / 0 / -1 ignored), the targets
@@ -166,10 +205,14 @@ def rank_sort_targets(pred: Tensor, target,
                             f'labels {tuple(cls_labels.shape)}')
         iou, columns = ious.detach(), pred.shape[1]
         check_values(((iou >= 0) & (iou <= 1)).all(),
-                     'IoU targets must lie in [0, 1]')
+                     'IoU targets must lie in [0, 1]', deferred)
         # as the authors: a positive whose target is 0 is a negative
         labels = ranking_labels(
-            pred, cls_labels, label_weight, keep_positive=iou > 0)
+            pred,
+            cls_labels,
+            label_weight,
+            keep_positive=iou > 0,
+            deferred=deferred)
     else:
         if not torch.is_tensor(target) or not \
                 target.is_floating_point() or target.shape != pred.shape:
@@ -178,6 +221,9 @@ def rank_sort_targets(pred: Tensor, target,
                 f'[N, C] = {tuple(pred.shape)} tensor of IoU targets')
         iou, columns = target.detach(), 1
         check_values(((iou >= 0) & (iou <= 1)).all(),
-                     'IoU targets must lie in [0, 1]')
-        labels = ranking_labels(pred, (iou > 0).to(torch.int8), label_weight)
+                     'IoU targets must lie in [0, 1]', deferred)
+        labels = ranking_labels(
+            pred, (iou > 0).to(torch.int8),
+            label_weight,
+            deferred=deferred)
     return labels.reshape(-1), iou.reshape(-1), columns

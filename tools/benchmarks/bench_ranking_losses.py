@@ -305,15 +305,17 @@ def scaling_tables(args) -> None:
 
 def comm_bytes(world: int, p_total: int, p_rank: int, name: str):
     """(sent, received) bytes of one global ranking-loss call per rank:
-    the minimum positive (8 B all-reduce), the counts table (4 int64
-    all-gathered), the positives' scores (+ IoU targets for Rank & Sort,
+    the minimum positive (8 B all-reduce), the counts table (4 int64 and
+    one per input check, all-gathered: the labels, and Rank & Sort's IoU
+    targets), the positives' scores (+ IoU targets for Rank & Sort,
     localisation errors for aLRP) as float64 padded to the longest rank,
     the per-positive false-positive counts (float64 all-reduce); aLRP adds
     its localisation value (a float32 all-reduce)."""
     ring = 2 * (world - 1) / world
     per_pos = 8 if name == 'ap' else 16
     reduce_bytes = 8 + p_total * 8 + (4 if name == 'alrp' else 0)
-    gather_in = 4 * 8 + p_rank * per_pos
+    columns = 4 + (2 if name == 'rs' else 1)
+    gather_in = columns * 8 + p_rank * per_pos
     sent = ring * reduce_bytes + (world - 1) * gather_in
     return int(sent), int(sent)
 
