@@ -1,4 +1,4 @@
-"""Safe checkpoint loading for mmengine 0.10.7 under torch >= 2.6.
+"""Safe checkpoint loading for mmengine 0.10.7 on every supported torch.
 
 torch 2.6 made ``torch.load`` default to ``weights_only=True``; mmengine
 0.10.7 calls it without the argument, so its own checkpoints (which pickle a
@@ -15,15 +15,28 @@ torch 2.6 made ``torch.load`` default to ``weights_only=True``; mmengine
 * full unpickling is the user's explicit opt-in (``trust=True``: the tools'
   ``--trust-checkpoint`` flag or ``MMDET_LOSSPLUS_TRUST_CHECKPOINTS=1``).
 
+torch < 2.5 has no ``safe_globals`` to extend its ``weights_only``
+unpickler with. There local files are read by torch's loader with an
+unpickler of ours (:class:`AllowListUnpickler`, given to ``torch.load`` as
+its pickle module) that resolves only torch's own tensor-rebuilding globals
+and the same allow-list, and refuses anything else the same way; URLs
+(whose loader takes no pickle module) load with torch's own
+``weights_only=True``. Nothing ever falls back to full unpickling without
+the opt-in.
+
 Importing :mod:`mmdet_lossplus` changes nothing: outside the context
 mmengine uses torch's own default.
 """
+import _compat_pickle
+import collections
 import contextlib
 import os
 import pickle
 import re
+import types
 import warnings
-from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
+from typing import (Any, Callable, Dict, Iterator, List, Optional, Tuple,
+                    Union)
 
 import torch
 
@@ -34,6 +47,10 @@ OPT_IN = (f'--trust-checkpoint (tools/train.py, tools/test.py) or the '
           f'environment variable {TRUST_ENV}=1')
 
 Allowed = Union[Callable, Tuple[Callable, str]]
+
+#: Use :class:`AllowListUnpickler` even where torch has ``safe_globals``
+#: (tests of the path that torch < 2.5 takes).
+FORCE_OWN_UNPICKLER = False
 
 
 class UntrustedCheckpointError(pickle.UnpicklingError):
@@ -72,14 +89,18 @@ def checkpoint_allowlist() -> List[Allowed]:
     """
     import numpy as np
     from mmengine.logging import HistoryBuffer
-    multiarray = np._core.multiarray if hasattr(
-        np, '_core') else np.core.multiarray
+
+    # by numpy's version, not hasattr(np, '_core'): opencv 4.10 adds a
+    # stub np._core without multiarray to numpy 1
+    numpy_2 = int(np.__version__.split('.')[0]) >= 2
+    multiarray = np._core.multiarray if numpy_2 else np.core.multiarray
     allowed: List[Allowed] = [
         HistoryBuffer, (_history_buffer_method, 'builtins.getattr'),
-        np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar,
-        (multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),
-        (multiarray.scalar, 'numpy.core.multiarray.scalar')
+        np.ndarray, np.dtype
     ]
+    for name in ('_reconstruct', 'scalar'):  # both spellings, any numpy
+        for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
+            allowed.append((getattr(multiarray, name), f'{module}.{name}'))
     # numeric and bool dtypes, under both module spellings of numpy 2
     for char in '?bBhHiIlLqQefdgFDG':
         dtype_class = type(np.dtype(char))
@@ -131,9 +152,96 @@ def _refused_global(message: str) -> str:
     match = re.search(r'GLOBAL ([\w.]+)', message)
     if match:
         return match.group(1)
+    match = re.search(r'getattr\(.*?\) is not allowed', message)
+    if match:
+        return match.group(0)
     match = re.search(r'Unsupported operand \d+|Unsupported class [\w.]+',
                       message)
     return match.group(0) if match else 'an object outside the allow-list'
+
+
+def _global_name(entry: Allowed) -> Tuple[str, Callable]:
+    if isinstance(entry, tuple):
+        return entry[1], entry[0]
+    return f'{entry.__module__}.{entry.__qualname__}', entry
+
+
+def _torch_globals() -> Dict[str, Any]:
+    """What torch's own pickles of tensors and state dicts name (storages
+    are resolved by torch's loader before the unpickler is asked)."""
+    found: Dict[str, Any] = {
+        'collections.OrderedDict': collections.OrderedDict,
+        'torch.Size': torch.Size,
+        'torch.device': torch.device,
+        'torch.nn.parameter.Parameter': torch.nn.Parameter,
+        'torch._tensor._rebuild_from_type_v2':
+        torch._tensor._rebuild_from_type_v2,
+        '_codecs.encode': __import__('_codecs').encode,  # bytes
+        'builtins.set': set,
+        'builtins.bytearray': bytearray,
+        'builtins.complex': complex,
+    }
+    for name in ('_rebuild_tensor', '_rebuild_tensor_v2',
+                 '_rebuild_tensor_v3', '_rebuild_parameter',
+                 '_rebuild_parameter_with_state'):
+        if hasattr(torch._utils, name):
+            found[f'torch._utils.{name}'] = getattr(torch._utils, name)
+    if hasattr(torch.serialization, '_get_layout'):
+        found['torch.serialization._get_layout'] = \
+            torch.serialization._get_layout
+    for value in vars(torch).values():
+        if isinstance(value, torch.dtype):
+            found[str(value)] = value
+    return found
+
+
+class AllowListUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only torch's tensor-rebuilding globals
+    and :func:`checkpoint_allowlist`; any other global is an
+    ``UnpicklingError`` naming it (``GLOBAL module.name``). For torch
+    without ``safe_globals`` (< 2.5), given to ``torch.load`` through
+    :func:`allowlist_pickle_module`."""
+
+    _allowed: Optional[Dict[str, Any]] = None
+
+    def find_class(self, module: str, name: str) -> Any:
+        if AllowListUnpickler._allowed is None:
+            allowed = _torch_globals()
+            allowed.update(_global_name(e) for e in checkpoint_allowlist())
+            AllowListUnpickler._allowed = allowed
+        # protocol-2 pickles (torch.save's) spell Python 2 names
+        # (__builtin__.getattr): map them as pickle's own find_class does
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        key = f'{module}.{name}'
+        if key not in AllowListUnpickler._allowed:
+            raise pickle.UnpicklingError(
+                f'Unsupported global: GLOBAL {key} is not allowed')
+        return AllowListUnpickler._allowed[key]
+
+
+def allowlist_pickle_module() -> types.ModuleType:
+    """A pickle module for ``torch.load(..., pickle_module=...)`` whose
+    ``Unpickler`` is :class:`AllowListUnpickler`."""
+    module = types.ModuleType('mmdet_lossplus_allowlist_pickle')
+
+    def load(file: Any, **kwargs: Any) -> Any:
+        return AllowListUnpickler(file, **kwargs).load()
+
+    module.Unpickler = AllowListUnpickler  # type: ignore[attr-defined]
+    module.load = load  # type: ignore[attr-defined]
+    module.UnpicklingError = pickle.UnpicklingError  # type: ignore
+    return module
+
+
+def torch_has_safe_globals() -> bool:
+    """Whether torch can extend its ``weights_only`` unpickler for the
+    duration of a load (torch >= 2.5), unless :data:`FORCE_OWN_UNPICKLER`."""
+    serialization = torch.serialization
+    return not FORCE_OWN_UNPICKLER and hasattr(
+        serialization, 'safe_globals') and hasattr(serialization,
+                                                   'get_safe_globals')
 
 
 @contextlib.contextmanager
@@ -162,8 +270,17 @@ def load_checkpoint_file(load: Callable, f: Any, *args: Any, trust: bool,
     if trust:
         kwargs['weights_only'] = False
         return load(f, *args, **kwargs)
-    kwargs['weights_only'] = True
-    with _allowlisted():
+    if torch_has_safe_globals():
+        context: Any = _allowlisted()
+        kwargs['weights_only'] = True
+    elif load is torch.load:
+        context = contextlib.nullcontext()
+        kwargs.update(
+            weights_only=False, pickle_module=allowlist_pickle_module())
+    else:  # a URL loader on old torch: torch's own allow-list only
+        context = contextlib.nullcontext()
+        kwargs['weights_only'] = True
+    with context:
         try:
             return load(f, *args, **kwargs)
         except pickle.UnpicklingError as err:

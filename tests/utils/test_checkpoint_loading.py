@@ -1,7 +1,9 @@
 """Checkpoint loading is safe by default: mmengine/mmdet checkpoints load
-with torch's weights_only unpickler plus an allow-list, anything else is
-refused, full unpickling is an explicit opt-in, and importing the plugin
-changes nothing."""
+with torch's weights_only unpickler plus an allow-list (torch >= 2.5) or
+our own allow-list unpickler (older torch; forced here on the newer one
+too), anything else is refused, full unpickling is an explicit opt-in, and
+importing the plugin changes nothing. Every test runs on both paths."""
+import importlib
 import io
 import os
 import os.path as osp
@@ -14,8 +16,26 @@ from checkpoint_helpers import crafted_checkpoint
 from mmengine.logging import HistoryBuffer
 
 import mmdet_lossplus  # noqa: F401
+from mmdet_lossplus.functional.torch_compat import TORCH_VERSION
 from mmdet_lossplus.utils import (TRUST_ENV, UntrustedCheckpointError,
                                   checkpoint_loading, trust_from_env)
+
+# the module (the package exports its context manager under its name)
+loading_module = importlib.import_module(
+    'mmdet_lossplus.utils.checkpoint_loading')
+OWN = 'own-unpickler'
+
+
+@pytest.fixture(autouse=True, params=['torch-safe-globals', OWN])
+def loader(request, monkeypatch):
+    """Which allow-list mechanism loads: torch's (>= 2.5) or ours (the
+    path of older torch)."""
+    if request.param == OWN:
+        monkeypatch.setattr(loading_module, 'FORCE_OWN_UNPICKLER', True)
+    elif not hasattr(torch.serialization, 'safe_globals'):
+        pytest.skip(f'torch {torch.__version__} has no safe_globals: only '
+                    'the own unpickler runs here')
+    return request.param
 
 
 def _load(path):
@@ -49,6 +69,10 @@ def test_crafted_checkpoint_refused_under_the_policy(tmp_path):
     assert not osp.exists(marker)
 
 
+@pytest.mark.skipif(
+    TORCH_VERSION < (2, 6),
+    reason='torch < 2.6 unpickles fully by default: without the context '
+    'mmengine gets torch\'s default, which the plugin does not change')
 def test_crafted_checkpoint_refused_without_the_context(tmp_path):
     # the plugin is imported: mmengine still uses torch's safe default
     path = str(tmp_path / 'evil.pth')
@@ -134,6 +158,9 @@ def test_numpy_1_spelling_of_old_zoo_files(tmp_path):
     assert ckpt['meta']['seed'] == 7
 
 
+@pytest.mark.skipif(
+    not hasattr(torch.serialization, 'add_safe_globals'),
+    reason='torch < 2.4 has no user safe globals to keep')
 def test_user_safe_globals_survive(tmp_path):
 
     class Mine:
@@ -151,7 +178,7 @@ def test_user_safe_globals_survive(tmp_path):
         torch.serialization.clear_safe_globals()
 
 
-def test_url_loads_follow_the_policy(tmp_path):
+def test_url_loads_follow_the_policy(tmp_path, loader):
     # mmengine's http(s) loader goes through load_url; a file:// URL runs
     # the same torch.hub path without a network
     import mmengine.runner.checkpoint as ckpt_module
@@ -163,6 +190,24 @@ def test_url_loads_follow_the_policy(tmp_path):
             ckpt_module.load_url(
                 'file://' + path, model_dir=str(tmp_path / 'hub'))
     assert not osp.exists(marker)
+    # a plain state dict loads (torch's own allow-list on the old path)
+    good = str(tmp_path / 'good.pth')
+    torch.save(dict(state_dict=dict(w=torch.arange(3.))), good)
+    with checkpoint_loading():
+        ckpt = ckpt_module.load_url(
+            'file://' + good, model_dir=str(tmp_path / 'hub2'))
+    assert torch.equal(ckpt['state_dict']['w'], torch.arange(3.))
+
+
+def test_own_unpickler_names_the_refused_global(tmp_path):
+    path = str(tmp_path / 'evil.pth')
+    crafted_checkpoint(path, str(tmp_path / 'pwned'))
+    with open(path, 'rb') as f:
+        data = f.read()
+    with pytest.raises(UntrustedCheckpointError, match='posix.mkdir'):
+        loading_module.load_checkpoint_file(
+            torch.load, io.BytesIO(data), trust=False)
+    assert not osp.exists(str(tmp_path / 'pwned'))
 
 
 @pytest.mark.parametrize('value, expected', [('1', True), ('TRUE', True),
