@@ -51,8 +51,13 @@ def adapt_cfg_to_device(cfg: Any,
 
     Without CUDA, mmengine's default DDP wrapper passes
     ``device_ids=[LOCAL_RANK]``, which DDP rejects for CPU modules; we ask
-    for ``device_ids=None`` (unless the config chose a wrapper itself).
-    On CUDA machines the config is left untouched.
+    for ``device_ids=None`` (unless the config chose a wrapper itself)
+    with the other settings mmengine's default uses on GPUs
+    (``broadcast_buffers=False``, the config's ``find_unused_parameters``):
+    with torch's default ``broadcast_buffers=True`` rank 0's buffers would
+    overwrite every rank's at each forward on CPU only, hiding per-rank
+    drift of the losses' state that GPU runs would have. On CUDA machines
+    the config is left untouched.
     """
     cuda = torch.cuda.is_available() if cuda is None else cuda
     if launcher == 'none' or cuda:
@@ -60,7 +65,10 @@ def adapt_cfg_to_device(cfg: Any,
     wrapper = cfg.get('model_wrapper_cfg', None)
     if wrapper is None:
         cfg.model_wrapper_cfg = dict(
-            type='MMDistributedDataParallel', device_ids=None)
+            type='MMDistributedDataParallel',
+            device_ids=None,
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
     elif wrapper.get('type', 'MMDistributedDataParallel') in (
             'MMDistributedDataParallel', 'mmengine.MMDistributedDataParallel'):
         wrapper['device_ids'] = None

@@ -16,9 +16,27 @@ def test_set_data_root_moves_datasets_and_evaluators():
 def test_cpu_ddp_gets_device_ids_none_and_gloo():
     cfg = Config.fromfile(DEMO_CONFIG)
     adapt_cfg_to_device(cfg, 'pytorch', cuda=False)
+    # the settings of mmengine's own GPU wrapper but the device ids
     assert cfg.model_wrapper_cfg == dict(
-        type='MMDistributedDataParallel', device_ids=None)
+        type='MMDistributedDataParallel',
+        device_ids=None,
+        broadcast_buffers=False,
+        find_unused_parameters=False)
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+    cfg = Config.fromfile(DEMO_CONFIG)
+    cfg.find_unused_parameters = True
+    adapt_cfg_to_device(cfg, 'pytorch', cuda=False)
+    assert cfg.model_wrapper_cfg.find_unused_parameters is True
+
+
+def test_the_gpu_wrapper_settings_are_mmengines():
+    # what the CPU wrapper copies: mmengine's default GPU wrapper
+    import inspect
+
+    from mmengine.runner import Runner
+    source = inspect.getsource(Runner.wrap_model)
+    assert 'broadcast_buffers=False' in source
+    assert "find_unused_parameters = self.cfg.get(" in source
 
 
 def test_cuda_or_single_process_configs_are_untouched():
