@@ -77,9 +77,12 @@ class RankSortATSSHead(AllLevelATSSHead):
         pos_targets = bbox_targets[pos]
         decoded = get_box_tensor(
             self.bbox_coder.decode(anchors[pos], bbox_pred[pos]))
-        ious = cls_score.new_zeros(labels.shape)
+        # float32 whatever the scores' precision (fp16 under autocast):
+        # the sorting targets must not be rounded to 3 digits
+        ious = torch.zeros(labels.shape, dtype=torch.float32, device=device)
         ious[pos] = bbox_overlaps(
-            decoded.detach(), pos_targets, is_aligned=True).clamp(0, 1)
+            decoded.detach().float(), pos_targets.float(),
+            is_aligned=True).clamp(0, 1).float()
         loss_rank, loss_sort = self.loss_cls(cls_score, (labels, ious),
                                              label_weights)
 
@@ -90,7 +93,7 @@ class RankSortATSSHead(AllLevelATSSHead):
             0 * decoded.sum()
         # each positive's box loss weighted by its largest class
         # probability (detached), normalised by their (global) sum
-        weights = cls_score[pos].detach().sigmoid().amax(1)
+        weights = cls_score[pos].detach().float().sigmoid().amax(1)
         norm, world = self.normaliser(weights.sum(), device, minimum=1e-12)
         loss_bbox = (weights * box_losses).sum() / norm
         loss_bbox = self.self_balance(loss_rank + loss_sort, loss_bbox, world)

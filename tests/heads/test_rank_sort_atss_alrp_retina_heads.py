@@ -184,3 +184,24 @@ def test_rank_sort_head_predicts_from_class_scores():
 def test_wrong_loss_configuration_is_refused(cls, cfg, loss_cls, match):
     with pytest.raises((TypeError, ValueError), match=match):
         cls(**dict(cfg, loss_cls=loss_cls))
+
+
+def test_rank_sort_iou_targets_stay_float32_under_fp16_scores():
+    # autocast hands the loss fp16 scores: the IoU targets must not be
+    # built in fp16 (3 significant digits) from them
+    head = build_head(RankSortATSSHead, RS)
+    feats, gts, metas = random_batch(0)
+    cls_scores, bbox_preds = head(feats)
+    seen = {}
+    forward = head.loss_cls.forward
+
+    def spy(pred, target, *args, **kwargs):
+        seen['ious'] = target[1]
+        return forward(pred.float(), target, *args, **kwargs)
+
+    head.loss_cls.forward = spy
+    head.loss_by_feat([s.half() for s in cls_scores], bbox_preds, gts, metas)
+    half = seen['ious']
+    head.loss_by_feat(cls_scores, bbox_preds, gts, metas)
+    assert half.dtype == torch.float32
+    assert torch.equal(half, seen['ious'])  # the same targets as in fp32
