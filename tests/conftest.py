@@ -115,16 +115,29 @@ def run_together(commands, envs, timeout=600, drop=()):
     return outputs
 
 
-def run_torchrun(args, nproc=2, timeout=600, env=None):
+RECORDER = osp.join(ROOT, 'tests', 'dist', 'collective_recorder.py')
+
+
+def run_torchrun(args, nproc=2, timeout=600, env=None, record=True):
     """Run ``args`` under ``torchrun --nproc_per_node=nproc`` (gloo on CPU),
-    ``env`` added to the environment."""
-    return run_py(
+    ``env`` added to the environment.
+
+    With ``record`` (default) a worker script runs under
+    tests/dist/collective_recorder.py: when it destroys its process group,
+    every rank must have issued the same collectives (op, shapes, dtypes),
+    or the run fails."""
+    args = list(args)
+    if record and args and args[0].endswith('.py'):
+        args = [RECORDER] + args
+    proc = run_py(
         [
             '-m', 'torch.distributed.run', '--nnodes=1',
             f'--nproc_per_node={nproc}', f'--master_port={free_port()}'
-        ] + list(args),
+        ] + args,
         timeout=timeout,
         env=env)
+    assert 'COLLECTIVES DIFFER' not in proc.stdout, proc.stdout[-3000:]
+    return proc
 
 
 def read_scalars(work_dir):

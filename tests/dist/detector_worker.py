@@ -19,6 +19,7 @@ HEAD: retina (default) | atss | fcos (their demo configs; ghm is GHM-C
 there, the box losses being ATSS's and FCOS's own)
 """
 import copy
+import os
 import os.path as osp
 import sys
 
@@ -49,7 +50,8 @@ HEAD_CONFIGS['atss'].update(
     ranksort='configs/atss/atss_r18_fpn_ranksort_demo.py',
     ranksort_no_gt='configs/atss/atss_r18_fpn_ranksort_demo.py',
     ranksort_control='configs/atss/atss_r18_fpn_ranksort_demo.py')
-B = 2  # images per rank
+# images per rank (LOSSPLUS_IMAGES_PER_RANK: 1 for the 4 x 1 = 1 x 4 runs)
+B = int(os.environ.get('LOSSPLUS_IMAGES_PER_RANK', '2'))
 
 
 def config_of(case, head):

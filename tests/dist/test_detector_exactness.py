@@ -44,3 +44,15 @@ def test_negative_control_per_process_ranking_does_not_match(head, case):
     proc = run_torchrun([WORKER, case, head], timeout=400)
     assert 'rank 0 MISMATCH as expected' in proc.stdout, proc.stdout[-3000:]
     assert 'rank 1 MISMATCH as expected' in proc.stdout
+
+
+@pytest.mark.parametrize('head,case', [('retina', 'aploss'), ('retina', 'ghm'),
+                                       ('atss', 'ranksort_no_gt')])
+def test_four_ranks_of_one_image_equal_one_process_of_four(head, case):
+    proc = run_torchrun([WORKER, case, head],
+                        nproc=4,
+                        timeout=600,
+                        env={'LOSSPLUS_IMAGES_PER_RANK': '1'})
+    for rank in range(4):
+        assert f'rank {rank} OK {case}' in proc.stdout, proc.stdout[-3000:]
+        assert f'rank {rank} COLLECTIVES SAME' in proc.stdout
