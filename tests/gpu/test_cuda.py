@@ -1,4 +1,4 @@
-"""The CUDA path: run whenever CUDA is present (``make gpu-check`` runs only
+"""The CUDA path: run whenever CUDA is present (``make gpu-tests`` runs only
 these), reported as skipped with the reason where it is not.
 
 * every loss gives the same value and gradient on CUDA as on CPU;
@@ -24,7 +24,7 @@ pytestmark = [
     pytest.mark.skipif(
         not torch.cuda.is_available(),
         reason='needs CUDA (torch.cuda.is_available() is False here): '
-        'not run; use make gpu-check on a GPU machine')
+        'not run; use make gpu-tests on a GPU machine')
 ]
 
 DIST = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'dist')
