@@ -45,11 +45,10 @@ def true_positions(mask: Tensor, count: int) -> Tensor:
 
     ``torch.nonzero_static`` on CPU (torch >= 2.1). Elsewhere it has no
     kernel before torch 2.6 on CUDA (and crashed on an empty CUDA input
-    until 2025), so the positions are scattered into place instead: the
-    ``k``-th True entry goes to slot ``k`` (an integer cumulative sum, exact
-    and deterministic), the others to a spare slot dropped at the end.
-    ``index_put_`` without accumulation is deterministic on CUDA under
-    ``torch.use_deterministic_algorithms(True)``.
+    until 2025): there the ``k``-th True entry is where the running count
+    of True entries first reaches ``k``, found by a binary search in that
+    count (an integer cumulative sum: exact, deterministic, 4 bytes per
+    entry while it lives).
 
     Args:
         mask: ``[M]`` bool.
@@ -58,13 +57,10 @@ def true_positions(mask: Tensor, count: int) -> Tensor:
     """
     if not accelerator_path(mask.device):
         return torch.nonzero_static(mask, size=count)[:, 0]
-    slot = torch.cumsum(mask, 0) - 1
-    slot = torch.where(mask, slot, torch.full_like(slot, count))
-    out = torch.zeros(count + 1, dtype=torch.int64, device=mask.device)
-    out.index_put_((slot, ),
-                   torch.arange(mask.numel(), device=mask.device),
-                   accumulate=False)
-    return out[:count]
+    dtype = torch.int32 if mask.numel() < 2**31 else torch.int64
+    running = torch.cumsum(mask, 0, dtype=dtype)
+    wanted = torch.arange(1, count + 1, dtype=dtype, device=mask.device)
+    return torch.searchsorted(running, wanted)
 
 
 def bin_sums(index: Tensor,
