@@ -11,7 +11,19 @@ CONFIG ?= configs/retinanet/retinanet_r18_fpn_demo.py
 WORK_DIR ?= work_dirs/demo
 STAMP := $(VENV)/.stack-installed
 
-.PHONY: venv demo test gpu-check data lint bench bench-training results results-plan results-table sweep sweep-alrp clean
+# The floor of the supported torch range, checked by `make test-compat`.
+COMPAT_TORCH ?= 2.1.2
+COMPAT_VENV := .venv-compat
+COMPAT_PY := $(COMPAT_VENV)/bin/python
+COMPAT_STAMP := $(COMPAT_VENV)/.stack-installed
+# mmcv's wheel is built against one torch: a cache of its own per torch,
+# or pip would hand this venv the wheel built for the main venv's torch
+COMPAT_PIP := PIP_CACHE_DIR=$(HOME)/.cache/pip-torch-$(COMPAT_TORCH) \
+	$(COMPAT_PY) -m pip
+# torch 2.1 is built against numpy 1: keep every install below 2
+NUMPY1 := 'numpy<2'
+
+.PHONY: venv demo test test-compat gpu-check gpu-tests data lint bench bench-training results results-plan results-table sweep sweep-alrp clean
 
 venv: $(STAMP)
 
@@ -37,11 +49,36 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
-# The CUDA checks only (tests/gpu): run on a GPU machine; elsewhere every
-# one is reported as skipped with the reason. The CPU stack of the venv has
-# no CUDA here; on a GPU machine pip resolves torch==2.13.0 to its CUDA
-# build (or point PY at an environment that has one).
-gpu-check: $(STAMP)
+# The whole suite on the floor of the supported range (torch 2.1, what
+# mmcv 2.1.0's prebuilt CUDA wheels and so most mmdet 3.3 users run), CPU
+# build from PyPI, numpy 1, mmcv 2.1.0 compiled against it (about 11 min
+# the first time; its own pip cache keeps the wheel).
+$(COMPAT_STAMP): setup.cfg setup.py
+	@test -x $(COMPAT_PY) || $(PYTHON) -m venv $(COMPAT_VENV)
+	@echo ">>> installing torch $(COMPAT_TORCH) and build requirements"
+	$(COMPAT_PIP) install --quiet torch==$(COMPAT_TORCH) $(NUMPY1) \
+		'setuptools==80.9.0' wheel
+	@echo ">>> building mmcv 2.1.0 against torch $(COMPAT_TORCH)"
+	MMCV_WITH_OPS=1 MAX_JOBS=2 $(COMPAT_PIP) install --no-build-isolation \
+		mmcv==2.1.0 $(NUMPY1)
+	$(COMPAT_PIP) install --quiet mmengine==0.10.7 mmdet==3.3.0 $(NUMPY1)
+	$(COMPAT_PIP) install --quiet --no-build-isolation -e '.[tests]' $(NUMPY1)
+	@touch $(COMPAT_STAMP)
+
+test-compat: $(COMPAT_STAMP)
+	$(COMPAT_PY) -c "import torch, numpy; print('torch', torch.__version__, '| numpy', numpy.__version__)"
+	$(COMPAT_PY) -m pytest -q tests
+
+# The GPU check (tools/gpu_check.py): needs only a CUDA build of torch, no
+# venv, no mmcv/mmengine/mmdet (a bare accelerator machine); prints one
+# table and writes results/gpu_check.json. GPU_PYTHON picks the interpreter.
+GPU_PYTHON ?= python3
+gpu-check:
+	$(GPU_PYTHON) tools/gpu_check.py --out results/gpu_check.json
+
+# The CUDA tests of the suite (tests/gpu), on a GPU machine with the full
+# stack; elsewhere every one is reported as skipped with the reason.
+gpu-tests: $(STAMP)
 	$(PY) -c "import torch; print('torch', torch.__version__, '| CUDA available:', torch.cuda.is_available(), '|', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no device')"
 	$(PY) -m pytest -v -rs -m cuda tests/gpu
 

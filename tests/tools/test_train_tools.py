@@ -24,23 +24,37 @@ def single_run(tmp_path_factory, tiny_data):
     return work_dir
 
 
-def test_training_checkpoint_loads_under_the_safe_policy(single_run):
+def test_training_checkpoint_loads_under_the_safe_policy(
+        single_run, monkeypatch):
     # what a full mmengine checkpoint holds beyond tensors: exactly the
-    # allow-list's kinds; it loads without the opt-in
-    from mmdet_lossplus.utils.checkpoint_loading import load_checkpoint_file
+    # allow-list's kinds; it loads without the opt-in, through torch's
+    # allow-list (torch >= 2.5) and through our unpickler (older torch)
+    import importlib
+    loading = importlib.import_module(
+        'mmdet_lossplus.utils.checkpoint_loading')
     path = osp.join(single_run, 'iter_4.pth')
-    unsafe = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
-    assert unsafe <= {
-        'builtins.getattr', 'numpy.ndarray', 'numpy.dtype',
-        'numpy._core.multiarray.scalar', 'numpy._core.multiarray._reconstruct',
-        'mmengine.logging.history_buffer.HistoryBuffer'
-    } | {f'numpy.dtypes.{n}'
-         for n in dir(__import__('numpy').dtypes)}
-    ckpt = load_checkpoint_file(
-        torch.load, path, trust=False, map_location='cpu')
-    assert {
-        'meta', 'state_dict', 'message_hub', 'optimizer', 'param_schedulers'
-    } <= set(ckpt)
+    if hasattr(torch.serialization, 'get_unsafe_globals_in_checkpoint'):
+        unsafe = set(
+            torch.serialization.get_unsafe_globals_in_checkpoint(path))
+        assert unsafe <= {
+            'builtins.getattr', 'numpy.ndarray', 'numpy.dtype',
+            'numpy._core.multiarray.scalar',
+            'numpy._core.multiarray._reconstruct',
+            'numpy.core.multiarray.scalar',
+            'numpy.core.multiarray._reconstruct',
+            'mmengine.logging.history_buffer.HistoryBuffer'
+        } | {f'numpy.dtypes.{n}'
+             for n in dir(__import__('numpy').dtypes)}
+    for own in (False, True):
+        if not own and not hasattr(torch.serialization, 'safe_globals'):
+            continue  # torch < 2.5: only our unpickler exists
+        monkeypatch.setattr(loading, 'FORCE_OWN_UNPICKLER', own)
+        ckpt = loading.load_checkpoint_file(
+            torch.load, path, trust=False, map_location='cpu')
+        assert {
+            'meta', 'state_dict', 'message_hub', 'optimizer',
+            'param_schedulers'
+        } <= set(ckpt)
 
 
 @pytest.mark.parametrize('tool', ['train', 'test'])

@@ -144,17 +144,22 @@ def test_zoo_style_checkpoint_loads_by_default(tmp_path):
     assert torch.equal(ckpt['state_dict']['w'], torch.arange(4.))
 
 
-def test_numpy_1_spelling_of_old_zoo_files(tmp_path):
-    # files written under numpy 1 name numpy.core.multiarray.*
+@pytest.mark.parametrize('spelling', [b'numpy.core', b'numpy._core'])
+def test_both_numpy_spellings_load(tmp_path, spelling):
+    # files written under numpy 1 name numpy.core.multiarray.*, under
+    # numpy 2 numpy._core.multiarray.*: both load under either numpy
     path = str(tmp_path / 'old.pth')
     _zoo_style(path, legacy=True)
     with open(path, 'rb') as f:
         data = f.read()
-    old = data.replace(b'numpy._core.multiarray\n', b'numpy.core.multiarray\n')
-    assert old != data
+    spelt = data
+    for name in (b'numpy.core', b'numpy._core'):
+        spelt = spelt.replace(name + b'.multiarray\n',
+                              spelling + b'.multiarray\n')
+    assert spelling + b'.multiarray\n' in spelt
     import mmengine.runner.checkpoint as ckpt_module
     with checkpoint_loading():  # what mmengine's ceph/pavi loaders call
-        ckpt = ckpt_module.torch.load(io.BytesIO(old), map_location='cpu')
+        ckpt = ckpt_module.torch.load(io.BytesIO(spelt), map_location='cpu')
     assert ckpt['meta']['seed'] == 7
 
 
