@@ -76,8 +76,7 @@ _DETERMINISTIC_RAISES = {
 
 
 def _is_mask(index) -> bool:
-    return torch.is_tensor(index) and index.dtype in (torch.bool,
-                                                      torch.uint8)
+    return torch.is_tensor(index) and index.dtype in (torch.bool, torch.uint8)
 
 
 def _sync_kind(func, args, kwargs):

@@ -76,9 +76,7 @@ def test_deterministic_refusals_are_caught():
     assert dict(cuda_behaviour(lambda: torch.cumsum(X, 0)).refused) == {
         'floating cumsum': 1
     }
-    assert dict(cuda_behaviour(lambda: torch.histc(X)).refused) == {
-        'histc': 1
-    }
+    assert dict(cuda_behaviour(lambda: torch.histc(X)).refused) == {'histc': 1}
     assert dict(cuda_behaviour(lambda: torch.kthvalue(X, 1)).refused) == {
         'kthvalue': 1
     }

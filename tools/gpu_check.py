@@ -205,8 +205,8 @@ def focal_call(entries: int) -> Callable:
 
     def run(device, dtype):
         x = pred.to(device, dtype).detach().clone().requires_grad_()
-        sigmoid_focal_loss(x, onehot.to(device, dtype),
-                           reduction='sum').backward()
+        sigmoid_focal_loss(
+            x, onehot.to(device, dtype), reduction='sum').backward()
         return [], x.grad
 
     return run
@@ -255,8 +255,8 @@ def check_low_precision(calls, device, rows):
                     out, grad = calls[name](device, dtype)
             else:  # CPU autocast takes bf16 only on older torch
                 out, grad = calls[name](device, dtype)
-            finite = all(bool(torch.isfinite(o)) for o in out) and bool(
-                torch.isfinite(grad).all())
+            finite = all(bool(torch.isfinite(o))
+                         for o in out) and bool(torch.isfinite(grad).all())
             rel = rel_diff(out, ref)
             # bf16 keeps 8 bits of the scores: ties reorder a ranking, so
             # its difference is reported, only finiteness is required
@@ -275,8 +275,8 @@ def check_syncs(calls, device, rows):
             run(device, torch.float32)
         n = sum('synchroniz' in str(w.message) for w in caught)
         budget = SYNC_BUDGET.get(name, 0)
-        rows.append(('host syncs per call', name, n <= budget,
-                     f'{n} (budget {budget})'))
+        rows.append(('host syncs per call', name, n
+                     <= budget, f'{n} (budget {budget})'))
 
 
 def check_deterministic(calls, device, rows):
@@ -342,8 +342,10 @@ def check_one_rank_group(L, device, rows):
         backend, init_method='tcp://127.0.0.1:29611', rank=0, world_size=1)
     calls = training_calls(L, 200_000)
     try:
-        local = {n: calls[n](device, torch.float32)
-                 for n in ('GHM-C', 'AP-loss', 'Rank & Sort', 'aLRP')}
+        local = {
+            n: calls[n](device, torch.float32)
+            for n in ('GHM-C', 'AP-loss', 'Rank & Sort', 'aLRP')
+        }
         real = L.dist.is_distributed
         L.dist.is_distributed = lambda: True  # the collectives at W = 1
         try:
@@ -402,8 +404,9 @@ def main() -> int:
         return 2
     L = load_losses()
     name = torch.cuda.get_device_name(0) if device == 'cuda' else 'CPU'
-    print(f'torch {torch.__version__} on {name}; {args.entries} entries',
-          flush=True)
+    print(
+        f'torch {torch.__version__} on {name}; {args.entries} entries',
+        flush=True)
     rows: List[tuple] = []
     calls = training_calls(L, args.entries)
     steps = [
@@ -411,9 +414,9 @@ def main() -> int:
         ('mixed precision', lambda: check_low_precision(calls, device, rows)),
         ('host syncs', lambda: check_syncs(calls, device, rows)),
         ('deterministic', lambda: check_deterministic(calls, device, rows)),
-        ('time and memory', lambda: check_speed_memory(
-            calls, focal_call(args.entries), device, args.entries,
-            args.rounds, rows)),
+        ('time and memory',
+         lambda: check_speed_memory(calls, focal_call(args.entries), device,
+                                    args.entries, args.rounds, rows)),
         ('1-rank group', lambda: check_one_rank_group(L, device, rows)),
         ('invalid label', lambda: check_bad_label(device, rows)),
     ]
@@ -423,10 +426,10 @@ def main() -> int:
         try:
             step()
         except Exception as err:  # a row, not an abort: the others still run
-            rows.append((title, 'all', False, f'{type(err).__name__}: {err}'
-                         [:70]))
+            rows.append(
+                (title, 'all', False, f'{type(err).__name__}: {err}'[:70]))
         print(f'    {time.time() - t0:.0f} s', flush=True)
-    print(f'\n| check | loss | ok | detail |\n|---|---|---|---|')
+    print('\n| check | loss | ok | detail |\n|---|---|---|---|')
     for check, loss, ok, detail in rows:
         mark = '-' if ok is None else ('yes' if ok else '**NO**')
         print(f'| {check} | {loss} | {mark} | {detail} |')
@@ -440,7 +443,9 @@ def main() -> int:
                     rows=[
                         dict(check=c, loss=n, ok=o, detail=d)
                         for c, n, o, d in rows
-                    ]), f, indent=1)
+                    ]),
+                f,
+                indent=1)
     return 0 if all(ok is not False for _, _, ok, _ in rows) else 1
 
 

@@ -143,5 +143,6 @@ def ap_loss_with_update(scores: Tensor,
     interp_in_order[order] = interp
     mine = interp_in_order[pos_offset:pos_offset + pos_idx.numel()]
     update[pos_idx] = (-(1.0 - mine) / num_pos).to(update.dtype)
-    return APLossResult(loss, update, device_scalar(num_pos, loss.dtype, loss.device),
+    return APLossResult(loss, update,
+                        device_scalar(num_pos, loss.dtype, loss.device),
                         interp_in_order)

@@ -187,7 +187,7 @@ def rank_sort_with_update(scores: Tensor,
                                p).to(out_dtype)
     sorting_update = (scatter_sorted(pos_sort, ranked.order)[mine] /
                       p).to(out_dtype)
-    return RankSortResult(ranking_error.mean(), sorting_error.mean(),
-                          ranking_update, sorting_update,
-                          device_scalar(p, ranking_error.dtype,
-                                        ranking_error.device), pos_idx)
+    return RankSortResult(
+        ranking_error.mean(), sorting_error.mean(), ranking_update,
+        sorting_update,
+        device_scalar(p, ranking_error.dtype, ranking_error.device), pos_idx)

@@ -102,8 +102,8 @@ def _cumsum_raises_when_deterministic(x: Tensor) -> bool:
     # CUDA's float cumsum had no deterministic kernel before torch 2.6
     # (pytorch PR 136224): under use_deterministic_algorithms it raises
     return x.is_floating_point() and (
-        FORCE_PORTABLE or x.device.type == 'cuda' and TORCH_VERSION <
-        (2, 6) and torch.are_deterministic_algorithms_enabled())
+        FORCE_PORTABLE or x.device.type == 'cuda' and TORCH_VERSION < (2, 6)
+        and torch.are_deterministic_algorithms_enabled())
 
 
 def cumsum0(x: Tensor, out: Optional[Tensor] = None) -> Tensor:

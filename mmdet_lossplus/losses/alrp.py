@@ -225,8 +225,8 @@ class aLRPLoss(BatchStatsLoss):  # noqa: N801 (the paper's name)
         step = torch.stack([cls_loss.double(), loc_loss.double(), has_pos])
         # a non-finite call (a mixed-precision overflow, skipped by the
         # scaler) does not count towards the estimate
-        step = torch.where(torch.isfinite(step).all(), step,
-                           torch.zeros_like(step))
+        step = torch.where(
+            torch.isfinite(step).all(), step, torch.zeros_like(step))
         self._sums = self._sums.to(cls_loss.device) + step
         self._calls += 1
         if not by_epoch and self._update_due():

@@ -77,8 +77,8 @@ class GHMR(GHMState):
             pred.detach(), target, label_weight, self.mu, self.bins,
             self.scratch)
         tot = (
-            label_weight.float().sum() if label_weight is not None else
-            device_scalar(grad_elem.numel(), grad_elem.dtype,
-                          grad_elem.device))
+            label_weight.float().sum()
+            if label_weight is not None else device_scalar(
+                grad_elem.numel(), grad_elem.dtype, grad_elem.device))
         return self.harmonize(pred, elem_loss, grad_elem, bin_idx, tot,
                               reduction, self.loss_weight)

@@ -6,9 +6,10 @@ and the ranking hook).
 One host round-trip per call, in one process as across ranks: the counts
 (positives and kept negatives of every rank, non-finite scores, positives
 without a matching value, failed input checks) are read together, then
-the entries are selected at the known counts
-(:func:`~mmdet_lossplus.functional.torch_compat.true_positions`). Across ranks the positives' scores
-(and their IoU targets or localisation errors) travel in one all-gather,
+the entries are selected at the known counts (``true_positions`` of
+:mod:`~mmdet_lossplus.functional.torch_compat`). Across ranks the
+positives' scores (and their IoU targets or localisation errors) travel
+in one all-gather,
 the per-positive false-positive counts in one all-reduce: O(P) numbers.
 """
 import math
@@ -56,16 +57,15 @@ class RankedEntries(NamedTuple):
     nonfinite: bool
 
 
-def select_ranked_entries(flat: Tensor,
-                          labels: Tensor,
-                          delta: float,
-                          global_rank: bool,
-                          pos_values: Optional[Callable[[Tensor],
-                                                        Tensor]] = None,
-                          num_values: Optional[int] = None,
-                          what: str = 'values',
-                          checks: Optional[DeferredChecks] = None
-                          ) -> RankedEntries:
+def select_ranked_entries(
+        flat: Tensor,
+        labels: Tensor,
+        delta: float,
+        global_rank: bool,
+        pos_values: Optional[Callable[[Tensor], Tensor]] = None,
+        num_values: Optional[int] = None,
+        what: str = 'values',
+        checks: Optional[DeferredChecks] = None) -> RankedEntries:
     """Positives, kept negatives and (across ranks) every rank's positives.
 
     Args:
@@ -116,8 +116,8 @@ def select_ranked_entries(flat: Tensor,
     for k, message in enumerate(checks.messages if checks else []):
         ranks = [r for r, row in enumerate(table) if row[4 + k]]
         if ranks:
-            raise ValueError(message + (f' (on rank(s) {ranks})'
-                                        if len(table) > 1 else ''))
+            raise ValueError(
+                message + (f' (on rank(s) {ranks})' if len(table) > 1 else ''))
     bad = [r for r, row in enumerate(table) if row[2]]
     if bad and flat.dtype != torch.float16:
         raise NonFiniteScores(
@@ -176,14 +176,14 @@ def ranking_ap_loss(scores: Tensor,
     return _poisoned(out) if sel.nonfinite else out
 
 
-def ranking_rank_sort_loss(scores: Tensor,
-                           labels: Tensor,
-                           targets: Tensor,
-                           delta: float,
-                           global_rank: bool,
-                           columns: int = 1,
-                           checks: Optional[DeferredChecks] = None
-                           ) -> RankSortResult:
+def ranking_rank_sort_loss(
+        scores: Tensor,
+        labels: Tensor,
+        targets: Tensor,
+        delta: float,
+        global_rank: bool,
+        columns: int = 1,
+        checks: Optional[DeferredChecks] = None) -> RankSortResult:
     """Rank & Sort loss and update; entry ``i``'s target is
     ``targets[i // columns]``, read at the positives (their IoU targets:
     ``[N]`` per anchor with ``columns = C``, or ``[N*C]`` per entry)."""

@@ -223,7 +223,5 @@ def rank_sort_targets(
         check_values(((iou >= 0) & (iou <= 1)).all(),
                      'IoU targets must lie in [0, 1]', deferred)
         labels = ranking_labels(
-            pred, (iou > 0).to(torch.int8),
-            label_weight,
-            deferred=deferred)
+            pred, (iou > 0).to(torch.int8), label_weight, deferred=deferred)
     return labels.reshape(-1), iou.reshape(-1), columns

@@ -181,9 +181,8 @@ def _torch_globals() -> Dict[str, Any]:
         'builtins.bytearray': bytearray,
         'builtins.complex': complex,
     }
-    for name in ('_rebuild_tensor', '_rebuild_tensor_v2',
-                 '_rebuild_tensor_v3', '_rebuild_parameter',
-                 '_rebuild_parameter_with_state'):
+    for name in ('_rebuild_tensor', '_rebuild_tensor_v2', '_rebuild_tensor_v3',
+                 '_rebuild_parameter', '_rebuild_parameter_with_state'):
         if hasattr(torch._utils, name):
             found[f'torch._utils.{name}'] = getattr(torch._utils, name)
     if hasattr(torch.serialization, '_get_layout'):

@@ -43,9 +43,9 @@ def _recording(name, original):
             LOG.append((name, len(args[0]) if args else None))
         else:
             LOG.append((name, describe(args),
-                        tuple(sorted((k, describe(v))
-                                     for k, v in kwargs.items()
-                                     if k != 'group'))))
+                        tuple(
+                            sorted((k, describe(v)) for k, v in kwargs.items()
+                                   if k != 'group'))))
         return original(*args, **kwargs)
 
     return call

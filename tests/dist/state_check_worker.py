@@ -62,8 +62,9 @@ def main():
         g = torch.Generator().manual_seed(123)  # the same on every rank
         passed = 0
         for _ in range(64):
-            state.copy_(torch.rand(state.shape, generator=g,
-                                   dtype=torch.float64) * 100)
+            state.copy_(
+                torch.rand(state.shape, generator=g, dtype=torch.float64) *
+                100)
             passed += hook.check(model, 3) == 0.0
         print(f'rank {rank} RANDOM {passed}/64', flush=True)
         dist.destroy_process_group()

@@ -52,11 +52,12 @@ def test_identical_random_states_pass_at_any_world_size(world, loss):
 def test_state_check_three_ranks(loss, case, expected):
     if case == 'local':
         expected = 'DIVERGED' if loss == 'ghm' else 'CONSISTENT'
-    _expect(run_torchrun([WORKER, loss, case], nproc=3, timeout=300), 3,
-            expected)
+    _expect(
+        run_torchrun([WORKER, loss, case], nproc=3, timeout=300), 3, expected)
 
 
 @pytest.mark.parametrize('loss', ['ghm', 'alrp'])
 def test_state_check_eight_ranks_catches_a_corrupted_rank(loss):
-    _expect(run_torchrun([WORKER, loss, 'perturbed'], nproc=8, timeout=600),
-            8, 'DIVERGED')
+    _expect(
+        run_torchrun([WORKER, loss, 'perturbed'], nproc=8, timeout=600), 8,
+        'DIVERGED')

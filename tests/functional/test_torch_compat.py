@@ -61,8 +61,8 @@ def test_cumsum0(path, shape):
     assert torch.equal(tc.cumsum0(ints), torch.cumsum(ints, 0))
 
 
-@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16,
-                                   torch.float32])
+@pytest.mark.parametrize('dtype',
+                         [torch.float16, torch.bfloat16, torch.float32])
 def test_has_finite_extremes(path, dtype):
     x = torch.randn(100).to(dtype)
     assert bool(tc.has_finite_extremes(x))

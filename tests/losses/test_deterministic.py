@@ -32,15 +32,15 @@ def _call(name):
         'ghmc': (GHMC(bins=10, momentum=0.75), pred, (target, weight), {}),
         'ghmr': (GHMR(bins=10, momentum=0.75), boxes[:, :4] / 50,
                  (boxes[:, :4] / 50 + 0.1, ), {}),
-        'giou': (GIoULoss(), boxes + torch.randn(n, 4, generator=g),
-                 (boxes, ), {}),
-        'diou': (DIoULoss(), boxes + torch.randn(n, 4, generator=g),
-                 (boxes, ), {}),
-        'ciou': (CIoULoss(), boxes + torch.randn(n, 4, generator=g),
-                 (boxes, ), {}),
+        'giou':
+        (GIoULoss(), boxes + torch.randn(n, 4, generator=g), (boxes, ), {}),
+        'diou':
+        (DIoULoss(), boxes + torch.randn(n, 4, generator=g), (boxes, ), {}),
+        'ciou':
+        (CIoULoss(), boxes + torch.randn(n, 4, generator=g), (boxes, ), {}),
         'multibin': (MultiBinLoss(num_bins=4), torch.randn(n, 12, generator=g),
-                     (multibin_encode(angles, make_spec(4, overlap=0.4)), ),
-                     {}),
+                     (multibin_encode(angles, make_spec(4,
+                                                        overlap=0.4)), ), {}),
         'ap': (APLoss(), pred, (target, weight), {}),
         'ranksort': (RankSortLoss(), pred, ((target, ious), weight), {}),
         'alrp': (aLRPLoss(sb_interval=2), pred, (target, weight), {
@@ -58,8 +58,10 @@ def _run(name):
     return out.detach(), x.grad
 
 
-NAMES = ['ghmc', 'ghmr', 'giou', 'diou', 'ciou', 'multibin', 'ap', 'ranksort',
-         'alrp']
+NAMES = [
+    'ghmc', 'ghmr', 'giou', 'diou', 'ciou', 'multibin', 'ap', 'ranksort',
+    'alrp'
+]
 
 
 @pytest.fixture

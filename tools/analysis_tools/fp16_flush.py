@@ -76,13 +76,15 @@ def main() -> None:
     parser.add_argument('--entries', type=int, default=32_000_000)
     args = parser.parse_args()
     pred, target, weight = coco_case(args.entries)
-    grads = {'GHM-C': ghmc_grad(pred, target, weight),
-             'focal': focal_grad(pred, target, weight)}
+    grads = {
+        'GHM-C': ghmc_grad(pred, target, weight),
+        'focal': focal_grad(pred, target, weight)
+    }
     print(f'{args.entries:,} entries (RetinaNet initial scores, 1 % '
           'positive anchors); share of the nonzero float32 gradients that '
           'fp16 flushes to 0 / keeps only as subnormals\n')
-    print('| loss | median abs gradient | '
-          + ' | '.join(f'S = 2^{s}' for s in SCALES) + ' |')
+    print('| loss | median abs gradient | ' +
+          ' | '.join(f'S = 2^{s}' for s in SCALES) + ' |')
     print('|---|---|' + '---|' * len(SCALES))
     for name, grad in grads.items():
         cells = []
