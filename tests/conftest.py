@@ -123,20 +123,27 @@ def run_torchrun(args, nproc=2, timeout=600, env=None, record=True):
     ``env`` added to the environment.
 
     With ``record`` (default) a worker script runs under
-    tests/dist/collective_recorder.py: when it destroys its process group,
-    every rank must have issued the same collectives (op, shapes, dtypes),
-    or the run fails."""
+    tests/dist/collective_recorder.py: every rank must have issued the same
+    collectives (op, shapes, dtypes), or the run fails."""
+    import tempfile
     args = list(args)
-    if record and args and args[0].endswith('.py'):
-        args = [RECORDER] + args
-    proc = run_py(
-        [
-            '-m', 'torch.distributed.run', '--nnodes=1',
-            f'--nproc_per_node={nproc}', f'--master_port={free_port()}'
-        ] + args,
-        timeout=timeout,
-        env=env)
-    assert 'COLLECTIVES DIFFER' not in proc.stdout, proc.stdout[-3000:]
+    record = record and bool(args) and args[0].endswith('.py')
+    with tempfile.TemporaryDirectory() as logs:
+        if record:
+            args = [RECORDER] + args
+            env = dict(env or {}, LOSSPLUS_COLLECTIVE_LOG=logs)
+        proc = run_py(
+            [
+                '-m', 'torch.distributed.run', '--nnodes=1',
+                f'--nproc_per_node={nproc}', f'--master_port={free_port()}'
+            ] + args,
+            timeout=timeout,
+            env=env)
+        if record:
+            sys.path.insert(0, osp.join(ROOT, 'tests', 'dist'))
+            from collective_recorder import compare_logs
+            problem = compare_logs(logs, nproc)
+            assert problem is None, problem
     return proc
 
 

@@ -1,13 +1,18 @@
 """Run a torchrun worker with every ``torch.distributed`` collective
-recorded (operation, tensor shapes and dtypes, reduce op) and check, when
-the worker destroys its process group, that every rank issued the same
-sequence: a rank that skips or reorders a collective hangs a real job.
+recorded (operation, tensor shapes and dtypes, reduce op); at exit each
+rank writes its sequence to ``$LOSSPLUS_COLLECTIVE_LOG/rank<R>.json`` and
+``conftest.run_torchrun`` checks that every rank issued the same one: a
+rank that skips or reorders a collective hangs a real job. Nothing is
+communicated for the check itself (an extra collective at the end of a
+run could itself race the ranks' shutdown).
 
 Usage (what ``conftest.run_torchrun`` does):
-    torchrun ... collective_recorder.py WORKER [ARGS...]
-Prints ``rank R COLLECTIVES SAME n`` or, on a difference, ``rank R
-COLLECTIVES DIFFER`` with the first differing call, and exits 3.
+    LOSSPLUS_COLLECTIVE_LOG=DIR torchrun ... collective_recorder.py \
+        WORKER [ARGS...]
 """
+import atexit
+import json
+import os
 import os.path as osp
 import runpy
 import sys
@@ -21,15 +26,14 @@ OPS = ('all_reduce', 'all_gather', 'all_gather_into_tensor', 'broadcast',
        'all_gather_object', 'broadcast_object_list', 'gather_object')
 
 LOG = []
-_ORIGINAL = {name: getattr(td, name) for name in OPS if hasattr(td, name)}
 
 
 def describe(value):
     """What must agree across ranks for a collective argument."""
     if torch.is_tensor(value):
-        return ('tensor', tuple(value.shape), str(value.dtype))
+        return ['tensor', list(value.shape), str(value.dtype)]
     if isinstance(value, (list, tuple)):
-        return tuple(describe(v) for v in value)
+        return [describe(v) for v in value]
     if isinstance(value, td.ReduceOp) or type(value).__name__ == \
             'RedOpType':
         return str(value)
@@ -40,12 +44,14 @@ def _recording(name, original):
 
     def call(*args, **kwargs):
         if name.endswith('_object') or name == 'broadcast_object_list':
-            LOG.append((name, len(args[0]) if args else None))
+            LOG.append([name, len(args[0]) if args else None])
         else:
-            LOG.append((name, describe(args),
-                        tuple(
-                            sorted((k, describe(v)) for k, v in kwargs.items()
-                                   if k != 'group'))))
+            LOG.append([
+                name,
+                describe(args),
+                sorted([k, describe(v)] for k, v in kwargs.items()
+                       if k != 'group')
+            ])
         return original(*args, **kwargs)
 
     return call
@@ -64,41 +70,39 @@ def first_difference(logs):
     return None
 
 
-def _checked_destroy(original_destroy):
-
-    def destroy(*args, **kwargs):
-        if td.is_initialized() and td.get_world_size() > 1:
-            rank = td.get_rank()
-            mine = list(LOG)
-            logs = [None] * td.get_world_size()
-            _ORIGINAL['all_gather_object'](logs, mine)
-            # no rank leaves (closing its connections) while another may
-            # still wait for its last message: gloo on torch 2.1 hung there
-            # in 2 of 12 runs without this barrier
-            _ORIGINAL['barrier']()
-            diff = first_difference(logs)
-            if diff is not None:
-                i, r, call, ref = diff
-                print(
-                    f'rank {rank} COLLECTIVES DIFFER at call {i}: rank {r} '
-                    f'issued {call}, rank 0 {ref}',
-                    flush=True)
-                original_destroy(*args, **kwargs)
-                sys.exit(3)
-            print(f'rank {rank} COLLECTIVES SAME {len(mine)}', flush=True)
-        return original_destroy(*args, **kwargs)
-
-    return destroy
+def compare_logs(folder, world):
+    """``None`` when the ``world`` ranks' logs in ``folder`` agree, else a
+    message naming the first difference."""
+    logs = []
+    for r in range(world):
+        path = osp.join(folder, f'rank{r}.json')
+        if not osp.exists(path):
+            return f'rank {r} wrote no collective log'
+        with open(path) as f:
+            logs.append(json.load(f))
+    diff = first_difference(logs)
+    if diff is None:
+        return None
+    i, r, call, ref = diff
+    return (f'COLLECTIVES DIFFER at call {i}: rank {r} issued {call}, '
+            f'rank 0 {ref}')
 
 
-def install():
-    for name, original in _ORIGINAL.items():
-        setattr(td, name, _recording(name, original))
-    td.destroy_process_group = _checked_destroy(td.destroy_process_group)
+def _write(folder):
+    rank = os.environ.get('RANK', '0')
+    with open(osp.join(folder, f'rank{rank}.json'), 'w') as f:
+        json.dump(LOG, f)
+
+
+def install(folder):
+    for name in OPS:
+        if hasattr(td, name):
+            setattr(td, name, _recording(name, getattr(td, name)))
+    atexit.register(_write, folder)
 
 
 if __name__ == '__main__':
-    install()
+    install(os.environ['LOSSPLUS_COLLECTIVE_LOG'])
     worker = sys.argv[1]
     sys.argv = sys.argv[1:]
     sys.path[0] = osp.dirname(osp.abspath(worker))  # as if run directly
