@@ -93,6 +93,7 @@ bench: $(STAMP)
 	$(PY) tools/benchmarks/bench_iou.py
 	$(PY) tools/benchmarks/bench_ranking_losses.py
 	$(PY) tools/benchmarks/bench_ranking_losses.py --scaling
+	$(PY) tools/benchmarks/bench_memory.py
 
 # Seconds per iteration of each loss vs the focal baseline of its detector,
 # 1 and 2 processes, and the losses' share of the iteration (about 20 min;

@@ -42,7 +42,7 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from .ranking import (check_step_delta, place_negatives, ranking_inputs,
+from .ranking import (check_step_delta, rank_negatives, ranking_inputs,
                       scatter_sorted, step_sum_over_sorted,
                       weighted_step_sum_above)
 from .torch_compat import cumsum0, device_scalar
@@ -80,8 +80,7 @@ def alrp_with_update(scores: Tensor,
                      all_loc_errors: Optional[Tensor] = None,
                      pos_offset: int = 0,
                      reduce_sum: Optional[Callable[[Tensor], Tensor]] = None,
-                     pos_idx: Optional[Tensor] = None,
-                     neg_idx: Optional[Tensor] = None) -> ALRPResult:
+                     pos_idx: Optional[Tensor] = None) -> ALRPResult:
     """aLRP loss parts and the classification update for flat scores.
 
     Args:
@@ -94,7 +93,7 @@ def alrp_with_update(scores: Tensor,
             (this one's as the block starting at ``pos_offset``); None:
             this process alone.
         all_loc_errors: ``[P_global]`` their localisation errors.
-        pos_offset, reduce_sum, pos_idx, neg_idx: as
+        pos_offset, reduce_sum, pos_idx: as
             :func:`~.ap_loss.ap_loss_with_update`.
 
     Returns:
@@ -110,7 +109,7 @@ def alrp_with_update(scores: Tensor,
         zero = update.new_zeros((), dtype=torch.float64)
         return ALRPResult(zero, zero, update,
                           update.new_zeros(0, dtype=torch.float64), zero)
-    ranked, neg_idx = place_negatives(inputs, delta, neg_idx, reduce_sum)
+    ranked = rank_negatives(inputs, delta, reduce_sum)
     s, fp = ranked.pos_sorted, ranked.fp
     loc = inputs.all_values[ranked.order]
     h0 = 1.0 if delta == 0 else 0.5  # H(0), the self term removed
@@ -124,7 +123,7 @@ def alrp_with_update(scores: Tensor,
     err = torch.where(sends, (fp + loc_above) / rank, torch.zeros_like(rank))
     neg_coef = torch.where(sends, err / fp.clamp_min(1e-300),
                            torch.zeros_like(rank))
-    update[neg_idx] = ranked.negative_sums(neg_coef / p).to(out_dtype)
+    ranked.write_negative_sums(neg_coef / p, update)
 
     # d loc_loss / d l_k = (1/|P|) sum over positives scoring <= s_k of
     # 1 / rank(i) (ties included: the last index with a score <= s_k).

@@ -25,7 +25,7 @@ sums, one binary search per negative among the positives' ramp edges,
 per-interval sums): O(P log P + N log P) time, O(P + N) memory, and the
 many negatives are never sorted.
 Negatives below ``min positive score - delta`` have ``H = 0`` against every
-positive and are dropped before sorting.
+positive and count nowhere.
 
 Distributed use: the functions take the *global* positives' scores and a
 ``reduce_sum`` callable for the per-positive false-positive counts, so a
@@ -37,7 +37,7 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from .ranking import (check_step_delta, place_negatives, pruning_threshold,
+from .ranking import (check_step_delta, rank_negatives, pruning_threshold,
                       ranking_inputs, step_sum_over_sorted)
 from .torch_compat import device_scalar
 
@@ -77,8 +77,7 @@ def ap_loss_with_update(scores: Tensor,
                         pos_offset: int = 0,
                         reduce_sum: Optional[Callable[[Tensor],
                                                       Tensor]] = None,
-                        pos_idx: Optional[Tensor] = None,
-                        neg_idx: Optional[Tensor] = None) -> APLossResult:
+                        pos_idx: Optional[Tensor] = None) -> APLossResult:
     """AP-loss and its error-driven update for flat scores.
 
     Args:
@@ -95,11 +94,6 @@ def ap_loss_with_update(scores: Tensor,
             None means the identity.
         pos_idx: Positions of this process's positives (``labels == 1``),
             ascending; None selects them here (one host round-trip).
-        neg_idx: Positions of the negatives above the pruning threshold
-            ``min positive - delta - 1e-3 delta`` (in the scores' dtype),
-            ascending; None selects them here (one host round-trip).
-            Callers that know both counts select with
-            ``torch.nonzero_static`` instead.
 
     Returns:
         :class:`APLossResult`.
@@ -118,7 +112,7 @@ def ap_loss_with_update(scores: Tensor,
     # against every positive: it changes neither fp nor its own (zero)
     # update (see pruning_threshold). Each kept negative is placed once
     # among the positives' ramp edges; the negatives are never sorted.
-    ranked, neg_idx = place_negatives(inputs, delta, neg_idx, reduce_sum)
+    ranked = rank_negatives(inputs, delta, reduce_sum)
     pos_sorted, order, fp = ranked.pos_sorted, ranked.order, ranked.fp
     # H(0) = 1/2 is the self term, removed from the positives' sum.
     rank_pos = 0.5 + step_sum_over_sorted(pos_sorted, pos_sorted, delta)
@@ -136,8 +130,7 @@ def ap_loss_with_update(scores: Tensor,
 
     loss = 1.0 - interp.mean()
     # Negatives: (1/|P|) sum_i coef_i H(s_j - s_i).
-    neg_update = ranked.negative_sums(coef / num_pos)
-    update[neg_idx] = neg_update.to(update.dtype)
+    ranked.write_negative_sums(coef / num_pos, update)
     # Positives: -(1 - p^(i)) / |P|, back in input order.
     interp_in_order = torch.empty_like(interp)
     interp_in_order[order] = interp

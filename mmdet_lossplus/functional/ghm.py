@@ -227,34 +227,43 @@ def ghmc_binary_targets(x: Tensor, y: Tensor, valid: Tensor,
     return grad_elem, bin_idx, elem_loss, valid.sum()
 
 
-def ghm_counts(bin_idx: Tensor,
-               bins: int,
-               scratch: Optional[ScratchBuffers] = None) -> Tensor:
-    """:func:`ghm_bin_counts` with its interleaving buffer taken from
-    ``scratch``."""
-    return ghm_bin_counts(
-        bin_idx, bins,
-        scratch_tensor(scratch, 'ghm_lanes', bin_idx.shape, torch.int32,
-                       bin_idx.device))
+def ghm_weighted_sum(per_bin: Tensor,
+                     bin_idx: Tensor,
+                     elem_loss: Tensor,
+                     grad_elem: Tensor,
+                     in_place: bool = False,
+                     work: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    """``(sum_i w[bin_i] * loss_i, w[bin] * grad_elem)``; ``elem_loss`` is
+    overwritten by the weighted losses.
 
-
-def ghm_weighted_sum(per_bin: Tensor, bin_idx: Tensor, elem_loss: Tensor,
-                     grad_elem: Tensor) -> Tuple[Tensor, Tensor]:
-    """``(sum_i w[bin_i] * loss_i, w[bin] * grad_elem)``.
-
-    The gradient is a fresh tensor (it is handed to autograd);
-    ``elem_loss`` is overwritten by the weighted losses.
+    The weights are gathered :data:`CHUNK` samples at a time (no
+    array of the input's size besides the gradient).
 
     Args:
         per_bin: ``[M + 1]`` float32 weights (0 for the invalid slot).
         bin_idx: int bins, any shape.
-        elem_loss: Per-sample loss, same shape.
-        grad_elem: Per-sample derivative, same shape.
+        elem_loss: Per-sample loss, same shape, contiguous.
+        grad_elem: Per-sample derivative, same shape, contiguous.
+        in_place: Write the gradient into ``grad_elem`` (and return it)
+            instead of a fresh tensor; only for a ``grad_elem`` the caller
+            may hand to autograd (not a scratch buffer).
+        work: Optional float32 tensor with at least ``min(numel,
+            CHUNK)`` elements for the gathered weights.
     """
-    w = per_bin.index_select(0, bin_idx.reshape(-1)).view_as(grad_elem)
-    # float32 cascade summation of the products, as mmdet's reduction does
-    value = torch.mul(w, elem_loss, out=elem_loss).sum()
-    return value, w.mul_(grad_elem)
+    grad = grad_elem if in_place else torch.empty_like(grad_elem)
+    idx, loss = bin_idx.reshape(-1), elem_loss.view(-1)
+    g, out = grad_elem.view(-1), grad.view(-1)
+    if work is None:
+        work = per_bin.new_empty(min(idx.numel(), CHUNK))
+    # float32 sums of the products, per slice, as mmdet's reduction does
+    value = per_bin.new_zeros(())
+    for start in range(0, idx.numel(), CHUNK):
+        part = slice(start, min(start + CHUNK, idx.numel()))
+        w = torch.index_select(
+            per_bin, 0, idx[part], out=work[:part.stop - start])
+        value += torch.mul(w, loss[part], out=loss[part]).sum()
+        torch.mul(w, g[part], out=out[part])
+    return value, grad
 
 
 def ghmr_elementwise(
@@ -319,12 +328,14 @@ def ghmr_elementwise(
 
 
 _COUNT_LANES = 16
+#: Samples per pass of :func:`ghm_bin_counts` (a multiple of the lanes).
+CHUNK = _COUNT_LANES << 16
 
 
 def ghm_bin_counts(bin_idx: Tensor,
                    bins: int,
-                   work: Optional[Tensor] = None,
-                   fixed_slots: Optional[bool] = None) -> Tensor:
+                   fixed_slots: Optional[bool] = None,
+                   work: Optional[Tensor] = None) -> Tensor:
     """``[M]`` float64 counts of the samples in each bin (slot ``M``, the
     invalid samples, dropped). float64 keeps them exact when summed over
     ranks.
@@ -332,46 +343,54 @@ def ghm_bin_counts(bin_idx: Tensor,
     Counting runs on 16 interleaved sets of counters (element ``k`` counts
     in set ``k mod 16``, then the sets are summed): when most samples fall
     into one bin, as the regression norms of GHM-R do, a single set makes
-    every increment wait for the previous one (2.7x slower on CPU).
-    ``bincount`` on CPU; on other devices ``index_add_`` into the fixed
-    slots (CUDA's ``bincount`` reads the largest index on the host). The
-    float32 sums there are exact up to 2^24 samples per set and slot.
+    every increment wait for the previous one. The interleaved indices are
+    built :data:`CHUNK` samples at a time (no array of the input's
+    size). ``bincount`` on CPU; on other devices ``index_add_`` into the
+    fixed slots (CUDA's ``bincount`` reads the largest index on the host).
+    The float32 sums there are exact up to 2^24 samples per set and slot.
 
     Args:
         bin_idx: int bins in ``[0, M]``, any shape.
         bins: ``M``.
-        work: Optional int32 tensor with ``bin_idx.numel()`` elements for
-            the interleaved indices (overwritten).
         fixed_slots: Count with ``index_add_`` into fixed slots instead of
             ``bincount``; None: off on CPU, on elsewhere.
+        work: Optional tensor of ``bin_idx``'s dtype with at least
+            ``min(bin_idx.numel(), CHUNK)`` elements for the
+            interleaved indices (overwritten).
     """
     lanes, slots = _COUNT_LANES, bins + 1
     flat = bin_idx.reshape(-1)
     n_main = flat.numel() // lanes * lanes
     offsets = torch.arange(lanes, dtype=flat.dtype, device=flat.device) * slots
-    main = flat[:n_main].view(-1, lanes)
-    if work is not None:
-        spread = torch.add(
-            main, offsets, out=work.view(-1)[:n_main].view(-1, lanes))
-    else:
-        spread = main + offsets
     if fixed_slots is None:
         fixed_slots = accelerator_path(flat.device)
-    if not fixed_slots:
-        counts = torch.bincount(
-            spread.view(-1), minlength=lanes * slots).view(lanes, slots).sum(0)
-        counts += torch.bincount(flat[n_main:], minlength=slots)
-        return counts[:bins].double()
+    counts = torch.zeros(
+        lanes * slots,
+        dtype=torch.float32 if fixed_slots else torch.int64,
+        device=flat.device)
+    chunk = min(n_main, CHUNK)
+    if work is None:
+        work = torch.empty(chunk, dtype=flat.dtype, device=flat.device)
     # elsewhere bincount reads the largest index on the host to size its
     # output (a round-trip); adding into fixed slots does not
     ones = torch.ones((), dtype=torch.float32,
-                      device=flat.device).expand(flat.numel())
-    counts = torch.zeros(
-        lanes * slots, dtype=torch.float32, device=flat.device)
-    counts.index_add_(0, spread.reshape(-1), ones[:spread.numel()])
+                      device=flat.device).expand(max(chunk, lanes))
+    for start in range(0, n_main, CHUNK):
+        part = flat[start:min(start + CHUNK, n_main)]
+        spread = torch.add(
+            part.view(-1, lanes),
+            offsets,
+            out=work.view(-1)[:part.numel()].view(-1, lanes)).view(-1)
+        if fixed_slots:
+            counts.index_add_(0, spread, ones[:spread.numel()])
+        else:
+            counts += torch.bincount(spread, minlength=lanes * slots)
     counts = counts.view(lanes, slots).sum(0)
     tail = flat[n_main:]
-    counts.index_add_(0, tail, ones[:tail.numel()])
+    if fixed_slots:
+        counts.index_add_(0, tail, ones[:tail.numel()])
+    else:
+        counts += torch.bincount(tail, minlength=slots)
     return counts[:bins].double()
 
 

@@ -50,7 +50,7 @@ import torch
 from torch import Tensor
 
 from .prefix_ranking import prefix_step_sums
-from .ranking import (check_step_delta, place_negatives, ranking_inputs,
+from .ranking import (check_step_delta, rank_negatives, ranking_inputs,
                       scatter_sorted, step_sum_over_sorted,
                       weighted_step_sum_above)
 from .torch_compat import device_scalar
@@ -94,8 +94,7 @@ def rank_sort_with_update(scores: Tensor,
                           pos_offset: int = 0,
                           reduce_sum: Optional[Callable[[Tensor],
                                                         Tensor]] = None,
-                          pos_idx: Optional[Tensor] = None,
-                          neg_idx: Optional[Tensor] = None) -> RankSortResult:
+                          pos_idx: Optional[Tensor] = None) -> RankSortResult:
     """Rank & Sort loss and its update for flat scores.
 
     Args:
@@ -113,8 +112,6 @@ def rank_sort_with_update(scores: Tensor,
         reduce_sum: Sums a ``[P_global]`` float64 tensor over processes.
         pos_idx: Positions of this process's positives, ascending; None
             selects them here (one host round-trip).
-        neg_idx: Positions of the kept negatives (see
-            :func:`~.ranking.kept_negatives`); None selects them here.
 
     Returns:
         :class:`RankSortResult`.
@@ -129,7 +126,7 @@ def rank_sort_with_update(scores: Tensor,
         zero = ranking_update.new_zeros((), dtype=torch.float64)
         return RankSortResult(zero, zero, ranking_update,
                               ranking_update.new_zeros(0), zero, pos_idx)
-    ranked, neg_idx = place_negatives(inputs, delta, neg_idx, reduce_sum)
+    ranked = rank_negatives(inputs, delta, reduce_sum)
     s, fp = ranked.pos_sorted, ranked.fp
     t = inputs.all_values[ranked.order]
 
@@ -162,7 +159,7 @@ def rank_sort_with_update(scores: Tensor,
 
     # Ranking part: negatives receive sum_i H(s_j - s_i) / rank(i).
     neg_coef = torch.where(ranks, 1.0 / rank, torch.zeros_like(rank))
-    ranking_update[neg_idx] = ranked.negative_sums(neg_coef / p).to(out_dtype)
+    ranked.write_negative_sums(neg_coef / p, ranking_update)
     pos_rank = torch.where(ranks, -ranking_error, torch.zeros_like(rank))
 
     # Sorting part: positive k receives sum over i with y_i > y_k of

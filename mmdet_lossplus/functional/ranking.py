@@ -198,6 +198,17 @@ def check_step_delta(delta: float, allow_zero: bool = True) -> None:
                          f'got {delta!r}')
 
 
+#: Entries per pass of :class:`RankedNegatives` over the scores: its
+#: temporaries (a few float64 and int64 arrays) are bounded by this many
+#: entries, not by the batch.
+CHUNK = 1 << 20
+
+
+def _chunks(total: int):
+    """``(start, stop)`` of consecutive slices of at most :data:`CHUNK`."""
+    return ((i, min(i + CHUNK, total)) for i in range(0, total, CHUNK))
+
+
 class RankedNegatives:
     """The positives sorted and every kept negative placed among them.
 
@@ -209,13 +220,22 @@ class RankedNegatives:
     (two bin sums), and any weighted sum ``sum_i c_i H(s_j - s_i)`` is
     ``A[b_j] + B[b_j] s_j`` with per-interval coefficients built from the
     positives alone (O(P)). H is continuous, so a negative exactly on an
-    edge gives the same value in either neighbouring interval. The hard
-    step (``delta = 0``) is discontinuous: it keeps one search per side
-    (:func:`ramp_ranges`).
+    edge gives the same value in either neighbouring interval. For the
+    hard step (``delta = 0``) the edges are the positives themselves and a
+    negative's interval is the number of positives at or below it
+    (``H(0) = 1``).
+
+    The negatives are not selected: every entry of ``flat`` is placed, a
+    slice of :data:`CHUNK` entries at a time, and the entries that are not
+    kept negatives (:func:`kept_negatives`: positives, ignored, pruned)
+    go to an extra interval that counts nowhere. Per entry only the
+    interval index stays (int16, or int32 beyond 16,382 positives).
 
     Args:
-        all_pos: ``[P]`` float64 scores of the positives (of every process).
-        neg: ``[N']`` float64 scores of this process's kept negatives.
+        all_pos: ``[P]`` float64 scores of the positives (of every
+            process), ``P >= 1``.
+        flat: ``[M]`` this process's scores (any float dtype).
+        labels: ``[M]`` their labels (1, 0, -1 ignored).
         delta: Half-width of the step's ramp, >= 0.
         reduce_sum: Sums the ``[P]`` counts over processes; None: identity.
 
@@ -228,62 +248,77 @@ class RankedNegatives:
 
     def __init__(self,
                  all_pos: Tensor,
-                 neg: Tensor,
+                 flat: Tensor,
+                 labels: Tensor,
                  delta: float,
                  reduce_sum: Optional[Callable[[Tensor], Tensor]] = None):
         self.pos_sorted, self.order = torch.sort(all_pos)
-        self.neg, self.delta = neg, delta
+        self.flat, self.delta = flat, delta
         s, p = self.pos_sorted, self.pos_sorted.numel()
-        slope = inverse_width(delta)
         if delta > 0:
             edges, where = torch.sort(torch.cat([s - delta, s + delta]))
             rank = torch.empty_like(where)
             rank[where] = torch.arange(2 * p, device=s.device)
             self.low, self.up = rank[:p], rank[p:]
-            self.bucket = torch.searchsorted(edges, neg)  # in [0, 2P]
-            cn = _prefix(bin_sums(self.bucket, 2 * p + 1).double())
-            cs = _prefix(bin_sums(self.bucket, 2 * p + 1, neg))
+        else:
+            edges = s
+        self.bins = edges.numel() + 1  # intervals; one more: not kept
+        self.bucket = torch.empty(
+            flat.shape,
+            dtype=torch.int16 if self.bins < 2**15 else torch.int32,
+            device=flat.device)
+        counts = flat.new_zeros(self.bins + 1, dtype=torch.int64)
+        sums = flat.new_zeros(self.bins + 1, dtype=torch.float64)
+        for start, stop in _chunks(flat.numel()):
+            q = flat[start:stop].double()
+            b = torch.searchsorted(edges, q, right=delta == 0)
+            keep = kept_negatives(flat[start:stop], labels[start:stop], s[0],
+                                  delta)
+            b.masked_fill_(~keep, self.bins)
+            counts += bin_sums(b, self.bins + 1)
+            sums += bin_sums(b, self.bins + 1, q)
+            self.bucket[start:stop] = b
+        cn = _prefix(counts[:-1].double())
+        n_kept = cn[-1]
+        if delta > 0:
+            cs = _prefix(sums[:-1])
             # buckets > up: H = 1; (low, up]: the ramp; <= low: 0
             n_ramp = cn[self.up + 1] - cn[self.low + 1]
             s_ramp = cs[self.up + 1] - cs[self.low + 1]
-            fp = (neg.numel() - cn[self.up + 1]) + \
-                (s_ramp - n_ramp * s) * slope + 0.5 * n_ramp
-        else:
-            self.lo, self.hi = ramp_ranges(s, neg, delta)
-            fp = step_sum_from_ranges(s, neg, self.lo, self.hi, delta)
+            fp = (n_kept - cn[self.up + 1]) + \
+                (s_ramp - n_ramp * s) * inverse_width(delta) + 0.5 * n_ramp
+        else:  # negatives in buckets > i are at or above s_i
+            fp = n_kept - cn[1:-1]
         self.fp = reduce_sum(fp) if reduce_sum is not None else fp
 
-    def negative_sums(self, coef: Tensor) -> Tensor:
-        """``[N']`` float64 ``sum_i coef_i H(s_j - s_i)`` for every kept
-        negative ``j`` (``coef`` in sorted order, float64)."""
+    def write_negative_sums(self, coef: Tensor, out: Tensor) -> None:
+        """Write ``sum_i coef_i H(s_j - s_i)`` into ``out[j]`` for every kept
+        negative ``j`` and 0 into every other entry of the ``[M]`` ``out``
+        (``coef``: ``[P]`` float64 in sorted order; the sums are float64,
+        cast to ``out``'s dtype)."""
         s, delta = self.pos_sorted, self.delta
-        if delta == 0:
-            return weighted_step_sum_from_ranges(s, coef, self.neg, self.lo,
-                                                 self.hi, delta)
-        n = 2 * s.numel() + 1
-        slope = inverse_width(delta)
+        if delta > 0:
+            n = 2 * s.numel() + 1
+            slope = inverse_width(delta)
 
-        def rises(at: Tensor, weights: Tensor) -> Tensor:
-            return bin_sums(at + 1, n, weights)
+            def rises(at: Tensor, weights: Tensor) -> Tensor:
+                return bin_sums(at + 1, n, weights)
 
-        full = cumsum0(rises(self.up, coef))
-        ramp_c = cumsum0(rises(self.low, coef) - rises(self.up, coef))
-        cs = coef * s
-        ramp_cs = cumsum0(rises(self.low, cs) - rises(self.up, cs))
-        intercept = full + 0.5 * ramp_c - ramp_cs * slope
-        gradient = ramp_c * slope
-        return intercept[self.bucket] + gradient[self.bucket] * self.neg
-
-
-def rank_against_negatives(
-    all_pos: Tensor,
-    neg: Tensor,
-    delta: float,
-    reduce_sum: Optional[Callable[[Tensor],
-                                  Tensor]] = None) -> RankedNegatives:
-    """:class:`RankedNegatives` (the negatives are never sorted):
-    O(P log P + N log P)."""
-    return RankedNegatives(all_pos, neg, delta, reduce_sum)
+            full = cumsum0(rises(self.up, coef))
+            ramp_c = cumsum0(rises(self.low, coef) - rises(self.up, coef))
+            cs = coef * s
+            ramp_cs = cumsum0(rises(self.low, cs) - rises(self.up, cs))
+            intercept = full + 0.5 * ramp_c - ramp_cs * slope
+            gradient = torch.cat([ramp_c * slope, ramp_c.new_zeros(1)])
+        else:  # the positives at or below s_j, a prefix
+            intercept, gradient = _prefix(coef), None
+        intercept = torch.cat([intercept, intercept.new_zeros(1)])
+        for start, stop in _chunks(out.numel()):
+            b = self.bucket[start:stop].long()
+            value = intercept[b]
+            if gradient is not None:
+                value += gradient[b] * self.flat[start:stop].double()
+            out[start:stop] = value
 
 
 def scatter_sorted(values: Tensor, order: Tensor) -> Tensor:
@@ -358,18 +393,11 @@ def ranking_inputs(scores: Tensor,
     return RankingInputs(flat, labels, update, pos_idx, all_pos, all_values)
 
 
-def place_negatives(
-    inputs: RankingInputs, delta: float, neg_idx: Optional[Tensor],
-    reduce_sum: Optional[Callable[[Tensor], Tensor]]
-) -> Tuple[RankedNegatives, Tensor]:
-    """:class:`RankedNegatives` of the kept negatives (selected here, one
-    host round-trip, when ``neg_idx`` is None) and their positions.
-    Needs at least one positive."""
-    if neg_idx is None:
-        neg_idx = torch.nonzero(
-            kept_negatives(inputs.flat, inputs.labels, inputs.all_pos.min(),
-                           delta)).flatten()
-    ranked = rank_against_negatives(inputs.all_pos,
-                                    inputs.flat[neg_idx].double(), delta,
-                                    reduce_sum)
-    return ranked, neg_idx
+def rank_negatives(
+        inputs: RankingInputs, delta: float,
+        reduce_sum: Optional[Callable[[Tensor], Tensor]]) -> RankedNegatives:
+    """:class:`RankedNegatives` of the kept negatives of ``inputs``
+    (O(P log P + M log P); the negatives are never sorted). Needs at
+    least one positive."""
+    return RankedNegatives(inputs.all_pos, inputs.flat, inputs.labels, delta,
+                           reduce_sum)

@@ -13,7 +13,7 @@ Rules for callers: a scratch tensor is only valid until the next call that
 asks for the same name, so nothing returned to the user or saved for
 backward may be a scratch tensor.
 """
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -41,20 +41,25 @@ class ScratchBuffers:
         the buffer ``name``, reallocated only when it is too small or of
         another dtype/device.
         """
-        device = torch.device(device)
-        reuse = self.enabled if self.enabled is not None else \
-            not accelerator_path(device)
-        if not reuse:
+        if not self.reuses(device):
             return torch.empty(shape, dtype=dtype, device=device)
         numel = 1
         for size in shape:
             numel *= int(size)
+        device = torch.device(device)
         buf = self._buffers.get(name)
         if (buf is None or buf.numel() < numel or buf.dtype != dtype
                 or buf.device != device):
             buf = torch.empty(numel, dtype=dtype, device=device)
             self._buffers[name] = buf
         return buf[:numel].view(shape)
+
+    def reuses(self, device: Union[str, torch.device]) -> bool:
+        """Whether :meth:`get` returns held buffers for ``device`` (else
+        fresh tensors, which a caller may hand on)."""
+        if self.enabled is not None:
+            return self.enabled
+        return not accelerator_path(torch.device(device))
 
     def clear(self) -> None:
         """Release every buffer."""

@@ -132,6 +132,15 @@ class aLRPLoss(BatchStatsLoss):  # noqa: N801 (the paper's name)
             parts.append(self._sums.to(self.sb_weight.device))
         return torch.cat(parts)
 
+    def state_snapshot(self) -> tuple:
+        return (self.sb_weight.clone(), self._sums.clone(), self._calls,
+                self._epoch)
+
+    def restore_state(self, snapshot: tuple) -> None:
+        sb_weight, sums, self._calls, self._epoch = snapshot
+        self.sb_weight.copy_(sb_weight)
+        self._sums = sums.clone()
+
     # -- checkpointed state -------------------------------------------------
     def get_extra_state(self) -> Tensor:
         """``[sum 1, sum 2, sum 3, calls, epoch]`` in float64 (epoch -1:

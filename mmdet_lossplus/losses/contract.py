@@ -17,7 +17,7 @@ papers' code).
 """
 import warnings
 from dataclasses import dataclass
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 from torch import Tensor, nn
 
@@ -92,6 +92,14 @@ class BatchStatsLoss(nn.Module):
     def state_vector(self) -> Optional[Tensor]:
         """The running state as one float64 vector, or None."""
         return None
+
+    def state_snapshot(self) -> Any:
+        """A copy of the running state (None: no state), for
+        :meth:`restore_state`."""
+        return None
+
+    def restore_state(self, snapshot: Any) -> None:
+        """Put back the state of :meth:`state_snapshot` (a skipped step)."""
 
 
 def loss_traits(module: nn.Module) -> LossTraits:

@@ -10,15 +10,16 @@ GHM losses:
   starts fresh), with mmdet's ``edges``/``acc_sum`` (mmdet's GHM: the EMA is
   taken over, treated as warmed up) or with ours (exact resume).
 """
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from .. import dist
 from ..checks import check_loss_weight, check_reduction
-from ..functional.ghm import (ghm_counts, ghm_density, ghm_ema_update,
-                              ghm_weighted_sum, ghm_weights, with_gradient)
+from ..functional.ghm import (CHUNK, ghm_bin_counts, ghm_density,
+                              ghm_ema_update, ghm_weighted_sum, ghm_weights,
+                              with_gradient)
 from ..functional.scratch import ScratchBuffers
 from .contract import BatchStatsLoss, LossTraits
 
@@ -157,6 +158,12 @@ class GHMState(BatchStatsLoss):
                     f'({value.tolist()}): the GHM state is corrupted')
 
     @torch.no_grad()
+    def state_snapshot(self) -> Tuple[Tensor, Tensor]:
+        return self.acc_sum.clone(), self.ema_steps.clone()
+
+    def restore_state(self, snapshot: Tuple[Tensor, Tensor]) -> None:
+        self.assign(*snapshot)
+
     def assign(self, acc_sum: Tensor, ema_steps: Tensor) -> None:
         """Store a new EMA state in place (buffers keep their identity)."""
         self.acc_sum.copy_(acc_sum)
@@ -188,17 +195,24 @@ class GHMState(BatchStatsLoss):
         Args:
             pred: The prediction tensor (graph input).
             elem_loss: Per-sample loss, float32, detached, 0 where invalid;
-                overwritten (it is usually a scratch buffer).
-            grad_elem: ``d elem_loss / d pred``, float32, detached.
+                overwritten.
+            grad_elem: ``d elem_loss / d pred``, float32, detached;
+                overwritten by the gradient unless it is a scratch buffer.
             bin_idx: Bins from ``ghm_bin_index`` (``bins`` = invalid).
             tot: 0-dim local normaliser.
             reduction: ``'none'``, ``'mean'`` or ``'sum'``.
             loss_weight: Multiplier.
         """
         m = self.bins
-        stats = torch.cat(
-            [ghm_counts(bin_idx, m, self.scratch),
-             tot.reshape(1).double()])
+        # one slice of the passes over the samples (reused on CPU)
+        chunk = (min(bin_idx.numel(), CHUNK), )
+        stats = torch.cat([
+            ghm_bin_counts(
+                bin_idx, m, None,
+                self.scratch.get('ghm_chunk_idx', chunk, bin_idx.dtype,
+                                 bin_idx.device)),
+            tot.reshape(1).double()
+        ])
         global_mode = self.global_scope and dist.is_distributed()
         if global_mode:
             stats = dist.all_reduce_sum(stats)
@@ -225,8 +239,11 @@ class GHMState(BatchStatsLoss):
             if global_mode:
                 probe = dist.all_reduce_sum(probe)
         else:
-            value, grad = ghm_weighted_sum(per_bin.float(), bin_idx, elem_loss,
-                                           grad_elem)
+            value, grad = ghm_weighted_sum(
+                per_bin.float(), bin_idx, elem_loss, grad_elem,
+                not self.scratch.reuses(pred.device),
+                self.scratch.get('ghm_chunk_w', chunk, torch.float32,
+                                 pred.device))
             out = probe = with_gradient(pred, value, grad)
             if global_mode:
                 # the convention of ``dist``: global value, gradient scaled

@@ -24,8 +24,8 @@ class GHMC(GHMState):
       a host sync per bin; on accelerators no host round-trip at all
       (see :func:`~mmdet_lossplus.functional.ghm.ghmc_index_targets`);
       on CPU the large temporaries live in reused buffers
-      (:mod:`~mmdet_lossplus.functional.scratch`: two float32 and two
-      int32 arrays of the input's size for GHM-C, four and two for GHM-R,
+      (:mod:`~mmdet_lossplus.functional.scratch`: two float32 and one
+      int32 arrays of the input's size for GHM-C, four and one for GHM-R,
       held between calls; not on CUDA, whose allocator caches;
       ``loss.scratch.enabled = False`` turns the reuse off);
     * ``scope='global'`` (default): in distributed training the

@@ -4,13 +4,15 @@ the collectives of :mod:`~mmdet_lossplus.dist` (shared by the loss modules
 and the ranking hook).
 
 One host round-trip per call, in one process as across ranks: the counts
-(positives and kept negatives of every rank, non-finite scores, positives
-without a matching value, failed input checks) are read together, then
-the entries are selected at the known counts (``true_positions`` of
-:mod:`~mmdet_lossplus.functional.torch_compat`). Across ranks the
-positives' scores (and their IoU targets or localisation errors) travel
-in one all-gather,
-the per-positive false-positive counts in one all-reduce: O(P) numbers.
+(positives of every rank, non-finite scores, positives without a matching
+value, failed input checks) are read together, then the positives are
+selected at the known count (``true_positions`` of
+:mod:`~mmdet_lossplus.functional.torch_compat`); the negatives are never
+selected (:class:`~mmdet_lossplus.functional.ranking.RankedNegatives`
+places every entry in place). Across ranks the positives' scores (and
+their IoU targets or localisation errors) travel in one all-gather, the
+per-positive false-positive counts in one all-reduce: O(P) numbers; the
+pruning threshold follows from the gathered positives.
 """
 import math
 from typing import Any, Callable, NamedTuple, Optional
@@ -22,7 +24,6 @@ from .. import dist
 from ..functional.alrp import ALRPResult, alrp_with_update
 from ..functional.ap_loss import APLossResult, ap_loss_with_update
 from ..functional.rank_sort import RankSortResult, rank_sort_with_update
-from ..functional.ranking import kept_negatives
 from ..functional.torch_compat import has_finite_extremes, true_positions
 from .targets import DeferredChecks
 
@@ -48,7 +49,6 @@ class RankedEntries(NamedTuple):
     """What the engines need besides the scores (see
     :func:`select_ranked_entries`)."""
     pos_idx: Tensor
-    neg_idx: Tensor
     all_pos: Optional[Tensor]
     values: Optional[Tensor]
     all_values: Optional[Tensor]
@@ -60,18 +60,16 @@ class RankedEntries(NamedTuple):
 def select_ranked_entries(
         flat: Tensor,
         labels: Tensor,
-        delta: float,
         global_rank: bool,
         pos_values: Optional[Callable[[Tensor], Tensor]] = None,
         num_values: Optional[int] = None,
         what: str = 'values',
         checks: Optional[DeferredChecks] = None) -> RankedEntries:
-    """Positives, kept negatives and (across ranks) every rank's positives.
+    """Positives and (across ranks) every rank's positives.
 
     Args:
         flat: ``[M]`` scores.
         labels: ``[M]`` int8 labels (1, 0, -1 ignored).
-        delta: The step's half-width (decides which negatives are kept).
         global_rank: Rank over every process's entries in a distributed
             run (collectives every rank must enter).
         pos_values: Maps this rank's positive positions to a value per
@@ -94,13 +92,6 @@ def select_ranked_entries(
     """
     distributed = global_rank and dist.is_distributed()
     pos_mask = labels == 1
-    inf = torch.full((), math.inf, dtype=flat.dtype, device=flat.device)
-    # the exact minimum in the scores' own precision (no float64 copy)
-    min_pos = (torch.where(pos_mask, flat, inf).amin()
-               if flat.numel() else inf).double()
-    if distributed:
-        min_pos = dist.all_reduce_min(min_pos)
-    keep_mask = kept_negatives(flat, labels, min_pos, delta)
     n_pos = pos_mask.sum()
     mismatch = n_pos - num_values if num_values is not None else \
         torch.zeros_like(n_pos)
@@ -109,24 +100,23 @@ def select_ranked_entries(
     else:
         finite = torch.ones((), dtype=torch.bool, device=flat.device)
     failed = checks.failures(flat.device) if checks is not None else []
-    counts = torch.stack(
-        [n_pos, keep_mask.sum(), (~finite).long(), mismatch] + failed)
+    counts = torch.stack([n_pos, (~finite).long(), mismatch] + failed)
     table = dist.all_gather_rows(counts) if distributed else counts[None]
     table = table.tolist()  # the one host round-trip
     for k, message in enumerate(checks.messages if checks else []):
-        ranks = [r for r, row in enumerate(table) if row[4 + k]]
+        ranks = [r for r, row in enumerate(table) if row[3 + k]]
         if ranks:
             raise ValueError(
                 message + (f' (on rank(s) {ranks})' if len(table) > 1 else ''))
-    bad = [r for r, row in enumerate(table) if row[2]]
+    bad = [r for r, row in enumerate(table) if row[1]]
     if bad and flat.dtype != torch.float16:
         raise NonFiniteScores(
             'scores: non-finite value(s) among the (anchor, class) entries, '
             'ignored ones included' +
             (f' (on rank(s) {bad})' if len(table) > 1 else '') +
             '; a ranking loss needs finite logits')
-    wrong = [(r, row[0], row[0] - row[3]) for r, row in enumerate(table)
-             if row[3]]
+    wrong = [(r, row[0], row[0] - row[2]) for r, row in enumerate(table)
+             if row[2]]
     if wrong:
         raise ValueError(
             f'{what}: one per positive (anchor, class) entry expected; ' +
@@ -134,11 +124,10 @@ def select_ranked_entries(
                       for r, p, v in wrong))
     me = dist.rank() if distributed else 0
     pos_idx = true_positions(pos_mask, table[me][0])
-    neg_idx = true_positions(keep_mask, table[me][1])
+    del pos_mask
     values = pos_values(pos_idx) if pos_values is not None else None
     if not distributed:
-        return RankedEntries(pos_idx, neg_idx, None, values, values, 0, None,
-                             bool(bad))
+        return RankedEntries(pos_idx, None, values, values, 0, None, bool(bad))
     sizes = [row[0] for row in table]
     mine = flat[pos_idx].detach().double()
     if values is None:
@@ -148,8 +137,8 @@ def select_ranked_entries(
         both = dist.all_gather_sized(
             pairs.reshape(-1), [2 * n for n in sizes]).reshape(-1, 2)
         all_pos, all_values = both[:, 0], both[:, 1]
-    return RankedEntries(pos_idx, neg_idx, all_pos, values, all_values,
-                         sum(sizes[:me]), dist.all_reduce_sum, bool(bad))
+    return RankedEntries(pos_idx, all_pos, values, all_values, sum(sizes[:me]),
+                         dist.all_reduce_sum, bool(bad))
 
 
 def ranking_ap_loss(scores: Tensor,
@@ -162,8 +151,7 @@ def ranking_ap_loss(scores: Tensor,
     distributed run, else over this rank's only (see
     :func:`select_ranked_entries` for ``checks`` and the errors raised)."""
     flat, labels = scores.reshape(-1), labels.reshape(-1)
-    sel = select_ranked_entries(
-        flat, labels, delta, global_rank, checks=checks)
+    sel = select_ranked_entries(flat, labels, global_rank, checks=checks)
     out = ap_loss_with_update(
         flat,
         labels,
@@ -171,8 +159,7 @@ def ranking_ap_loss(scores: Tensor,
         all_pos_scores=sel.all_pos,
         pos_offset=sel.pos_offset,
         reduce_sum=sel.reduce_sum,
-        pos_idx=sel.pos_idx,
-        neg_idx=sel.neg_idx)
+        pos_idx=sel.pos_idx)
     return _poisoned(out) if sel.nonfinite else out
 
 
@@ -194,12 +181,7 @@ def ranking_rank_sort_loss(
         return targets[idx // columns] if columns > 1 else targets[idx]
 
     sel = select_ranked_entries(
-        flat,
-        labels,
-        delta,
-        global_rank,
-        pos_values=pos_targets,
-        checks=checks)
+        flat, labels, global_rank, pos_values=pos_targets, checks=checks)
     out = rank_sort_with_update(
         flat,
         labels,
@@ -209,8 +191,7 @@ def ranking_rank_sort_loss(
         all_pos_targets=sel.all_values,
         pos_offset=sel.pos_offset,
         reduce_sum=sel.reduce_sum,
-        pos_idx=sel.pos_idx,
-        neg_idx=sel.neg_idx)
+        pos_idx=sel.pos_idx)
     return _poisoned(out) if sel.nonfinite else out
 
 
@@ -227,7 +208,6 @@ def ranking_alrp_loss(scores: Tensor,
     sel = select_ranked_entries(
         flat,
         labels,
-        delta,
         global_rank,
         pos_values=lambda i: loc,
         num_values=loc.numel(),
@@ -242,6 +222,5 @@ def ranking_alrp_loss(scores: Tensor,
         all_loc_errors=sel.all_values,
         pos_offset=sel.pos_offset,
         reduce_sum=sel.reduce_sum,
-        pos_idx=sel.pos_idx,
-        neg_idx=sel.neg_idx)
+        pos_idx=sel.pos_idx)
     return _poisoned(out) if sel.nonfinite else out

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mmdet_lossplus.functional import ghm
 from mmdet_lossplus.functional.ghm import (ghm_bin_counts, ghm_bin_index,
                                            ghm_density, ghm_ema_update,
                                            ghm_weights, ghmc_elementwise,
@@ -109,7 +110,8 @@ def test_bias_correction_recovers_counts_after_first_update():
 
 
 @pytest.mark.parametrize('numel', [0, 1, 15, 16, 17, 1000, 4099])
-def test_bin_counts_with_interleaved_counters_equal_a_plain_count(numel):
+def test_bin_counts_with_interleaved_counters_equal_a_plain_count(
+        monkeypatch, numel):
     g = torch.Generator().manual_seed(numel)
     bins = 7
     # skewed, as GHM-R's norms: most samples in the last bin
@@ -118,8 +120,11 @@ def test_bin_counts_with_interleaved_counters_equal_a_plain_count(numel):
         torch.randint(0, bins + 1, (numel, ), generator=g)).to(torch.int32)
     expected = [int((idx == i).sum()) for i in range(bins)]
     assert ghm_bin_counts(idx, bins).tolist() == expected
-    work = torch.full((numel, ), -5, dtype=torch.int32)
-    assert ghm_bin_counts(idx.view(-1, 1), bins, work).tolist() == expected
+    assert ghm_bin_counts(idx.view(-1, 1), bins, True).tolist() == expected
+    # in passes of 32 samples: several chunks and a tail
+    monkeypatch.setattr(ghm, 'CHUNK', 32)
+    assert ghm_bin_counts(idx, bins).tolist() == expected
+    assert ghm_bin_counts(idx, bins, True).tolist() == expected
 
 
 def test_elementwise_results_do_not_depend_on_scratch_buffers():

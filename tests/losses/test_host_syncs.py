@@ -4,7 +4,7 @@ CUDA would make them, counted on CPU with a dispatch mode
 (``torch_compat.FORCE_PORTABLE``).
 
 Budget: GHM-C, GHM-R, the IoU family and multi-bin none; AP-loss, Rank &
-Sort and aLRP one (the count table: positives, kept negatives, non-finite
+Sort and aLRP one (the count table: positives, non-finite
 scores, failed input checks), and no device-side assertion (a bad label is
 a ``ValueError`` read with that table). On CPU, where nothing waits, GHM-C
 selects its positive and ignored rows (cheaper there); both paths give the

@@ -267,7 +267,7 @@ def scaling_tables(args) -> None:
           'all-gather: the other ranks\' buffers)\n')
     print('| loss | W | collectives | bytes sent | bytes received | '
           'formula (extrapolation below) | positives sorted | '
-          'negatives placed (binary searches) | '
+          'entries placed (binary searches) | '
           'all-gather of every score: bytes received |')
     print('|---|---|---|---|---|---|---|---|---|')
     for name in LOSSES:
@@ -305,16 +305,16 @@ def scaling_tables(args) -> None:
 
 def comm_bytes(world: int, p_total: int, p_rank: int, name: str):
     """(sent, received) bytes of one global ranking-loss call per rank:
-    the minimum positive (8 B all-reduce), the counts table (4 int64 and
-    one per input check, all-gathered: the labels, and Rank & Sort's IoU
-    targets), the positives' scores (+ IoU targets for Rank & Sort,
-    localisation errors for aLRP) as float64 padded to the longest rank,
+    the counts table (3 int64 and one per input check, all-gathered: the
+    labels, and Rank & Sort's IoU targets), the positives' scores (+ IoU
+    targets for Rank & Sort, localisation errors for aLRP) as float64
+    padded to the longest rank,
     the per-positive false-positive counts (float64 all-reduce); aLRP adds
     its localisation value (a float32 all-reduce)."""
     ring = 2 * (world - 1) / world
     per_pos = 8 if name == 'ap' else 16
-    reduce_bytes = 8 + p_total * 8 + (4 if name == 'alrp' else 0)
-    columns = 4 + (2 if name == 'rs' else 1)
+    reduce_bytes = p_total * 8 + (4 if name == 'alrp' else 0)
+    columns = 3 + (2 if name == 'rs' else 1)
     gather_in = columns * 8 + p_rank * per_pos
     sent = ring * reduce_bytes + (world - 1) * gather_in
     return int(sent), int(sent)
