@@ -166,8 +166,9 @@ sweep-alrp: $(STAMP)
 # Issue 26, step 1: the learning rate of each headline row tuned (x 0.5 and
 # x 2 of the demo's AdamW 2e-3) with TUNE_SEEDS, recorded like every run
 # in results/lr_tuning.jsonl, apart from the headline table until every
-# row is tuned (resumable: recorded runs are skipped; `make results-tune-plan` lists
-# what is left). The demo lr itself is the recorded 3-seed row.
+# row is tuned (resumable: recorded runs are skipped;
+# `make results-tune-plan` lists what is left). The demo lr itself is the
+# recorded 3-seed row.
 TUNE_CONFIGS := configs/retinanet/retinanet_r18_fpn_demo.py \
 	configs/ap_loss/retinanet_r18_fpn_aploss_demo.py \
 	configs/atss/atss_r18_fpn_demo.py configs/atss/atss_r18_fpn_ranksort_demo.py \

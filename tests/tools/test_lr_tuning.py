@@ -1,0 +1,65 @@
+"""tools/analysis_tools/lr_tuning.py: a record's learning rate, the best lr
+only once every lr has every seed, and the table's figures computed by
+hand."""
+import pytest
+from conftest import load_tool
+
+tuning = load_tool('analysis_tools', 'lr_tuning.py')
+
+CONFIG = 'configs/retinanet/retinanet_r18_fpn_demo.py'
+
+
+def _run(seed, mapv, lr=None, gpus=1, other=()):
+    record = dict(config=CONFIG, seed=seed, gpus=gpus, bbox_mAP=mapv)
+    options = ([f'{tuning.LR}={lr}'] if lr is not None else []) + list(other)
+    if options:
+        record['options'] = options
+    return record
+
+
+def test_the_demo_config_trains_with_the_default_lr():
+    assert tuning.config_lr(CONFIG) == 2e-3
+
+
+def test_lr_of_records():
+    assert tuning.lr_of(_run(0, 0.1), 2e-3) == 2e-3
+    assert tuning.lr_of(_run(0, 0.1, lr=0.004), 2e-3) == 0.004
+    with pytest.raises(ValueError, match='not a learning rate check'):
+        tuning.lr_of(
+            _run(0, 0.1, other=['train_dataloader.batch_size=2']), 2e-3)
+
+
+def test_best_lr_waits_for_every_seed_and_takes_the_highest_mean():
+    records = [
+        _run(0, 0.10),
+        _run(1, 0.14),  # 2e-3: mean 0.12
+        _run(0, 0.20, lr=0.004),
+        _run(1, 0.02, lr=0.004),  # 4e-3: mean 0.11
+        _run(0, 0.13, lr=0.001),
+        _run(2, 0.50),  # seed 2: not part of the check
+        _run(1, 0.90, lr=0.001, gpus=2),  # two processes: another row
+        _run(1, 0.90, other=['train_dataloader.batch_size=2']),
+    ]
+    maps = tuning.by_lr(records, CONFIG, 2e-3, (0, 1))
+    assert maps == {
+        2e-3: {
+            0: 0.10,
+            1: 0.14
+        },
+        4e-3: {
+            0: 0.20,
+            1: 0.02
+        },
+        1e-3: {
+            0: 0.13
+        }
+    }
+    assert tuning.best_lr(maps, (0, 1)) is None  # 1e-3 lacks seed 1
+    records.append(_run(1, 0.05, lr=0.001))  # 1e-3: mean 0.09
+    maps = tuning.by_lr(records, CONFIG, 2e-3, (0, 1))
+    assert tuning.best_lr(maps, (0, 1)) == 2e-3
+    text = tuning.table(records, [CONFIG], [1e-3, 2e-3, 4e-3], {CONFIG: 2e-3},
+                        [0, 1])
+    row = text.splitlines()[2]
+    assert row == (f'| `{CONFIG}` | 0.090 (0.130, 0.050) | '
+                   '0.120 (0.100, 0.140) | 0.110 (0.200, 0.020) | 0.002 |')

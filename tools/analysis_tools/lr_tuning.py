@@ -1,0 +1,128 @@
+"""The learning-rate check of the headline rows (issue 26, step 1), from
+the recorded runs: bbox mAP of each row at every learning rate tried.
+
+``make results-tune`` trains the rows at lr x 0.5 and x 2 of the demo's
+(``--cfg-options optim_wrapper.optimizer.lr=...``, recorded in
+``results/lr_tuning.jsonl``); the demo's own lr is the row's record in
+``results/demo_runs.jsonl``. Every lr is compared on the same seeds
+(``--seeds``, default 0 and 1: the budget every lr gets); a row's best lr
+is the highest mean once every lr has all those seeds, else ``pending``.
+
+Usage:
+    python tools/analysis_tools/lr_tuning.py [--seeds 0 1]
+"""
+import argparse
+import functools
+import os.path as osp
+import statistics
+import sys
+
+HERE = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(osp.dirname(HERE))
+TUNING = osp.join(ROOT, 'results', 'lr_tuning.jsonl')
+LR = 'optim_wrapper.optimizer.lr'
+# the headline rows: each detector's focal baseline and ranking loss
+ROWS = ('configs/retinanet/retinanet_r18_fpn_demo.py',
+        'configs/ap_loss/retinanet_r18_fpn_aploss_demo.py',
+        'configs/atss/atss_r18_fpn_demo.py',
+        'configs/atss/atss_r18_fpn_ranksort_demo.py',
+        'configs/fcos/fcos_r18_fpn_demo.py',
+        'configs/fcos/fcos_r18_fpn_aploss_demo.py')
+
+
+def demo_results():
+    """The sibling tool demo_results.py (tools/ is not a package)."""
+    sys.path.insert(0, HERE)
+    import demo_results
+    return demo_results
+
+
+@functools.lru_cache(maxsize=None)
+def config_lr(config: str) -> float:
+    """The learning rate ``config`` (repository-relative) trains with."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    return float(cfg.optim_wrapper.optimizer.lr)
+
+
+def lr_of(record: dict, default: float) -> float:
+    """The record's learning rate: its ``--cfg-options`` one, else
+    ``default``. Raises ValueError for a record with other options (not
+    part of this check)."""
+    options = dict(o.split('=', 1) for o in record.get('options', ()))
+    if set(options) - {LR}:
+        raise ValueError(f"{record['config']}: options "
+                         f'{sorted(set(options) - {LR})} are not a learning '
+                         'rate check')
+    return float(options[LR]) if LR in options else default
+
+
+def by_lr(records: list, config: str, default: float, seeds) -> dict:
+    """``{lr: {seed: bbox_mAP}}`` of ``config``'s one-process records on
+    ``seeds``; records with options other than the lr are left out."""
+    out = {}
+    for r in records:
+        if r['config'] != config or r['gpus'] != 1 or r['seed'] not in seeds:
+            continue
+        try:
+            lr = lr_of(r, default)
+        except ValueError:
+            continue
+        out.setdefault(lr, {})[r['seed']] = r['bbox_mAP']
+    return out
+
+
+def best_lr(maps: dict, seeds) -> object:
+    """The lr with the highest mean mAP when every lr has every seed in
+    ``seeds``; None while any is missing."""
+    if not maps or any(set(seeds) - set(v) for v in maps.values()):
+        return None
+    return max(maps, key=lambda lr: statistics.mean(maps[lr].values()))
+
+
+def cell(values: dict) -> str:
+    if not values:
+        return '-'
+    maps = [values[s] for s in sorted(values)]
+    text = ', '.join(f'{m:.3f}' for m in maps)
+    if len(maps) > 1:
+        return f'{statistics.mean(maps):.3f} ({text})'
+    return f'{text} (one seed)'
+
+
+def table(records: list, configs, lrs, defaults: dict, seeds) -> str:
+    """Markdown: per config, the mAP at each lr (mean and every seed) and
+    the best lr (``pending`` until every lr has every seed)."""
+    seeds = tuple(seeds)
+    head = ' | '.join(f'lr {lr:g}' for lr in lrs)
+    lines = [
+        f'| config | {head} | best lr (seeds {", ".join(map(str, seeds))}) |',
+        '|---' * (len(lrs) + 2) + '|'
+    ]
+    for config in configs:
+        maps = by_lr(records, config, defaults[config], seeds)
+        cells = ' | '.join(cell(maps.get(lr, {})) for lr in lrs)
+        best = best_lr({lr: maps.get(lr, {}) for lr in lrs}, seeds)
+        lines.append(f'| `{config}` | {cells} | '
+                     f'{"pending" if best is None else f"{best:g}"} |')
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
+    parser.add_argument(
+        '--lrs',
+        type=float,
+        nargs='+',
+        default=[1e-3, 2e-3, 4e-3],
+        help='the learning rates of the table')
+    args = parser.parse_args(argv)
+    tool = demo_results()
+    records = tool.load_runs(tool.RESULTS) + tool.load_runs(TUNING)
+    defaults = {c: config_lr(c) for c in ROWS}
+    print(table(records, ROWS, args.lrs, defaults, args.seeds))
+
+
+if __name__ == '__main__':
+    main()
