@@ -229,7 +229,7 @@ class RankedNegatives:
     slice of :data:`CHUNK` entries at a time, and the entries that are not
     kept negatives (:func:`kept_negatives`: positives, ignored, pruned)
     go to an extra interval that counts nowhere. Per entry only the
-    interval index stays (int16, or int32 beyond 16,382 positives).
+    interval index stays (int16 up to 16,383 positives, else int32).
 
     Args:
         all_pos: ``[P]`` float64 scores of the positives (of every
