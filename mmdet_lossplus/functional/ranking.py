@@ -268,7 +268,9 @@ class RankedNegatives:
             dtype=torch.int16 if self.bins < 2**15 else torch.int32,
             device=flat.device)
         counts = flat.new_zeros(self.bins + 1, dtype=torch.int64)
-        sums = flat.new_zeros(self.bins + 1, dtype=torch.float64)
+        # score sums per interval: only the ramp (delta > 0) needs them
+        sums = flat.new_zeros(self.bins + 1, dtype=torch.float64) \
+            if delta > 0 else None
         for start, stop in _chunks(flat.numel()):
             q = flat[start:stop].double()
             b = torch.searchsorted(edges, q, right=delta == 0)
@@ -276,7 +278,8 @@ class RankedNegatives:
                                   delta)
             b.masked_fill_(~keep, self.bins)
             counts += bin_sums(b, self.bins + 1)
-            sums += bin_sums(b, self.bins + 1, q)
+            if sums is not None:
+                sums += bin_sums(b, self.bins + 1, q)
             self.bucket[start:stop] = b
         cn = _prefix(counts[:-1].double())
         n_kept = cn[-1]
