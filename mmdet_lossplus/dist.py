@@ -17,6 +17,7 @@ does).
 """
 from typing import Dict, List, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.distributed as torch_dist
 from torch import Tensor
@@ -51,6 +52,29 @@ def all_reduce_sum(tensor: Tensor) -> Tensor:
 def rank() -> int:
     """This process's rank (0 without a process group)."""
     return torch_dist.get_rank() if is_distributed() else 0
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (and in a single process): the one that writes
+    plots and files."""
+    return rank() == 0
+
+
+def shared_random_seed() -> int:
+    """A random seed drawn by rank 0 from numpy's global generator and
+    broadcast (what ``mmengine.dist.sync_random_seed`` returns, so a run's
+    data order is unchanged); the local draw in a single process."""
+    seed = int(np.random.randint(2**31))
+    if not is_distributed():
+        return seed
+    on_gpu = torch_dist.get_backend() == 'nccl'  # NCCL needs a CUDA tensor
+    value = torch.tensor(
+        seed,
+        dtype=torch.int64,
+        device=torch.device('cuda', torch.cuda.current_device())
+        if on_gpu else 'cpu')
+    torch_dist.broadcast(value, src=0)
+    return int(value.item())
 
 
 def all_reduce_min(tensor: Tensor) -> Tensor:

@@ -2,9 +2,9 @@
 from typing import Iterator, List, Optional
 
 import torch
-from mmengine.dist import get_dist_info, sync_random_seed
 from torch.utils.data import Sampler
 
+from .. import dist
 from ..registry import DATA_SAMPLERS
 
 
@@ -49,9 +49,9 @@ class ObjectCountShardSampler(Sampler):
                  world_size: Optional[int] = None) -> None:
         if not isinstance(shuffle, bool):
             raise TypeError(f'shuffle must be a bool, got {shuffle!r}')
-        dist_rank, dist_world = get_dist_info()
-        self.rank = dist_rank if rank is None else rank
-        self.world_size = dist_world if world_size is None else world_size
+        self.rank = dist.rank() if rank is None else rank
+        self.world_size = dist.world_size() if world_size is None \
+            else world_size
         if not 0 <= self.rank < self.world_size:
             raise ValueError(f'rank must be in [0, world_size), got rank '
                              f'{self.rank}, world_size {self.world_size}')
@@ -65,7 +65,7 @@ class ObjectCountShardSampler(Sampler):
         self.dataset = dataset  # mmdet's batch samplers read it
         self.indices = object_count_shards(counts, self.world_size)[self.rank]
         self.shuffle = shuffle
-        self.seed = sync_random_seed() if seed is None else seed
+        self.seed = dist.shared_random_seed() if seed is None else seed
         self.epoch = 0
 
     def __iter__(self) -> Iterator[int]:

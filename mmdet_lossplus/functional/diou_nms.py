@@ -20,6 +20,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from ..checks import check_number
 from .box_geometry import (box_sizes, centre_distance2, corners,
                            enclosing_size, intersection_union)
 
@@ -107,12 +108,8 @@ def _check_nms_args(boxes: Tensor, scores: Tensor, iou_threshold: float,
     if idxs is not None and idxs.shape != boxes.shape[:1]:
         raise ValueError(f'idxs must have shape [N] = [{boxes.shape[0]}], '
                          f'got {tuple(idxs.shape)}')
-    if not isinstance(iou_threshold,
-                      (int, float)) or not (-1.0 <= iou_threshold <= 1.0):
-        raise ValueError('iou_threshold must be a number in [-1, 1], got '
-                         f'{iou_threshold!r}')
-    if not isinstance(beta, (int, float)) or not beta > 0:
-        raise ValueError(f'beta must be a number > 0, got {beta!r}')
+    check_number('iou_threshold', iou_threshold, -1, 1)
+    check_number('beta', beta, 0, low_open=True)
 
 
 def diou_nms_indices(boxes: Tensor,

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..checks import check_int, check_number
+
 
 class MultiBinSpec(NamedTuple):
     """Bins over ``[low, high)``: centres ``low + (k + 1/2) * width``, each
@@ -61,15 +63,10 @@ def make_spec(num_bins: int,
               overlap: float = 0.0) -> MultiBinSpec:
     """Validated :class:`MultiBinSpec` (``ValueError`` naming the argument).
     """
-    if isinstance(num_bins,
-                  bool) or not isinstance(num_bins, int) or num_bins < 2:
-        raise ValueError(f'num_bins must be an int >= 2, got {num_bins!r}')
-    if not isinstance(overlap, (int, float)) or not 0 <= overlap < 1:
-        raise ValueError(f'overlap must be a number in [0, 1), got '
-                         f'{overlap!r}')
-    for name, v in (('low', low), ('high', high)):
-        if not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ValueError(f'{name} must be a finite number, got {v!r}')
+    check_int('num_bins', num_bins, 2)
+    check_number('overlap', overlap, 0, 1, high_open=True)
+    check_number('low', low)
+    check_number('high', high)
     if not high > low:
         raise ValueError(f'high must be > low, got low={low!r}, '
                          f'high={high!r}')

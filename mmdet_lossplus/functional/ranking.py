@@ -19,6 +19,7 @@ from typing import Callable, NamedTuple, Optional, Tuple
 import torch
 from torch import Tensor
 
+from ..checks import check_number
 from .torch_compat import bin_sums, cumsum0
 
 
@@ -189,13 +190,7 @@ def weighted_step_sum_above(sorted_ref: Tensor, weights: Tensor,
 def check_step_delta(delta: float, allow_zero: bool = True) -> None:
     """``delta`` must be a finite number, ``>= 0`` (``> 0`` unless
     ``allow_zero``)."""
-    ok = not isinstance(delta, bool) and isinstance(delta, (int, float)) \
-        and delta == delta and delta != float('inf') and \
-        (delta >= 0 if allow_zero else delta > 0)
-    if not ok:
-        bound = '>= 0 (0: hard step)' if allow_zero else '> 0'
-        raise ValueError(f'delta must be a finite number {bound}, '
-                         f'got {delta!r}')
+    check_number('delta', delta, low=0, low_open=not allow_zero)
 
 
 #: Entries per pass of :class:`RankedNegatives` over the scores: its

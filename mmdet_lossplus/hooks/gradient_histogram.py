@@ -5,7 +5,6 @@ import os.path as osp
 from typing import List, Optional, Sequence
 
 import torch
-from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from torch import Tensor
 
@@ -14,7 +13,7 @@ from ..checks import check_int, check_number, check_str
 from ..functional.asl1 import asl1_gradient_norm
 from ..functional.ghm import ghm_bin_counts, ghm_bin_index, ghmc_gradient_norm
 from ..losses.contract import loss_traits
-from ..losses.targets import binary_targets
+from ..core.targets import binary_targets
 from ..registry import HOOKS
 from .loss_inputs import (IterationScalars, detector_head, loss_call_args,
                           warn_if_not_logged)
@@ -207,7 +206,7 @@ class GradientHistogramHook(Hook):
                     for key, value in self.summary(counts).items()
                 })
         self.history.append(record)
-        if is_main_process():
+        if dist.is_main_process():
             self._write_tensorboard(runner, record)
 
     def summary(self, counts: Tensor) -> dict:
@@ -249,7 +248,7 @@ class GradientHistogramHook(Hook):
         for handle in self._handles:
             handle.remove()
         self._handles = []
-        if is_main_process() and self.history:
+        if dist.is_main_process() and self.history:
             path = osp.join(runner.work_dir, self.out_file)
             plot_gradient_histograms(self.history, path, self.max_curves)
             # the raw counts too, to re-plot or compare runs later

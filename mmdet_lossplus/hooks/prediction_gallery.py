@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import torch
 from mmdet.structures.bbox import get_box_tensor
-from mmengine.dist import master_only
 from mmengine.hooks import Hook
 
+from .. import dist
 from ..checks import check_int, check_number, check_str
 from ..registry import HOOKS
 from .loss_inputs import bare_model
@@ -93,9 +93,9 @@ class PredictionGalleryHook(Hook):
         self.out_file = out_file
         self.scale = scale
 
-    @master_only
     def after_run(self, runner) -> None:
-        if runner.val_loop is None and runner.test_loop is None:
+        if not dist.is_main_process() or (runner.val_loop is None
+                                          and runner.test_loop is None):
             return
         loop = runner.val_loop if runner.val_loop is not None \
             else runner.test_loop

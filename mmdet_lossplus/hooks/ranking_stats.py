@@ -4,27 +4,26 @@ import os.path as osp
 from typing import List
 
 import torch
-from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from torch import Tensor
 
 from .. import dist
 from ..checks import check_int, check_number, check_str
 from ..losses.contract import loss_traits
-from ..losses.global_ranking import ranking_ap_loss
-from ..losses.targets import ranking_labels
+from ..core.global_ranking import ranking_ap_loss
+from ..core.targets import ranking_labels
 from ..registry import HOOKS
 from .loss_inputs import (IterationScalars, detector_head, loss_call_args,
                           warn_if_not_logged)
 
 
 def batch_ap(scores: Tensor, labels: Tensor, delta: float,
-             global_rank: bool) -> Tensor:
+             global_scope: bool) -> Tensor:
     """Interpolated AP of the ranking as AP-loss measures it (``1 -
-    loss``); over all ranks' entries when ``global_rank`` (collectives),
+    loss``); over all ranks' entries when ``global_scope`` (collectives),
     else over this rank's only."""
     out = ranking_ap_loss(scores.detach().float().reshape(-1),
-                          labels.reshape(-1), delta, global_rank)
+                          labels.reshape(-1), delta, global_scope)
     return 1.0 - out.loss.double()
 
 
@@ -179,7 +178,7 @@ class RankingStatsHook(Hook):
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
-        if is_main_process() and self.history:
+        if dist.is_main_process() and self.history:
             path = osp.join(runner.work_dir, self.out_file)
             plot_ranking_stats(self.history, path)
             runner.logger.info(f'ranking statistics: {path}')

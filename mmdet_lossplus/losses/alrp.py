@@ -7,41 +7,17 @@ from mmengine.logging import MessageHub
 from torch import Tensor
 
 from .. import dist
-from ..checks import check_int, check_loss_weight, check_number
-from ..functional.ranking import check_step_delta
+from ..checks import DeferredChecks, check_int, check_number
+from ..core.global_ranking import ranking_alrp_loss
+from ..core.ranking_updates import UpdatePart
+from ..core.targets import ranking_labels
 from ..registry import MODELS
-from .contract import BatchStatsLoss, LossTraits, resolve_scope
-from .global_ranking import ranking_alrp_loss
-from .targets import DeferredChecks, ranking_labels
-
-
-class _ALRPClsFunction(torch.autograd.Function):
-    """Forward: the classification part; stores the localisation weights
-    on ``owner``. Backward: the error-driven update (times the world size
-    in global scope, the convention of :mod:`mmdet_lossplus.dist`)."""
-
-    @staticmethod
-    def forward(ctx, scores: Tensor, labels: Tensor, loc_errors: Tensor,
-                delta: float, global_rank: bool, owner: 'aLRPLoss',
-                checks: DeferredChecks) -> Tensor:
-        out = ranking_alrp_loss(scores.detach(), labels, loc_errors.detach(),
-                                delta, global_rank, checks)
-        owner.last_result = out._replace(update=None)  # not kept twice
-        distributed = global_rank and dist.is_distributed()
-        ctx.scale = dist.ddp_gradient_scale() if distributed else 1
-        ctx.save_for_backward(out.update)
-        ctx.shape, ctx.dtype = scores.shape, scores.dtype
-        return out.cls_loss.to(torch.float32)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        update, = ctx.saved_tensors
-        g = (update * (grad.to(update.dtype) * ctx.scale)).reshape(ctx.shape)
-        return (g.to(ctx.dtype), ) + (None, ) * 6
+from .contract import LossTraits
+from .ranking_loss import RankingLoss
 
 
 @MODELS.register_module()
-class aLRPLoss(BatchStatsLoss):  # noqa: N801 (the paper's name)
+class aLRPLoss(RankingLoss):  # noqa: N801 (the paper's name)
     """aLRP loss (Oksuz et al., NeurIPS 2020) for sigmoid heads.
 
     Returns two parts: the classification part (ranking-based; its update
@@ -86,23 +62,15 @@ class aLRPLoss(BatchStatsLoss):  # noqa: N801 (the paper's name)
                  loss_weight: float = 1.0,
                  scope: Optional[str] = None,
                  use_sigmoid: bool = True) -> None:
-        super().__init__(resolve_scope(scope, 'aLRPLoss'))
-        check_step_delta(delta)
+        super().__init__(delta, loss_weight, scope, use_sigmoid)
         check_number('sb_init', sb_init, low=0, low_open=True)
         if sb_interval != 'epoch':
             if isinstance(sb_interval, str):
                 raise ValueError("sb_interval must be an int >= 1 or 'epoch',"
                                  f' got {sb_interval!r}')
             check_int('sb_interval', sb_interval, 1)
-        check_loss_weight(loss_weight)
-        if use_sigmoid is not True:
-            raise ValueError('use_sigmoid must be True: aLRP ranks per-class '
-                             f'scores (got {use_sigmoid!r})')
-        self.delta = float(delta)
         self.sb_init = float(sb_init)
         self.sb_interval = sb_interval
-        self.loss_weight = float(loss_weight)
-        self.use_sigmoid = True
         self.register_buffer('sb_weight',
                              torch.tensor(self.sb_init, dtype=torch.float64))
         # running sums since the last update: (cls, loc, calls with
@@ -111,15 +79,11 @@ class aLRPLoss(BatchStatsLoss):  # noqa: N801 (the paper's name)
         self._sums = torch.zeros(3, dtype=torch.float64)
         self._calls = 0
         self._epoch: Optional[int] = None
-        self.last_result = None
 
     # -- contract -----------------------------------------------------------
     def traits(self) -> LossTraits:
         return LossTraits(
             reduces_globally=self.global_scope, ranking=True, stateful=True)
-
-    def ranking_delta(self) -> Optional[float]:
-        return self.delta
 
     def state_vector(self) -> Tensor:
         """``[SB, calls since the last update]`` (plus the running sums in
@@ -282,17 +246,18 @@ class aLRPLoss(BatchStatsLoss):  # noqa: N801 (the paper's name)
                             'error per positive anchor')
         checks = DeferredChecks()  # read with the counts: one host read
         labels = ranking_labels(pred, target, label_weight, deferred=checks)
-        cls_loss = _ALRPClsFunction.apply(pred, labels.reshape(-1), loc_errors,
-                                          self.delta, self.global_scope, self,
-                                          checks)
-        out = self.last_result
+        out = ranking_alrp_loss(pred.detach(), labels, loc_errors.detach(),
+                                self.delta, self.global_scope, checks)
+        cls_loss, = self.attach_updates(pred,
+                                        [UpdatePart(out.cls_loss, out.update)])
+        out = out._replace(update=None)  # kept by autograd only
         local = (out.loc_weights.to(loc_errors.dtype) * loc_errors).sum()
         if self.global_scope:
             local = dist.global_value(local)
         if self.training:
             self._self_balance(out.cls_loss, out.loc_loss, out.num_pos)
         loc_loss = local * self.sb_weight.to(local.dtype)
-        return cls_loss * self.loss_weight, loc_loss * self.loss_weight
+        return cls_loss, loc_loss * self.loss_weight
 
     def extra_repr(self) -> str:
         return (f'delta={self.delta}, sb_init={self.sb_init}, '

@@ -1,57 +1,19 @@
 """AP-loss (mmdet adapter): ranking of the global mini-batch."""
 from typing import Optional
 
-import torch
 from torch import Tensor
 
-from .. import dist
-from ..checks import check_loss_weight
-from ..functional.ap_loss import check_delta
+from ..checks import DeferredChecks
+from ..core.global_ranking import ranking_ap_loss
+from ..core.ranking_updates import UpdatePart
+from ..core.targets import ranking_labels
 from ..registry import MODELS
-from .contract import (BatchStatsLoss, LossTraits, RankingSnapshot,
-                       resolve_scope)
-from .global_ranking import ranking_ap_loss
-from .targets import DeferredChecks, ranking_labels
-
-
-class _APLossFunction(torch.autograd.Function):
-    """Forward: AP-loss value. Backward: the error-driven update.
-
-    In ``global`` mode under DDP the update of this process's entries is
-    multiplied by the world size, so that DDP's gradient averaging gives
-    exactly the single-process update on the union (the convention of
-    :mod:`mmdet_lossplus.dist`).
-    """
-
-    @staticmethod
-    def forward(ctx, scores: Tensor, labels: Tensor, delta: float,
-                global_rank: bool, owner: 'APLoss',
-                checks: DeferredChecks) -> Tensor:
-        flat = scores.detach().reshape(-1)
-        flat_labels = labels.reshape(-1)
-        distributed = global_rank and dist.is_distributed()
-        # A NaN would silently fall out of the ranking; one in an ignored
-        # entry still means the network diverged: ranking_ap_loss raises on
-        # every rank alike (none waits in a collective).
-        out = ranking_ap_loss(flat, flat_labels, delta, global_rank, checks)
-        scale = dist.ddp_gradient_scale() if distributed else 1
-        owner.last_num_pos = out.num_pos.detach()
-        owner.last_loss = out.loss.detach()
-        ctx.save_for_backward(out.update)
-        ctx.scale = scale
-        ctx.shape = scores.shape
-        ctx.dtype = scores.dtype
-        return out.loss.to(torch.float32)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        update, = ctx.saved_tensors
-        g = (update * (grad.double() * ctx.scale)).reshape(ctx.shape)
-        return g.to(ctx.dtype), None, None, None, None, None
+from .contract import RankingSnapshot
+from .ranking_loss import RankingLoss
 
 
 @MODELS.register_module()
-class APLoss(BatchStatsLoss):
+class APLoss(RankingLoss):
     """AP-loss (Chen et al., CVPR 2019) for sigmoid classification heads.
 
     Each (anchor, class) pair is one binary example: positive for the
@@ -84,29 +46,17 @@ class APLoss(BatchStatsLoss):
                  scope: Optional[str] = None,
                  use_sigmoid: bool = True,
                  mode: Optional[str] = None) -> None:
-        super().__init__(resolve_scope(scope, 'APLoss', mode=mode))
-        check_delta(delta)
-        if use_sigmoid is not True:
-            raise ValueError('use_sigmoid must be True: AP-loss ranks '
-                             'per-class scores (got use_sigmoid='
-                             f'{use_sigmoid!r})')
-        check_loss_weight(loss_weight)
-        self.delta = float(delta)
-        self.loss_weight = float(loss_weight)
-        self.use_sigmoid = True
-        self.last_num_pos: Optional[Tensor] = None
-        self.last_loss: Optional[Tensor] = None
-
-    def traits(self) -> LossTraits:
-        return LossTraits(reduces_globally=self.global_scope, ranking=True)
-
-    def ranking_delta(self) -> Optional[float]:
-        return self.delta
+        super().__init__(
+            delta,
+            loss_weight,
+            scope,
+            use_sigmoid,
+            zero_delta=False,
+            mode=mode)
+        self._published: Optional[RankingSnapshot] = None
 
     def published_ranking(self) -> Optional[RankingSnapshot]:
-        if self.last_loss is None:
-            return None
-        return RankingSnapshot(self.last_loss, self.last_num_pos, self.delta)
+        return self._published
 
     def forward(self,
                 pred: Tensor,
@@ -130,14 +80,12 @@ class APLoss(BatchStatsLoss):
         Returns:
             A float32 scalar.
         """
-        if reduction_override not in (None, 'mean'):
-            raise ValueError('reduction_override must be None or "mean" for '
-                             f'APLoss, got {reduction_override!r}')
+        self.check_reduction_override(reduction_override)
         checks = DeferredChecks()  # read with the counts: one host read
         labels = ranking_labels(pred, target, label_weight, deferred=checks)
-        loss = _APLossFunction.apply(pred, labels, self.delta,
-                                     self.global_scope, self, checks)
-        return loss * self.loss_weight
-
-    def extra_repr(self) -> str:
-        return f'delta={self.delta}, scope={self.scope!r}'
+        out = ranking_ap_loss(pred.detach(), labels, self.delta,
+                              self.global_scope, checks)
+        loss, = self.attach_updates(pred, [UpdatePart(out.loss, out.update)])
+        self._published = RankingSnapshot(out.loss.detach(),
+                                          out.num_pos.detach(), self.delta)
+        return loss

@@ -16,7 +16,8 @@ import torch
 from torch import Tensor
 
 from .. import dist
-from ..checks import check_loss_weight, check_reduction
+from ..checks import (check_int, check_loss_weight, check_number,
+                      check_reduction)
 from ..functional.ghm import (CHUNK, ghm_bin_counts, ghm_density,
                               ghm_ema_update, ghm_weighted_sum, ghm_weights,
                               with_gradient)
@@ -31,15 +32,8 @@ _WARM_STEPS = 1e4
 def check_ghm_args(bins: int, momentum: float, loss_weight: float,
                    reduction: str) -> None:
     """Raise ``ValueError``/``TypeError`` naming the offending argument."""
-    if isinstance(bins, bool) or not isinstance(bins, int):
-        raise TypeError(f'bins must be an int >= 1, got {bins!r}')
-    if bins < 1:
-        raise ValueError(f'bins must be an int >= 1, got {bins}')
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
-        raise TypeError(f'momentum must be a float in [0, 1), got '
-                        f'{momentum!r}')
-    if not 0 <= momentum < 1:
-        raise ValueError(f'momentum must be in [0, 1), got {momentum}')
+    check_int('bins', bins, 1)
+    check_number('momentum', momentum, 0, 1, high_open=True)
     check_loss_weight(loss_weight)
     check_reduction(reduction)
 

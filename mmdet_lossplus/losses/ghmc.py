@@ -8,7 +8,7 @@ from ..functional.ghm import ghmc_binary_targets, ghmc_index_targets
 from ..registry import MODELS
 from .contract import resolve_scope
 from .ghm_state import GHMState, check_ghm_args
-from .targets import binary_targets, check_cls_inputs
+from ..core.targets import binary_targets, check_cls_inputs
 
 
 @MODELS.register_module()

@@ -16,7 +16,7 @@ from torch import nn
 
 from mmdet_lossplus.hooks import RankingStatsHook, batch_ap
 from mmdet_lossplus.losses import APLoss
-from mmdet_lossplus.losses.targets import ranking_labels
+from mmdet_lossplus.core.targets import ranking_labels
 
 
 def data(r, case):

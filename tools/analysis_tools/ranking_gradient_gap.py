@@ -63,8 +63,7 @@ def call_entries(kind: str, args: tuple, kwargs: dict) -> tuple:
     per positive, in order, the Rank & Sort IoU target or the aLRP
     localisation error (empty for AP-loss)."""
     from mmdet_lossplus.hooks import loss_call_args
-    from mmdet_lossplus.losses.targets import (rank_sort_targets,
-                                               ranking_labels)
+    from mmdet_lossplus.core.targets import (rank_sort_targets, ranking_labels)
     pred, target, weight = loss_call_args(args, kwargs)
     pred = pred.detach()
     if kind == 'rank-sort':

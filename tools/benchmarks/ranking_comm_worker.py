@@ -56,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     dist.init_process_group('gloo')
     rank, world = dist.get_rank(), dist.get_world_size()
-    from mmdet_lossplus.losses.targets import ranking_labels
+    from mmdet_lossplus.core.targets import ranking_labels
     pred, labels, ious, loc = make_batch(args.num_pos, args.num_neg)
     chunks = torch.arange(labels.numel()).chunk(world)
     # what the formula needs, from the whole batch every rank holds (no

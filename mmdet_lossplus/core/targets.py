@@ -1,49 +1,10 @@
 """Check and convert mmdet's classification targets."""
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
-
-class DeferredChecks:
-    """Value checks of the inputs whose verdict is read with the one host
-    read a ranking loss makes anyway (its count table), so that a bad
-    input is a ``ValueError`` on every rank on CUDA too, never a
-    device-side assertion."""
-
-    def __init__(self) -> None:
-        self.oks: List[Tensor] = []
-        self.messages: List[str] = []
-
-    def add(self, ok: Tensor, message: str) -> None:
-        """Record the 0-dim bool ``ok`` (True: the check passed)."""
-        self.oks.append(ok.reshape(()))
-        self.messages.append(message)
-
-    def failures(self, device: torch.device) -> List[Tensor]:
-        """One 0-dim int64 per check: 1 where it failed."""
-        return [(~ok).to(device=device, dtype=torch.int64) for ok in self.oks]
-
-
-def check_values(ok: Tensor,
-                 message: str,
-                 deferred: Optional[DeferredChecks] = None) -> None:
-    """``ValueError(message)`` unless the 0-dim bool ``ok`` is True,
-    without a host round-trip on accelerators.
-
-    With ``deferred``, the check is only recorded there (its caller reads
-    it with its own host read). Else through ``torch._assert_async``: on
-    CPU it checks at once (the value is on the host; re-raised as
-    ``ValueError``); on CUDA it does not wait for the device, and a failure
-    surfaces as a device-side assertion at the next synchronisation.
-    """
-    if deferred is not None:
-        deferred.add(ok, message)
-        return
-    try:
-        torch._assert_async(ok, message)
-    except RuntimeError:
-        raise ValueError(message) from None
+from ..checks import DeferredChecks, check_values
 
 
 def check_cls_inputs(pred: Tensor,

@@ -1,8 +1,8 @@
-"""mmdet_lossplus/losses/targets.py: target conversion, by hand."""
+"""mmdet_lossplus/core/targets.py: target conversion, by hand."""
 import pytest
 import torch
 
-from mmdet_lossplus.losses.targets import rank_sort_targets, ranking_labels
+from mmdet_lossplus.core.targets import rank_sort_targets, ranking_labels
 
 
 def test_ranking_labels_of_class_indices_by_hand():

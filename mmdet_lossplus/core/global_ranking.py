@@ -21,11 +21,11 @@ import torch
 from torch import Tensor
 
 from .. import dist
+from ..checks import DeferredChecks
 from ..functional.alrp import ALRPResult, alrp_with_update
 from ..functional.ap_loss import APLossResult, ap_loss_with_update
 from ..functional.rank_sort import RankSortResult, rank_sort_with_update
 from ..functional.torch_compat import has_finite_extremes, true_positions
-from .targets import DeferredChecks
 
 
 class NonFiniteScores(ValueError):
@@ -60,7 +60,7 @@ class RankedEntries(NamedTuple):
 def select_ranked_entries(
         flat: Tensor,
         labels: Tensor,
-        global_rank: bool,
+        global_scope: bool,
         pos_values: Optional[Callable[[Tensor], Tensor]] = None,
         num_values: Optional[int] = None,
         what: str = 'values',
@@ -70,7 +70,7 @@ def select_ranked_entries(
     Args:
         flat: ``[M]`` scores.
         labels: ``[M]`` int8 labels (1, 0, -1 ignored).
-        global_rank: Rank over every process's entries in a distributed
+        global_scope: Rank over every process's entries in a distributed
             run (collectives every rank must enter).
         pos_values: Maps this rank's positive positions to a value per
             positive (IoU targets, localisation errors) gathered with the
@@ -90,7 +90,7 @@ def select_ranked_entries(
         ValueError: on every rank alike when a rank's ``num_values`` is not
             its number of positives.
     """
-    distributed = global_rank and dist.is_distributed()
+    distributed = global_scope and dist.is_distributed()
     pos_mask = labels == 1
     n_pos = pos_mask.sum()
     mismatch = n_pos - num_values if num_values is not None else \
@@ -144,14 +144,14 @@ def select_ranked_entries(
 def ranking_ap_loss(scores: Tensor,
                     labels: Tensor,
                     delta: float,
-                    global_rank: bool,
+                    global_scope: bool,
                     checks: Optional[DeferredChecks] = None) -> APLossResult:
     """AP-loss and update of flat ``scores`` with int8 ``labels`` (1, 0,
-    -1 ignored): over every rank's entries when ``global_rank`` in a
+    -1 ignored): over every rank's entries when ``global_scope`` in a
     distributed run, else over this rank's only (see
     :func:`select_ranked_entries` for ``checks`` and the errors raised)."""
     flat, labels = scores.reshape(-1), labels.reshape(-1)
-    sel = select_ranked_entries(flat, labels, global_rank, checks=checks)
+    sel = select_ranked_entries(flat, labels, global_scope, checks=checks)
     out = ap_loss_with_update(
         flat,
         labels,
@@ -168,7 +168,7 @@ def ranking_rank_sort_loss(
         labels: Tensor,
         targets: Tensor,
         delta: float,
-        global_rank: bool,
+        global_scope: bool,
         columns: int = 1,
         checks: Optional[DeferredChecks] = None) -> RankSortResult:
     """Rank & Sort loss and update; entry ``i``'s target is
@@ -181,7 +181,7 @@ def ranking_rank_sort_loss(
         return targets[idx // columns] if columns > 1 else targets[idx]
 
     sel = select_ranked_entries(
-        flat, labels, global_rank, pos_values=pos_targets, checks=checks)
+        flat, labels, global_scope, pos_values=pos_targets, checks=checks)
     out = rank_sort_with_update(
         flat,
         labels,
@@ -199,7 +199,7 @@ def ranking_alrp_loss(scores: Tensor,
                       labels: Tensor,
                       loc_errors: Tensor,
                       delta: float,
-                      global_rank: bool,
+                      global_scope: bool,
                       checks: Optional[DeferredChecks] = None) -> ALRPResult:
     """aLRP loss parts and update; ``loc_errors`` holds one value per
     positive entry, in their order in ``scores`` (checked)."""
@@ -208,7 +208,7 @@ def ranking_alrp_loss(scores: Tensor,
     sel = select_ranked_entries(
         flat,
         labels,
-        global_rank,
+        global_scope,
         pos_values=lambda i: loc,
         num_values=loc.numel(),
         what='loc_errors',
