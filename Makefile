@@ -37,7 +37,7 @@ $(STAMP): setup.cfg setup.py
 	MMCV_WITH_OPS=1 MAX_JOBS=2 $(PIP) install --no-build-isolation mmcv==2.1.0
 	@echo ">>> installing mmengine, mmdet and the plugin"
 	$(PIP) install --quiet mmengine==0.10.7 mmdet==3.3.0
-	$(PIP) install --quiet --no-build-isolation -e '.[tests]'
+	$(PIP) install --quiet --no-build-isolation -e '.[tests,lint,demo]'
 	@touch $(STAMP)
 
 data: $(STAMP)
@@ -62,7 +62,8 @@ $(COMPAT_STAMP): setup.cfg setup.py
 	MMCV_WITH_OPS=1 MAX_JOBS=2 $(COMPAT_PIP) install --no-build-isolation \
 		mmcv==2.1.0 $(NUMPY1)
 	$(COMPAT_PIP) install --quiet mmengine==0.10.7 mmdet==3.3.0 $(NUMPY1)
-	$(COMPAT_PIP) install --quiet --no-build-isolation -e '.[tests]' $(NUMPY1)
+	$(COMPAT_PIP) install --quiet --no-build-isolation -e '.[tests,demo]' \
+		$(NUMPY1)
 	@touch $(COMPAT_STAMP)
 
 test-compat: $(COMPAT_STAMP)
@@ -82,10 +83,16 @@ gpu-tests: $(STAMP)
 	$(PY) -c "import torch; print('torch', torch.__version__, '| CUDA available:', torch.cuda.is_available(), '|', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no device')"
 	$(PY) -m pytest -v -rs -m cuda tests/gpu
 
+# What CI checks before the tests (.pre-commit-config.yaml runs the same):
+# style, import order, formatting, spelling, and the types of the package
+# (setup.cfg: strict on functional/, dist.py and checks.py).
+LINT_PATHS := mmdet_lossplus tools tests configs
 lint: $(STAMP)
-	$(PY) -m flake8 mmdet_lossplus tools tests configs
-	$(PY) -m isort --check-only --diff -rc mmdet_lossplus tools tests
-	$(PY) -m yapf --diff -r mmdet_lossplus tools tests configs
+	$(PY) -m flake8 $(LINT_PATHS)
+	$(PY) -m isort --check-only --diff $(LINT_PATHS)
+	$(PY) -m yapf --diff -r $(LINT_PATHS)
+	$(PY) -m codespell $(LINT_PATHS) docs README.md
+	$(PY) -m mypy mmdet_lossplus
 
 bench: $(STAMP)
 	$(PY) tools/benchmarks/bench_ghm.py

@@ -2,7 +2,7 @@
 torch, at the bottom of the import order): clear errors naming the
 argument, its value and what is allowed."""
 import math
-from typing import List, Optional
+from typing import Any, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -10,7 +10,7 @@ from torch import Tensor
 REDUCTIONS = ('none', 'mean', 'sum')
 
 
-def _is_number(value) -> bool:
+def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -20,7 +20,7 @@ def check_loss_weight(loss_weight: float) -> None:
             f'loss_weight must be a finite number, got {loss_weight!r}')
 
 
-def check_choice(name: str, value, allowed: tuple) -> None:
+def check_choice(name: str, value: Any, allowed: Tuple[Any, ...]) -> None:
     """``ValueError`` unless ``value`` is one of ``allowed``."""
     if value not in allowed:
         raise ValueError(f'{name} must be one of {allowed}, got {value!r}')
@@ -44,7 +44,7 @@ def check_positive(name: str, value: float) -> None:
         raise ValueError(f'{name} must be a finite number > 0, got {value!r}')
 
 
-def check_int(name: str, value, minimum: Optional[int] = None) -> None:
+def check_int(name: str, value: Any, minimum: Optional[int] = None) -> None:
     """``TypeError`` unless ``value`` is an int (not a bool), ``ValueError``
     if it is below ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -56,7 +56,7 @@ def check_int(name: str, value, minimum: Optional[int] = None) -> None:
 
 
 def check_number(name: str,
-                 value,
+                 value: Any,
                  low: Optional[float] = None,
                  high: Optional[float] = None,
                  low_open: bool = False,
@@ -81,7 +81,7 @@ def check_number(name: str,
                          f'got {value!r}')
 
 
-def check_str(name: str, value) -> None:
+def check_str(name: str, value: Any) -> None:
     """``TypeError`` unless ``value`` is a non-empty string."""
     if not isinstance(value, str) or not value:
         raise TypeError(f'{name} must be a non-empty str, got {value!r}')

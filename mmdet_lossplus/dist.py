@@ -15,7 +15,7 @@ back-propagating the same upstream gradient into the loss, which holds when
 the loss is used the same way on all ranks (as mmdet's ``parse_losses``
 does).
 """
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -155,7 +155,12 @@ def global_value(local: Tensor) -> Tensor:
     return local * w + (total - local.detach() * w)
 
 
-def bounded_count(count, device, minimum: Optional[float] = None):
+Count = Union[int, float, Tensor]
+
+
+def bounded_count(count: Count,
+                  device: torch.device,
+                  minimum: Optional[float] = None) -> Count:
     """``count`` itself, or ``max(count, minimum)`` as a float32 tensor on
     ``device`` when ``minimum`` is given (no collective)."""
     if minimum is None:
@@ -163,9 +168,11 @@ def bounded_count(count, device, minimum: Optional[float] = None):
     return device_scalar(count, torch.float32, device).clamp(min=minimum)
 
 
-def global_normaliser(local_count,
-                      device,
-                      minimum: Optional[float] = None) -> Tuple[Tensor, int]:
+def global_normaliser(
+        local_count: Union[int, float, Tensor],
+        device: torch.device,
+        minimum: Optional[float] = None
+) -> Tuple[Union[int, float, Tensor], int]:
     """``(max(N_global, minimum) / W, W)`` for a loss normalised by a count
     (mmdet's ``avg_factor``, e.g. the number of positives): a rank dividing
     its own sum by it returns ``W * local_sum / N_global``, whose gradient

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / 'mmdet_lossplus'
 
 # docs/design.md, "Layers", top first
 LAYERS = [
-    ('checks', 'version'),
+    ('checks', 'extras', 'version'),
     ('functional', ),
     ('dist', ),
     ('core', ),
@@ -23,7 +23,7 @@ LAYERS = [
 ]
 # the layers that must run with torch alone (the GPU check imports them on
 # a machine without mmcv, mmengine or mmdet)
-TORCH_ONLY = {'checks', 'version', 'functional', 'dist', 'core'}
+TORCH_ONLY = {'checks', 'extras', 'version', 'functional', 'dist', 'core'}
 # the only doors to torch.distributed: the collectives, the launcher
 DISTRIBUTED_DOORS = {'mmdet_lossplus.dist', 'mmdet_lossplus.utils.dist_launch'}
 

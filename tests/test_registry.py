@@ -46,7 +46,7 @@ def test_custom_imports_works():
 
 def test_child_registries_do_not_touch_mmdet_names():
     import mmdet.registry as mmdet_registry
-    from mmdet.models.losses import FocalLoss, GHMC
+    from mmdet.models.losses import GHMC, FocalLoss
 
     import mmdet_lossplus.registry as ours
     for name in ('MODELS', 'HOOKS', 'TASK_UTILS'):

@@ -15,7 +15,7 @@ per-positive false-positive counts in one all-reduce: O(P) numbers; the
 pruning threshold follows from the gathered positives.
 """
 import math
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, List, NamedTuple, Optional
 
 import torch
 from torch import Tensor
@@ -101,8 +101,8 @@ def select_ranked_entries(
         finite = torch.ones((), dtype=torch.bool, device=flat.device)
     failed = checks.failures(flat.device) if checks is not None else []
     counts = torch.stack([n_pos, (~finite).long(), mismatch] + failed)
-    table = dist.all_gather_rows(counts) if distributed else counts[None]
-    table = table.tolist()  # the one host round-trip
+    rows = dist.all_gather_rows(counts) if distributed else counts[None]
+    table: List[List[int]] = rows.tolist()  # the one host round-trip
     for k, message in enumerate(checks.messages if checks else []):
         ranks = [r for r, row in enumerate(table) if row[3 + k]]
         if ranks:
@@ -182,6 +182,7 @@ def ranking_rank_sort_loss(
 
     sel = select_ranked_entries(
         flat, labels, global_scope, pos_values=pos_targets, checks=checks)
+    assert sel.values is not None  # pos_values was given
     out = rank_sort_with_update(
         flat,
         labels,

@@ -39,8 +39,9 @@ class _RankingUpdates(torch.autograd.Function):
         parts = [UpdatePart(*flat[k:k + 3]) for k in range(0, len(flat), 3)]
         ctx.scale, ctx.shape, ctx.dtype = scale, scores.shape, scores.dtype
         ctx.indexed = [p.positions is not None for p in parts]
-        ctx.save_for_backward(*[p.update for p in parts],
-                              *[p.positions for p in parts if p.positions is not None])
+        ctx.save_for_backward(
+            *[p.update for p in parts],
+            *[p.positions for p in parts if p.positions is not None])
         return tuple(p.loss.detach().to(torch.float32, copy=True)
                      for p in parts)
 

@@ -77,8 +77,8 @@ def binary_targets(pred: Tensor, target: Tensor,
     Returns:
         ``(target [N, C] float32, valid [N, C] bool)``.
     """
-    n, c = pred.shape if pred.dim() == 2 else (None, None)
     if check_cls_inputs(pred, target, label_weight):
+        n, c = pred.shape
         # background C scatters into an extra column that is dropped: no
         # selection of the positives (no host round-trip)
         onehot = pred.new_zeros((n, c + 1), dtype=torch.float32)
@@ -89,7 +89,7 @@ def binary_targets(pred: Tensor, target: Tensor,
     if label_weight is None:
         valid = torch.ones_like(pred, dtype=torch.bool)
     elif label_weight.dim() == 1:
-        valid = (label_weight > 0)[:, None].expand(n, c)
+        valid = (label_weight > 0)[:, None].expand(pred.shape)
     else:
         valid = label_weight > 0
     return target, valid

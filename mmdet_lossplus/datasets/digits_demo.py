@@ -24,13 +24,15 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
+from ..extras import require
+
 CLASSES: Tuple[str, ...] = tuple(str(d) for d in range(10))
 _TRAIN_DIGITS = 1400  # samples [0, 1400) feed train, the rest feed val
 
 
 def _load_digits() -> Tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
-    digits = load_digits()
+    datasets = require('sklearn.datasets', 'the digits demo data')
+    digits = datasets.load_digits()
     return digits.images.astype(np.float32) / 16.0, digits.target
 
 
@@ -151,7 +153,8 @@ def render_image(rng: np.random.Generator, glyphs: np.ndarray,
 
 
 def _coco_dict(records: List[Tuple[str, List[Dict]]], size: int) -> Dict:
-    images, annotations = [], []
+    images: List[Dict] = []
+    annotations: List[Dict] = []
     for img_id, (file_name, objects) in enumerate(records, start=1):
         images.append(
             dict(id=img_id, file_name=file_name, width=size, height=size))

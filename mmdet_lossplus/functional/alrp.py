@@ -109,6 +109,7 @@ def alrp_with_update(scores: Tensor,
         zero = update.new_zeros((), dtype=torch.float64)
         return ALRPResult(zero, zero, update,
                           update.new_zeros(0, dtype=torch.float64), zero)
+    assert inputs.all_values is not None  # given above
     ranked = rank_negatives(inputs, delta, reduce_sum)
     s, fp = ranked.pos_sorted, ranked.fp
     loc = inputs.all_values[ranked.order]

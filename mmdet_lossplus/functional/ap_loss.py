@@ -37,7 +37,7 @@ from typing import Callable, NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from .ranking import (check_step_delta, rank_negatives, pruning_threshold,
+from .ranking import (check_step_delta, pruning_threshold, rank_negatives,
                       ranking_inputs, step_sum_over_sorted)
 from .torch_compat import device_scalar
 

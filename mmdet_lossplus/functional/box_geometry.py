@@ -21,7 +21,8 @@ Corners = Tuple[Tensor, Tensor, Tensor, Tensor]
 
 def corners(boxes: Tensor) -> Corners:
     """``(x1, y1, x2, y2)`` of ``[..., 4]`` boxes, each ``[...]``."""
-    return boxes.unbind(-1)
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    return x1, y1, x2, y2
 
 
 def box_sizes(box: Corners) -> Tuple[Tensor, Tensor]:

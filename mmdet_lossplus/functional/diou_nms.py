@@ -33,14 +33,14 @@ def _diou(a: Tensor, b: Tensor, beta: float, use_distance: bool,
           eps: float) -> Tensor:
     """``IoU - (rho^2/c^2)^beta`` of broadcastable ``[..., 4]`` boxes
     (geometry of :mod:`~mmdet_lossplus.functional.box_geometry`)."""
-    a, b = corners(a), corners(b)
-    inter, union = intersection_union(a, b, box_sizes(a), box_sizes(b))
+    ca, cb = corners(a), corners(b)
+    inter, union = intersection_union(ca, cb, box_sizes(ca), box_sizes(cb))
     # the union bounded below, as mmcv's nms: the plain IoU agrees bitwise
     iou = inter / union.clamp(min=eps)
     if not use_distance:
         return iou
-    enclose_w, enclose_h = enclosing_size(a, b)
-    penalty = centre_distance2(a, b) / (enclose_w**2 + enclose_h**2 + eps)
+    enclose_w, enclose_h = enclosing_size(ca, cb)
+    penalty = centre_distance2(ca, cb) / (enclose_w**2 + enclose_h**2 + eps)
     if beta != 1.0:
         penalty = penalty.pow(beta)
     return iou - penalty
@@ -164,7 +164,7 @@ def _greedy_keep(boxes: Tensor, scores: Tensor, iou_threshold: float,
         if kept_boxes.shape[0]:
             hit = suppression_matrix(kept_boxes, block, iou_threshold, beta,
                                      use_distance, eps)
-            if block_ids is not None:
+            if block_ids is not None and kept_ids is not None:
                 hit &= kept_ids[:, None] == block_ids[None, :]
             alive = ~hit.any(0)
         cand = alive.nonzero().squeeze(1)
@@ -184,7 +184,7 @@ def _greedy_keep(boxes: Tensor, scores: Tensor, iou_threshold: float,
         chosen = cand[keep]
         kept_parts.append(chosen + start)
         kept_boxes = torch.cat([kept_boxes, block[chosen]])
-        if block_ids is not None:
+        if block_ids is not None and kept_ids is not None:
             kept_ids = torch.cat([kept_ids, block_ids[chosen]])
     if not kept_parts:
         return order[:0]

@@ -24,7 +24,7 @@ elementwise functions take optional
 large results into buffers reused between calls, and avoid bool masks
 (several times slower than a float multiply on CPU).
 """
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -161,16 +161,16 @@ def ghmc_index_targets(
         select_rows = not accelerator_path(x.device)
     is_pos = target < c
     valid = None if label_weight is None else label_weight > 0
-    if label_weight is None:
+    if valid is None:
         tot = device_scalar(x.numel(), x.dtype, x.device)
-    elif label_weight.dim() == 1:
+    elif valid.dim() == 1:
         tot = valid.sum() * c
     else:
         tot = valid.sum()
     if select_rows:
         rows = torch.nonzero(is_pos).flatten()
         if valid is not None:
-            if label_weight.dim() == 1:
+            if valid.dim() == 1:
                 ignored = torch.nonzero(~valid).flatten()
                 bin_idx.index_fill_(0, ignored, bins)
                 rows = rows[valid[rows]]
@@ -191,7 +191,7 @@ def ghmc_index_targets(
     valid_at = None
     if valid is not None:
         keep = valid.to(torch.int32)
-        if label_weight.dim() == 1:
+        if valid.dim() == 1:
             keep = keep[:, None]
             valid_at = valid
         else:
@@ -420,8 +420,8 @@ def ghm_ema_update(acc_sum: Tensor, ema_steps: Tensor, counts: Tensor,
 
 
 def ghm_density(counts: Tensor,
-                acc_sum: Tensor = None,
-                ema_steps: Tensor = None,
+                acc_sum: Optional[Tensor] = None,
+                ema_steps: Optional[Tensor] = None,
                 momentum: float = 0.0,
                 bias_correction: bool = False) -> Tensor:
     """Per-bin density ``GD / n`` before multiplying by ``n``.
@@ -436,8 +436,11 @@ def ghm_density(counts: Tensor,
     """
     if momentum <= 0:
         return counts
+    if acc_sum is None or (bias_correction and ema_steps is None):
+        raise ValueError('acc_sum (and ema_steps with bias_correction) are '
+                         'needed when momentum > 0')
     dens = acc_sum.double()
-    if bias_correction:
+    if bias_correction and ema_steps is not None:
         correction = 1.0 - momentum**ema_steps.double()
         dens = dens / correction.clamp_min(1e-12)
     return dens
@@ -468,14 +471,14 @@ class _WithGradient(torch.autograd.Function):
     """Return a precomputed value whose gradient is precomputed too."""
 
     @staticmethod
-    def forward(ctx, pred: Tensor, value: Tensor, grad: Tensor) -> Tensor:
+    def forward(ctx: Any, pred: Tensor, value: Tensor, grad: Tensor) -> Tensor:
         ctx.save_for_backward(grad)
         ctx.dtype = pred.dtype
         ctx.consumed = False
         return value
 
     @staticmethod
-    def backward(ctx, upstream: Tensor):
+    def backward(ctx: Any, upstream: Tensor) -> Tuple[Tensor, None, None]:
         if ctx.consumed:
             raise RuntimeError(
                 'a loss built with with_gradient was differentiated twice '
@@ -501,4 +504,6 @@ def with_gradient(pred: Tensor, value: Tensor, grad: Tensor) -> Tensor:
         value: 0-dim value, or elementwise values shaped like ``pred``.
         grad: Shaped like ``pred``: the gradient of ``value.sum()``.
     """
-    return _WithGradient.apply(pred, value, grad)
+    out: Tensor = _WithGradient.apply(  # type: ignore[no-untyped-call]
+        pred, value, grad)
+    return out

@@ -19,7 +19,7 @@ for its area and aspect ratio; its centre still counts, so DIoU/CIoU keep a
 gradient that moves it.
 """
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple, Tuple
 
 import torch
 from torch import Tensor
@@ -185,14 +185,15 @@ class _AspectAngle(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, w: Tensor, h: Tensor, floor2: Tensor,
+    def forward(ctx: Any, w: Tensor, h: Tensor, floor2: Tensor,
                 eps: float) -> Tensor:
         ctx.save_for_backward(w, h, floor2)
         ctx.eps = eps
         return torch.atan(w / (h + eps))
 
     @staticmethod
-    def backward(ctx, upstream: Tensor):
+    def backward(ctx: Any,
+                 upstream: Tensor) -> Tuple[Tensor, Tensor, None, None]:
         w, h, floor2 = ctx.saved_tensors
         hp = h + ctx.eps
         scale = upstream / torch.maximum(w * w + hp * hp, floor2)
@@ -239,12 +240,13 @@ def ciou_loss(pred: Tensor,
     t = box_pair_terms(pred.to(dtype), target.to(dtype), eps)
     with torch.no_grad():
         floor2 = (ASPECT_GRAD_FLOOR**2) * (t.target_w**2 + t.target_h**2) + eps
-    angle_gap = (
-        torch.atan(t.target_w / (t.target_h + eps)) -
-        _AspectAngle.apply(t.pred_w, t.pred_h, floor2, eps))
+    pred_angle: Tensor = _AspectAngle.apply(  # type: ignore[no-untyped-call]
+        t.pred_w, t.pred_h, floor2, eps)
+    angle_gap = torch.atan(t.target_w / (t.target_h + eps)) - pred_angle
     v = (4 / math.pi**2) * angle_gap**2
     with torch.no_grad():
         a = v / ((1 - t.iou) + v + eps)
         if alpha == 'gated':
             a = a * (t.iou > 0.5)
-    return (_diou_loss(t, eps) + a * v).to(pred.dtype)
+    loss: Tensor = (_diou_loss(t, eps) + a * v).to(pred.dtype)
+    return loss

@@ -154,7 +154,7 @@ def split_channels(pred: Tensor, spec: MultiBinSpec) -> Tuple[Tensor, Tensor]:
                          f'(shape {tuple(pred.shape)})')
     n = spec.num_bins
     logits = pred[..., :n]
-    residual = pred[..., n:].unflatten(-1, (n, spec.residual_dims))
+    residual = pred[..., n:].reshape(*pred.shape[:-1], n, spec.residual_dims)
     return logits, residual
 
 

@@ -126,6 +126,7 @@ def rank_sort_with_update(scores: Tensor,
         zero = ranking_update.new_zeros((), dtype=torch.float64)
         return RankSortResult(zero, zero, ranking_update,
                               ranking_update.new_zeros(0), zero, pos_idx)
+    assert inputs.all_values is not None  # given above
     ranked = rank_negatives(inputs, delta, reduce_sum)
     s, fp = ranked.pos_sorted, ranked.fp
     t = inputs.all_values[ranked.order]

@@ -14,7 +14,7 @@ linear in between, both sums follow exactly from the sorted scores, their
 prefix sums and two binary searches per query: O((P + N) log(P + N)) time,
 O(P + N) memory. Prefix sums are accumulated in float64.
 """
-from typing import Callable, NamedTuple, Optional, Tuple
+from typing import Callable, Iterator, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -199,7 +199,7 @@ def check_step_delta(delta: float, allow_zero: bool = True) -> None:
 CHUNK = 1 << 20
 
 
-def _chunks(total: int):
+def _chunks(total: int) -> Iterator[Tuple[int, int]]:
     """``(start, stop)`` of consecutive slices of at most :data:`CHUNK`."""
     return ((i, min(i + CHUNK, total)) for i in range(0, total, CHUNK))
 
@@ -278,7 +278,7 @@ class RankedNegatives:
             self.bucket[start:stop] = b
         cn = _prefix(counts[:-1].double())
         n_kept = cn[-1]
-        if delta > 0:
+        if sums is not None:
             cs = _prefix(sums[:-1])
             # buckets > up: H = 1; (low, up]: the ramp; <= low: 0
             n_ramp = cn[self.up + 1] - cn[self.low + 1]

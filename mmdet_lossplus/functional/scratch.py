@@ -13,7 +13,7 @@ Rules for callers: a scratch tensor is only valid until the next call that
 asks for the same name, so nothing returned to the user or saved for
 backward may be a scratch tensor.
 """
-from typing import Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -72,10 +72,10 @@ class ScratchBuffers:
 
     # Copies of a model (deepcopy, pickling for spawn) start empty: the
     # buffers are a cache, not state.
-    def __deepcopy__(self, memo) -> 'ScratchBuffers':
+    def __deepcopy__(self, memo: Dict[int, Any]) -> 'ScratchBuffers':
         return ScratchBuffers(self.enabled)
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> Dict[str, Any]:
         return {'enabled': self.enabled, '_buffers': {}}
 
 

@@ -1,5 +1,5 @@
 """RetinaNet head with an orientation branch (one angle per box)."""
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import torch
 from mmdet.models.task_modules.prior_generators import anchor_inside_flags
@@ -100,7 +100,7 @@ class AngleRetinaHead(AllLevelRetinaHead):
             sampling_result.pos_assigned_gt_inds].to(angles.dtype)
         return res + (angles, )
 
-    def loss_by_feat(
+    def loss_by_feat(  # type: ignore[override] # angle_preds added
             self,
             cls_scores: List[Tensor],
             bbox_preds: List[Tensor],
@@ -141,6 +141,9 @@ class AngleRetinaHead(AllLevelRetinaHead):
             dtype=cls_scores[0].dtype,
             device=cls_scores[0].device)
         results = []
+        if batch_img_metas is None:
+            raise ValueError('batch_img_metas: one meta dict per image '
+                             'expected, got None')
         for i, img_meta in enumerate(batch_img_metas):
             levels = [(c[i], b[i], a[i], p) for c, b, a, p in zip(
                 cls_scores, bbox_preds, angle_preds, priors)]
@@ -152,7 +155,8 @@ class AngleRetinaHead(AllLevelRetinaHead):
     def _predict_with_angles(self, levels: list, img_meta: dict,
                              cfg: ConfigDict, rescale: bool,
                              with_nms: bool) -> InstanceData:
-        kept = dict(scores=[], labels=[], bbox_pred=[], priors=[], angle=[])
+        kept: Dict[str, List[Tensor]] = dict(
+            scores=[], labels=[], bbox_pred=[], priors=[], angle=[])
         for cls_score, bbox_pred, angle_pred, priors in levels:
             scores = cls_score.permute(1, 2, 0).reshape(
                 -1, self.cls_out_channels).sigmoid()

@@ -52,5 +52,5 @@ class ConfigurableNMSMixin:
                            img_meta: Optional[dict] = None) -> InstanceData:
         if with_nms and cfg.get('nms') is not None:
             cfg = ConfigDict({**cfg, 'nms': resolve_nms_cfg(cfg['nms'])})
-        return super()._bbox_post_process(results, cfg, rescale, with_nms,
-                                          img_meta)
+        return super()._bbox_post_process(  # type: ignore[misc] # mixin
+            results, cfg, rescale, with_nms, img_meta)

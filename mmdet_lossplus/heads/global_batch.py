@@ -9,7 +9,7 @@ declares it reduces globally itself (see
 :func:`~mmdet_lossplus.losses.contract.loss_traits`) gets the local
 normaliser and keeps its own value.
 """
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -56,10 +56,12 @@ class GlobalBatchHeadMixin:
             scope, type(self).__name__, global_avg_factor=global_avg_factor)
         check_choice('scope', self.scope, SCOPES)
 
-    def normaliser(self,
-                   count,
-                   device,
-                   minimum: Optional[float] = None) -> Tuple[Tensor, int]:
+    def normaliser(
+        self,
+        count,
+        device,
+        minimum: Optional[float] = None
+    ) -> Tuple[Union[int, float, Tensor], int]:
         """``(normaliser for the losses, world size W)``: the global count
         over W in global scope, else the local count and 1; ``minimum``
         bounds the (global) count from below first."""

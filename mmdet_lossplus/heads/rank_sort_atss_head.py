@@ -63,7 +63,7 @@ class RankSortATSSHead(AllLevelATSSHead):
         bbox_pred = scale(self.atss_reg(reg_feat)).float()
         return cls_score, bbox_pred
 
-    def loss_by_feat(
+    def loss_by_feat(  # type: ignore[override] # no centerness
             self,
             cls_scores: List[Tensor],
             bbox_preds: List[Tensor],

@@ -2,18 +2,19 @@
 detector's classification and regression losses, logged and plotted."""
 import json
 import os.path as osp
-from typing import List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from mmengine.hooks import Hook
-from torch import Tensor
+from torch import Tensor, nn
 
 from .. import dist
 from ..checks import check_int, check_number, check_str
+from ..core.targets import binary_targets
+from ..extras import new_figure
 from ..functional.asl1 import asl1_gradient_norm
 from ..functional.ghm import ghm_bin_counts, ghm_bin_index, ghmc_gradient_norm
-from ..losses.contract import loss_traits
-from ..core.targets import binary_targets
+from ..losses.contract import BatchStatsLoss, loss_traits
 from ..registry import HOOKS
 from .loss_inputs import (IterationScalars, detector_head, loss_call_args,
                           warn_if_not_logged)
@@ -115,9 +116,9 @@ class GradientHistogramHook(Hook):
         self.max_curves = max_curves
         self.history: List[dict] = []
         self._active = False
-        self._losses = {}
-        self._acc = {}
-        self._handles = []
+        self._losses: Dict[str, nn.Module] = {}
+        self._acc: Dict[str, Tensor] = {}
+        self._handles: List[Any] = []
         self._device = torch.device('cpu')
         self._scalars = IterationScalars()
 
@@ -172,7 +173,7 @@ class GradientHistogramHook(Hook):
         if loss is None:
             return None
         traits = loss_traits(loss)
-        if traits.histogram:
+        if isinstance(loss, BatchStatsLoss) and traits.histogram:
             counts = loss.published_histogram()
             if counts is None:
                 return None
@@ -265,12 +266,9 @@ def plot_gradient_histograms(history: Sequence[dict],
                              max_curves: int = 6) -> None:
     """Log-scale gradient-norm densities, one panel per loss, one curve per
     logged iteration (at most ``max_curves``, evenly spread)."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     kinds = [k for k in ('cls', 'reg') if any(k in r for r in history)]
-    fig, axes = plt.subplots(
-        1, len(kinds), figsize=(5.5 * len(kinds), 4), squeeze=False)
+    fig = new_figure((5.5 * len(kinds), 4), 'GradientHistogramHook')
+    axes = fig.subplots(1, len(kinds), squeeze=False)
     step = max(1, -(-len(history) // max_curves))
     chosen = list(history[::step])
     if history[-1] is not chosen[-1]:
@@ -301,4 +299,3 @@ def plot_gradient_histograms(history: Sequence[dict],
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -10,7 +10,9 @@ from torch import Tensor, nn
 
 def bare_model(model: nn.Module) -> nn.Module:
     """The model inside a DDP (or other mmengine) wrapper."""
-    return model.module if is_model_wrapper(model) else model
+    inner = model.module if is_model_wrapper(model) else model
+    assert isinstance(inner, nn.Module)
+    return inner
 
 
 def detector_head(model: nn.Module, name: str, owner: str) -> nn.Module:

@@ -8,16 +8,24 @@ from torch import Tensor, nn
 
 from .. import dist
 from ..checks import check_int, check_number
-from ..losses.contract import loss_traits
+from ..losses.contract import BatchStatsLoss
 from ..registry import HOOKS
 from .loss_inputs import bare_model
 
 
-def stateful_losses(model: nn.Module) -> List[Tuple[str, nn.Module]]:
-    """``(name, module)`` of every loss that declares running state (our
-    GHM losses' EMA, see ``loss_traits``), in a fixed order."""
+def stateful_losses(model: nn.Module) -> List[Tuple[str, BatchStatsLoss]]:
+    """``(name, module)`` of every loss that declares running state (GHM's
+    EMA, aLRP's self-balance: ``traits().stateful``), in a fixed order."""
     return [(name, m) for name, m in model.named_modules()
-            if loss_traits(m).stateful]
+            if isinstance(m, BatchStatsLoss) and m.traits().stateful]
+
+
+def _state(loss: BatchStatsLoss) -> Tensor:
+    vector = loss.state_vector()
+    if vector is None:
+        raise TypeError(f'{type(loss).__name__} declares state but its '
+                        'state_vector() returned None')
+    return vector
 
 
 def state_spread(local: Tensor) -> Tensor:
@@ -76,8 +84,7 @@ class LossStateCheckHook(Hook):
         losses = stateful_losses(bare_model(model))
         if not losses:
             return 0.0
-        local = torch.cat(
-            [m.state_vector().reshape(-1).double() for _, m in losses])
+        local = torch.cat([_state(m).reshape(-1).double() for _, m in losses])
         corrupt = (~torch.isfinite(local)) | (local < 0)
         # corrupted entries (NaN) would spoil the spread: zero them there,
         # the corruption count says it instead
@@ -101,7 +108,7 @@ class LossStateCheckHook(Hook):
         return value
 
     @staticmethod
-    def _names(losses: List[Tuple[str, nn.Module]]) -> str:
+    def _names(losses: List[Tuple[str, BatchStatsLoss]]) -> str:
         return ', '.join(n for n, _ in losses)
 
     def after_train_iter(self,

@@ -1,6 +1,6 @@
 """Draw the trained model's predictions on a few val images."""
 import os.path as osp
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -101,7 +101,7 @@ class PredictionGalleryHook(Hook):
             else runner.test_loop
         dataset = loop.dataloader.dataset
         collate = loop.dataloader.collate_fn
-        model = bare_model(runner.model)
+        model: Any = bare_model(runner.model)  # a detector
         names = dataset.metainfo.get('classes')
         n = min(self.num_images, len(dataset))
         tiles = []
@@ -117,6 +117,9 @@ class PredictionGalleryHook(Hook):
 
     def _draw(self, sample, names: Sequence[str]) -> np.ndarray:
         image = cv2.imread(sample.img_path)
+        if image is None:
+            raise FileNotFoundError(f'PredictionGalleryHook: cannot read '
+                                    f'{sample.img_path}')
         pred = sample.pred_instances
         keep = pred.scores >= self.score_thr
         s = self.scale

@@ -1,17 +1,18 @@
 """``RankingStatsHook``: the score ranking of the global mini-batch, and
 how far the per-rank rankings are from it."""
 import os.path as osp
-from typing import List
+from typing import List, Optional
 
 import torch
 from mmengine.hooks import Hook
-from torch import Tensor
+from torch import Tensor, nn
 
 from .. import dist
 from ..checks import check_int, check_number, check_str
-from ..losses.contract import loss_traits
 from ..core.global_ranking import ranking_ap_loss
 from ..core.targets import ranking_labels
+from ..extras import new_figure
+from ..losses.contract import BatchStatsLoss, loss_traits
 from ..registry import HOOKS
 from .loss_inputs import (IterationScalars, detector_head, loss_call_args,
                           warn_if_not_logged)
@@ -74,7 +75,7 @@ class RankingStatsHook(Hook):
         self.history: List[dict] = []
         self._active = False
         self._captured: List[tuple] = []
-        self._loss = None
+        self._loss: Optional[nn.Module] = None
         self._handle = None
         self._device = torch.device('cpu')
         self._scalars = IterationScalars()
@@ -123,9 +124,11 @@ class RankingStatsHook(Hook):
         # on the model's device: NCCL cannot reduce CPU tensors
         scores, labels = scores.to(device), labels.to(device)
         loss = self._loss
+        assert loss is not None, 'measure() outside a sampled iteration'
         # a global ranking loss has just measured it: no recomputation
         traits = loss_traits(loss)
-        snapshot = loss.published_ranking() if traits.ranking else None
+        snapshot = loss.published_ranking() if isinstance(
+            loss, BatchStatsLoss) and traits.ranking else None
         if snapshot is not None and traits.reduces_globally:
             global_ap = 1.0 - snapshot.loss.double().to(device)
         else:
@@ -187,12 +190,10 @@ class RankingStatsHook(Hook):
 def plot_ranking_stats(history: List[dict], path: str) -> None:
     """Global vs per-rank batch AP and the positive-score spread over
     training."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     it = [h['iter'] for h in history]
     world = max(h.get('world_size', 1) for h in history)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = new_figure((11, 4), 'RankingStatsHook')
+    ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(it, [h['global_ap'] for h in history], label='global batch AP')
     if world > 1:
         ax1.fill_between(
@@ -217,4 +218,3 @@ def plot_ranking_stats(history: List[dict], path: str) -> None:
             transform=ax2.transAxes)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

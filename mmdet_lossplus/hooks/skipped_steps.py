@@ -15,8 +15,9 @@ from typing import Any, List, Optional, Tuple
 
 import torch
 from mmengine.hooks import Hook
-from torch import Tensor, nn
+from torch import Tensor
 
+from ..losses.contract import BatchStatsLoss
 from ..registry import HOOKS
 from .loss_inputs import bare_model
 from .loss_state_check import stateful_losses
@@ -74,7 +75,7 @@ class SkippedStepRollbackHook(Hook):
 
     def __init__(self) -> None:
         self._recorders: List[_FoundInfRecorder] = []
-        self._snapshots: List[Tuple[nn.Module, Any]] = []
+        self._snapshots: List[Tuple[BatchStatsLoss, Any]] = []
 
     def before_train_iter(self,
                           runner,

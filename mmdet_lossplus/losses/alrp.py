@@ -55,6 +55,8 @@ class aLRPLoss(RankingLoss):  # noqa: N801 (the paper's name)
         use_sigmoid: Must be True.
     """
 
+    sb_weight: Tensor  # a buffer (typed for the checker)
+
     def __init__(self,
                  delta: float = 1.0,
                  sb_init: float = 50.0,
@@ -175,7 +177,7 @@ class aLRPLoss(RankingLoss):  # noqa: N801 (the paper's name)
 
     # -- self-balance -------------------------------------------------------
     def _update_due(self) -> bool:
-        if self.sb_interval != 'epoch':
+        if isinstance(self.sb_interval, int):
             return self._calls >= self.sb_interval
         epoch = MessageHub.get_current_instance().get_info('epoch')
         if epoch is None:
@@ -250,7 +252,6 @@ class aLRPLoss(RankingLoss):  # noqa: N801 (the paper's name)
                                 self.delta, self.global_scope, checks)
         cls_loss, = self.attach_updates(pred,
                                         [UpdatePart(out.cls_loss, out.update)])
-        out = out._replace(update=None)  # kept by autograd only
         local = (out.loc_weights.to(loc_errors.dtype) * loc_errors).sum()
         if self.global_scope:
             local = dist.global_value(local)

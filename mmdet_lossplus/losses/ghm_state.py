@@ -51,6 +51,9 @@ class GHMState(BatchStatsLoss):
             ``harmonize``); ``'local'``: one per process.
     """
 
+    acc_sum: Tensor  # buffers (typed for the checker)
+    ema_steps: Tensor
+
     def __init__(self, bins: int, momentum: float, bias_correction: bool,
                  scope: str) -> None:
         super().__init__(scope)

@@ -4,11 +4,11 @@ from typing import Optional
 from torch import Tensor
 
 from ..checks import effective_reduction
+from ..core.targets import binary_targets, check_cls_inputs
 from ..functional.ghm import ghmc_binary_targets, ghmc_index_targets
 from ..registry import MODELS
 from .contract import resolve_scope
 from .ghm_state import GHMState, check_ghm_args
-from ..core.targets import binary_targets, check_cls_inputs
 
 
 @MODELS.register_module()

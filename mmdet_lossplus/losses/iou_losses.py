@@ -3,7 +3,7 @@
 Use them with ``reg_decoded_bbox=True`` heads (the head decodes its
 predictions to ``(x1, y1, x2, y2)`` boxes before calling the loss).
 """
-from typing import Callable, Optional
+from typing import Any, Callable, Dict, Optional
 
 from torch import Tensor
 
@@ -40,7 +40,7 @@ class _BoxOverlapLoss(MMDetStyleLoss):
         super().__init__(loss_weight, reduction)
         check_positive('eps', eps)
         self.eps = float(eps)
-        self.options = {}
+        self.options: Dict[str, Any] = {}
 
     def elementwise(self, pred: Tensor, target: Tensor) -> Tensor:
         """``[N]`` losses of the functional loss."""

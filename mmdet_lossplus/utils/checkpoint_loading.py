@@ -27,7 +27,6 @@ the opt-in.
 Importing :mod:`mmdet_lossplus` changes nothing: outside the context
 mmengine uses torch's own default.
 """
-import _compat_pickle
 import collections
 import contextlib
 import os
@@ -35,9 +34,9 @@ import pickle
 import re
 import types
 import warnings
-from typing import (Any, Callable, Dict, Iterator, List, Optional, Tuple,
-                    Union)
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
+import _compat_pickle
 import torch
 
 TRUST_ENV = 'MMDET_LOSSPLUS_TRUST_CHECKPOINTS'
@@ -93,7 +92,9 @@ def checkpoint_allowlist() -> List[Allowed]:
     # by numpy's version, not hasattr(np, '_core'): opencv 4.10 adds a
     # stub np._core without multiarray to numpy 1
     numpy_2 = int(np.__version__.split('.')[0]) >= 2
-    multiarray = np._core.multiarray if numpy_2 else np.core.multiarray
+    # (the type checker knows one numpy: one of the two names is unknown)
+    core = np._core if numpy_2 else np.core  # type: ignore[attr-defined]
+    multiarray = core.multiarray
     allowed: List[Allowed] = [
         HistoryBuffer, (_history_buffer_method, 'builtins.getattr'),
         np.ndarray, np.dtype

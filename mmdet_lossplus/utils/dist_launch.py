@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 from datetime import timedelta
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import torch
 import torch.distributed as dist
@@ -69,7 +69,8 @@ def init_cpu_process_group(launcher: str,
         os.environ.update(_env_from_slurm(port))
     elif launcher == 'mpi':
         os.environ.update(_env_from_mpi(port))
-    kwargs = {}
+    # torch 2.1 refuses timeout=None: pass it only when given
+    kwargs: Dict[str, Any] = {}
     if timeout_s is not None:
         kwargs['timeout'] = timedelta(seconds=timeout_s)
     dist.init_process_group(backend='gloo', init_method='env://', **kwargs)

@@ -37,8 +37,8 @@ def medium(tmp_path_factory):
 
 
 def test_coco_content_is_valid_and_varied(medium):
-    from pycocotools.coco import COCO
     import cv2
+    from pycocotools.coco import COCO
     for split, count in (('train', 120), ('val', 40)):
         ann = osp.join(medium, 'annotations', f'{split}.json')
         coco = COCO(ann)

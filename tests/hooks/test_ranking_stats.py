@@ -6,9 +6,9 @@ from ap_loss_reference import reference_ap_loss
 from hist_hook_helpers import fake_runner
 from torch import nn
 
+from mmdet_lossplus.core.targets import ranking_labels
 from mmdet_lossplus.hooks import RankingStatsHook, batch_ap
 from mmdet_lossplus.losses import APLoss
-from mmdet_lossplus.core.targets import ranking_labels
 
 
 def test_batch_ap_of_perfect_and_reversed_rankings():

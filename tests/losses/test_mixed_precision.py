@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from mmdet_lossplus.losses import APLoss, RankSortLoss, aLRPLoss
 from mmdet_lossplus.core.global_ranking import NonFiniteScores
+from mmdet_lossplus.losses import APLoss, RankSortLoss, aLRPLoss
 
 
 def _batch(dtype, bad=None):

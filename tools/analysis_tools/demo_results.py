@@ -602,11 +602,10 @@ def plot(runs: list, configs: list, path: str) -> None:
     mean as a bar with the sample standard deviation, the focal baseline's
     mean as a dashed line across its detector's rows (written to
     ``path``)."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    from mmdet_lossplus.extras import new_figure
     rows = plot_rows(runs, configs)
-    fig, ax = plt.subplots(figsize=(11, 0.45 * len(rows) + 1.2))
+    fig = new_figure((11, 0.45 * len(rows) + 1.2), 'the results plot')
+    ax = fig.subplots()
     for y, (name, values, base, is_base) in enumerate(rows):
         mean = statistics.mean(values)
         err = statistics.stdev(values) if len(values) > 1 else 0.0
@@ -632,7 +631,6 @@ def plot(runs: list, configs: list, path: str) -> None:
                   "grey bar and dashed line: the detector's focal baseline")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _gap(record: dict) -> str:

@@ -96,13 +96,12 @@ def collect_counts(config: str,
 
 
 def plot(counts: torch.Tensor, path: str, title: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    from mmdet_lossplus.extras import new_figure
     m = counts.numel()
     centres = (torch.arange(m, dtype=torch.float64) + 0.5) / m
     density = counts / counts.sum().clamp(min=1) * m
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = new_figure((11, 4), 'the density plot')
+    ax1, ax2 = fig.subplots(1, 2)
     density[counts == 0] = float('nan')  # empty bins: a gap, not a dive
     ax1.semilogy(centres, density)
     ax1.set_xlabel('gradient norm g = |sigmoid(x) - y|')
@@ -118,7 +117,6 @@ def plot(counts: torch.Tensor, path: str, title: str) -> None:
     ax2.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def main(argv=None) -> None:

@@ -62,8 +62,8 @@ def call_entries(kind: str, args: tuple, kwargs: dict) -> tuple:
     ``loss_cls`` call: flat logits, ranking labels (1 / 0 / -1 ignored) and
     per positive, in order, the Rank & Sort IoU target or the aLRP
     localisation error (empty for AP-loss)."""
+    from mmdet_lossplus.core.targets import rank_sort_targets, ranking_labels
     from mmdet_lossplus.hooks import loss_call_args
-    from mmdet_lossplus.core.targets import (rank_sort_targets, ranking_labels)
     pred, target, weight = loss_call_args(args, kwargs)
     pred = pred.detach()
     if kind == 'rank-sort':
@@ -227,10 +227,9 @@ def sweep(entries: list,
 
 
 def plot(rows: list, path: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(SPLITS), figsize=(10, 3.8), sharey=True)
+    from mmdet_lossplus.extras import new_figure
+    fig = new_figure((10, 3.8), 'the gradient-gap plot')
+    axes = fig.subplots(1, len(SPLITS), sharey=True)
     for ax, split in zip(axes, SPLITS):
         mine = [r for r in rows if r['split'] == split]
         for k, per in enumerate(sorted({r['images'] for r in mine})):
@@ -258,7 +257,6 @@ def plot(rows: list, path: str) -> None:
     axes[-1].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def main(argv=None) -> None:

@@ -136,16 +136,14 @@ def sweep_table(runs: list, config: str) -> str:
 def plot(runs: list, configs: list, path: str) -> None:
     """bbox mAP against processes, global and per-process ranking, one
     panel per config and dealing; dots: seeds, line: mean, bars: std."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    from mmdet_lossplus.extras import new_figure
     panels = [(c, d) for c in configs for d in sorted(
         {k[2]
          for k in cells(runs, c)}, key=lambda d: (d != 'random', d))]
     if not panels:
         raise ValueError(f'no recorded runs of {configs} to plot')
-    fig, axes = plt.subplots(
-        1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    fig = new_figure((5 * len(panels), 3.8), 'the sweep plot')
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (config, dealing) in zip(axes[0], panels):
         groups = cells(runs, config)
         for k, scope in enumerate(('global', 'local')):
@@ -182,7 +180,6 @@ def plot(runs: list, configs: list, path: str) -> None:
     axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def main(argv=None) -> None:
