@@ -9,16 +9,13 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def load_tool(*path):
-    """A script under tools/ as a module, loaded by its path (tools/ is
-    not a package), e.g. ``load_tool('analysis_tools', 'demo_results.py')``.
-    """
-    import importlib.util
-    name = osp.splitext(path[-1])[0]
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(ROOT, 'tools', *path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """A script under tools/ as a module of the installed tools package
+    (``mmdet_lossplus_tools``, setup.py), e.g.
+    ``load_tool('analysis_tools', 'demo_results.py')``."""
+    import importlib
+    name = '.'.join(('mmdet_lossplus_tools', ) + path[:-1] +
+                    (osp.splitext(path[-1])[0], ))
+    return importlib.import_module(name)
 
 
 DEMO_CONFIG = osp.join(ROOT, 'configs', 'retinanet',

@@ -127,3 +127,35 @@ ATSS_HEAD = dict(
         allowed_border=-1,
         pos_weight=-1,
         debug=False))
+
+
+def assert_state_dicts_interchangeable(ref, ours):
+    """mmdet's head ``ref`` and ours hold the same parameters and buffers
+    under the same names (ours may add its losses' state, ``loss_*``), and
+    each loads the other's values exactly, strictly."""
+    theirs = ref.state_dict()
+    mine = {
+        k: v
+        for k, v in ours.state_dict().items() if not k.startswith('loss_')
+    }
+    assert sorted(mine) == sorted(theirs)
+    for k, v in theirs.items():
+        assert mine[k].shape == v.shape, k
+    # different values on each side first, so a load that did nothing fails
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.add_(1.0)
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    for k, v in ref.state_dict().items():
+        assert torch.equal(ours.state_dict()[k], v), k
+    with torch.no_grad():
+        for p in ours.parameters():
+            p.mul_(-0.5)
+    ref.load_state_dict(
+        {
+            k: v
+            for k, v in ours.state_dict().items() if not k.startswith('loss_')
+        },
+        strict=True)
+    for k, v in ref.state_dict().items():
+        assert torch.equal(ours.state_dict()[k], v), k

@@ -5,6 +5,7 @@ without positives trains; wrong configurations are refused."""
 import pytest
 import torch
 from head_helpers import ATSS_HEAD, RETINA_HEAD, build_head, random_batch
+from loss_helpers import entry_labels
 from mmdet.models.dense_heads import ATSSHead, RetinaHead
 from mmdet.structures.bbox import bbox_overlaps
 from mmdet.utils import register_all_modules
@@ -38,15 +39,6 @@ ALRP = dict(
     loss_bbox=dict(type='GIoULoss', reduction='none'))
 
 
-def _entry_labels(labels, weights, c):
-    n = labels.numel()
-    lab = torch.zeros(n, c, dtype=torch.long)
-    pos = (labels >= 0) & (labels < c)
-    lab[torch.arange(n)[pos], labels[pos]] = 1
-    lab[weights <= 0] = -1
-    return lab.reshape(-1)
-
-
 def test_rank_sort_head_losses_equal_the_transcription():
     head = build_head(RankSortATSSHead, RS)
     feats, gts, metas = random_batch(0)
@@ -70,7 +62,7 @@ def test_rank_sort_head_losses_equal_the_transcription():
         iou = bbox_overlaps(decoded, boxes[pos], is_aligned=True)
         targets = torch.zeros(labels.numel(), dtype=torch.float64)
         targets[pos] = iou.double()
-        entry = _entry_labels(labels, weights, 4)
+        entry = entry_labels(labels, weights, 4)
         entry[(entry == 1)
               & (targets[:, None].expand(-1, 4).reshape(-1) <= 0)] = 0
         r, s, _, _ = rank_sort_reference(
@@ -99,9 +91,8 @@ def test_alrp_head_losses_equal_the_transcription():
         target_boxes = head.bbox_coder.decode(anchors[pos], boxes[pos])
         giou = bbox_overlaps(
             decoded, target_boxes, mode='giou', is_aligned=True)
-        c, loc, _, _ = alrp_reference(scores,
-                                      _entry_labels(labels, weights,
-                                                    4), (1 - giou).double())
+        c, loc, _, _ = alrp_reference(scores, entry_labels(labels, weights, 4),
+                                      (1 - giou).double())
     assert losses['loss_cls'].item() == pytest.approx(c, abs=1e-6)
     assert losses['loss_bbox'].item() == pytest.approx(50 * loc, rel=1e-5)
     sum(losses.values()).backward()

@@ -1,6 +1,7 @@
 """GHMC against mmdet's GHMC, hand cases, state and errors."""
 import pytest
 import torch
+from loss_helpers import loss_and_grad
 from mmdet.models.losses import GHMC as MMDetGHMC
 
 from mmdet_lossplus.losses import GHMC
@@ -14,13 +15,6 @@ def _inputs(seed, n=400, c=5, ignore=0.2):
     return pred, labels, label_weights
 
 
-def _loss_and_grad(module, pred, *args, **kwargs):
-    x = pred.clone().requires_grad_()
-    loss = module(x, *args, **kwargs)
-    loss.sum().backward()
-    return loss.detach(), x.grad
-
-
 @pytest.mark.parametrize('momentum', [0.0, 0.75])
 @pytest.mark.parametrize('bins', [1, 10, 30])
 def test_matches_mmdet_over_successive_calls(momentum, bins):
@@ -28,8 +22,8 @@ def test_matches_mmdet_over_successive_calls(momentum, bins):
     ref = MMDetGHMC(bins=bins, momentum=momentum)
     for call in range(4):
         pred, labels, lw = _inputs(call)
-        l1, g1 = _loss_and_grad(ours, pred, labels, lw)
-        l2, g2 = _loss_and_grad(ref, pred, labels, lw)
+        l1, g1 = loss_and_grad(ours, pred, labels, lw)
+        l2, g2 = loss_and_grad(ref, pred, labels, lw)
         assert torch.allclose(l1, l2, rtol=1e-6, atol=0), (call, l1, l2)
         assert torch.allclose(g1, g2, rtol=1e-6, atol=1e-12), call
         if momentum > 0:
@@ -54,8 +48,8 @@ def test_matches_mmdet_for_one_hot_targets_and_reductions(reduction):
     lw = (torch.rand(100, 3) > 0.1).float()
     ours = GHMC(bins=8, reduction=reduction)
     ref = MMDetGHMC(bins=8, reduction=reduction)
-    l1, g1 = _loss_and_grad(ours, pred, onehot, lw)
-    l2, g2 = _loss_and_grad(ref, pred, onehot, lw)
+    l1, g1 = loss_and_grad(ours, pred, onehot, lw)
+    l2, g2 = loss_and_grad(ref, pred, onehot, lw)
     assert torch.allclose(l1, l2, rtol=1e-6)
     assert torch.allclose(g1, g2, rtol=1e-6, atol=1e-12)
 
@@ -284,8 +278,8 @@ def test_index_targets_with_per_logit_weights_equal_one_hot_targets():
     onehot[fg, labels[fg]] = 1
     for reduction in ('mean', 'none'):
         loss = GHMC(bins=12, momentum=0.5, reduction=reduction)
-        l1, g1 = _loss_and_grad(loss, pred, labels, lw)
-        l2, g2 = _loss_and_grad(
+        l1, g1 = loss_and_grad(loss, pred, labels, lw)
+        l2, g2 = loss_and_grad(
             GHMC(bins=12, momentum=0.5, reduction=reduction), pred, onehot, lw)
         # softplus(-x) (ours, positives) and ATen's BCE formula round
         # differently in the last bits
@@ -297,8 +291,8 @@ def test_non_contiguous_logits_give_the_same_loss_and_gradient():
     pred, labels, lw = _inputs(9, n=150, c=7)
     strided = pred.t().contiguous().t()  # same values, column-major
     assert not strided.is_contiguous()
-    l1, g1 = _loss_and_grad(GHMC(bins=10, momentum=0.5), pred, labels, lw)
-    l2, g2 = _loss_and_grad(GHMC(bins=10, momentum=0.5), strided, labels, lw)
+    l1, g1 = loss_and_grad(GHMC(bins=10, momentum=0.5), pred, labels, lw)
+    l2, g2 = loss_and_grad(GHMC(bins=10, momentum=0.5), strided, labels, lw)
     # torch's sigmoid rounds strided inputs differently in the last bit
     assert torch.allclose(l1, l2, rtol=1e-6)
     assert torch.allclose(g1, g2, rtol=1e-6, atol=1e-12)

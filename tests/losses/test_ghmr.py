@@ -1,6 +1,7 @@
 """GHMR and ASL1Loss against mmdet and hand-computed values."""
 import pytest
 import torch
+from loss_helpers import loss_and_grad
 from mmdet.models.losses import GHMR as MMDetGHMR
 
 from mmdet_lossplus.losses import GHMR, ASL1Loss
@@ -14,13 +15,6 @@ def _inputs(seed, n=300):
     return pred, target, weight.contiguous()
 
 
-def _loss_and_grad(module, pred, *args, **kwargs):
-    x = pred.clone().requires_grad_()
-    loss = module(x, *args, **kwargs)
-    loss.sum().backward()
-    return loss.detach(), x.grad
-
-
 @pytest.mark.parametrize('momentum', [0.0, 0.7])
 @pytest.mark.parametrize('reduction', ['mean', 'none'])
 def test_matches_mmdet_over_successive_calls(momentum, reduction):
@@ -29,8 +23,8 @@ def test_matches_mmdet_over_successive_calls(momentum, reduction):
     ref = MMDetGHMR(bins=10, momentum=momentum, reduction=reduction)
     for call in range(4):
         pred, target, weight = _inputs(call)
-        l1, g1 = _loss_and_grad(ours, pred, target, weight, avg_factor=7.0)
-        l2, g2 = _loss_and_grad(ref, pred, target, weight, avg_factor=7.0)
+        l1, g1 = loss_and_grad(ours, pred, target, weight, avg_factor=7.0)
+        l2, g2 = loss_and_grad(ref, pred, target, weight, avg_factor=7.0)
         assert torch.allclose(l1, l2, rtol=1e-6, atol=1e-12), call
         assert torch.allclose(g1, g2, rtol=1e-6, atol=1e-12), call
 
@@ -108,8 +102,8 @@ def test_non_finite_entry_anywhere_keeps_state(value, where, tensor):
 def test_bool_and_int_weights_equal_float_weights(dtype):
     # mmdet accepts them; they used to fail with a dtype error
     pred, target, weight = _inputs(3)
-    want_l, want_g = _loss_and_grad(GHMR(), pred, target, weight)
-    got_l, got_g = _loss_and_grad(GHMR(), pred, target, weight.to(dtype))
+    want_l, want_g = loss_and_grad(GHMR(), pred, target, weight)
+    got_l, got_g = loss_and_grad(GHMR(), pred, target, weight.to(dtype))
     assert got_l.item() == pytest.approx(want_l.item(), rel=1e-6)
     assert torch.allclose(got_g, want_g, rtol=1e-6, atol=1e-12)
 
@@ -120,8 +114,8 @@ def test_ignored_entries_contribute_nothing_unless_non_finite():
     moved = pred.clone()
     moved[ignored] += 7.0  # any finite change of ignored entries
     loss = GHMR(momentum=0.7)
-    l1, g1 = _loss_and_grad(GHMR(momentum=0.7), pred, target, weight)
-    l2, g2 = _loss_and_grad(loss, moved, target, weight)
+    l1, g1 = loss_and_grad(GHMR(momentum=0.7), pred, target, weight)
+    l2, g2 = loss_and_grad(loss, moved, target, weight)
     assert l1.item() == pytest.approx(l2.item(), rel=1e-6)
     assert torch.equal(g2[ignored], torch.zeros_like(g2[ignored]))
     assert torch.allclose(g1, g2, rtol=1e-6, atol=1e-12)
@@ -141,8 +135,8 @@ def test_matches_mmdet_for_sizes_off_the_counting_lanes(n):
     for call in range(2):
         pred, target, weight = _inputs(call + n, n=n)
         weight[0] = 1.0  # at least one valid row
-        l1, g1 = _loss_and_grad(ours, pred, target, weight)
-        l2, g2 = _loss_and_grad(ref, pred, target, weight)
+        l1, g1 = loss_and_grad(ours, pred, target, weight)
+        l2, g2 = loss_and_grad(ref, pred, target, weight)
         assert torch.allclose(l1, l2, rtol=1e-6, atol=1e-12)
         assert torch.allclose(g1, g2, rtol=1e-6, atol=1e-12)
 
@@ -151,6 +145,6 @@ def test_expanded_weights_and_strided_predictions():
     pred, target, weight = _inputs(6)
     expanded = weight[:, :1].expand(-1, 4)  # a view, as heads often pass
     strided = pred.t().contiguous().t()
-    l1, g1 = _loss_and_grad(GHMR(momentum=0.7), pred, target, weight)
-    l2, g2 = _loss_and_grad(GHMR(momentum=0.7), strided, target, expanded)
+    l1, g1 = loss_and_grad(GHMR(momentum=0.7), pred, target, weight)
+    l2, g2 = loss_and_grad(GHMR(momentum=0.7), strided, target, expanded)
     assert torch.equal(l1, l2) and torch.equal(g1, g2)

@@ -3,6 +3,7 @@ O(P*N) transcriptions, argument and input checks, aLRP's self-balancing
 state (saved, validated on load, exact across resume), host round-trips."""
 import pytest
 import torch
+from loss_helpers import entry_labels
 from rank_sort_alrp_reference import alrp_reference, rank_sort_reference
 from sync_counter import count_host_syncs
 
@@ -22,15 +23,6 @@ def _batch(seed=0, n=120, c=4, dtype=torch.float64):
     return pred, labels, ious, weight
 
 
-def _entry_labels(labels, weight, c):
-    n = labels.numel()
-    lab = torch.zeros(n, c, dtype=torch.long)
-    pos = labels < c
-    lab[torch.arange(n)[pos], labels[pos]] = 1
-    lab[weight <= 0] = -1
-    return lab.reshape(-1)
-
-
 def test_rank_sort_module_matches_reference():
     pred, labels, ious, weight = _batch()
     c = pred.shape[1]
@@ -38,7 +30,7 @@ def test_rank_sort_module_matches_reference():
     loss = RankSortLoss(delta=0.5)
     rank, sort = loss(x, (labels, ious), weight)
     (rank + 2 * sort).backward()
-    entry = _entry_labels(labels, weight, c)
+    entry = entry_labels(labels, weight, c)
     targets = ious[:, None].expand(-1, c).reshape(-1)
     r, s, r_upd, s_upd = rank_sort_reference(pred, entry, targets, 0.5)
     assert rank.item() == pytest.approx(r, abs=1e-6)  # float32 values
@@ -84,7 +76,7 @@ def test_alrp_module_matches_reference():
     loss = aLRPLoss(sb_init=50.0, sb_interval=1000)
     cls, reg = loss(x, labels, weight, loc_errors=loc)
     (cls + reg).backward()
-    entry = _entry_labels(labels, weight, c)
+    entry = entry_labels(labels, weight, c)
     c_ref, l_ref, upd, loc_grad = alrp_reference(pred, entry, loc.detach())
     assert cls.item() == pytest.approx(c_ref, abs=1e-6)
     assert reg.item() == pytest.approx(50 * l_ref, rel=1e-12)

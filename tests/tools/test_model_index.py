@@ -10,13 +10,33 @@ import pytest
 import yaml
 from conftest import ROOT, load_tool
 
+from mmdet_lossplus_tools.results.store import RESULTS, load_runs
+
 
 def _tool():
     return load_tool('analysis_tools', 'model_index.py')
 
 
 def test_committed_files_are_up_to_date():
-    _tool().main(['--check'])
+    assert _tool().main(['--check']) == []
+
+
+def test_the_check_catches_a_changed_result(tmp_path):
+    """A results file whose mAP differs from the committed metafiles makes
+    --check fail and name the metafile of that config only."""
+    tool = _tool()
+    runs = load_runs(RESULTS)
+    first = next(r for r in runs if r['config'].startswith('configs/fcos/')
+                 and r['gpus'] == 1 and 'options' not in r)
+    changed = [
+        dict(r, bbox_mAP=r['bbox_mAP'] + 0.25) if r is first else r
+        for r in runs
+    ]
+    results = tmp_path / 'runs.jsonl'
+    results.write_text('\n'.join(json.dumps(r) for r in changed))
+    with pytest.raises(SystemExit, match='configs/fcos/metafile.yml'):
+        tool.main(['--check', '--results', str(results)])
+    assert set(tool.render(str(results))) == set(tool.render(RESULTS))
 
 
 def test_every_config_is_listed_once_and_exists():

@@ -6,6 +6,9 @@ import os.path as osp
 import pytest
 from conftest import ROOT, load_tool
 
+from mmdet_lossplus_tools.results.store import RESULTS, load_runs
+from mmdet_lossplus_tools.results.variants import current_runs
+
 sweep = load_tool('analysis_tools', 'score_shift_sweep.py')
 
 CONFIG = 'configs/ap_loss/sweep/retinanet_r18_fpn_aploss_sweep.py'
@@ -79,9 +82,8 @@ def test_the_readmes_show_the_recorded_sweep(swept, readmes):
     """README.md's, the AP-loss and the aLRP README's sweep blocks are what
     the tool prints from the results file (regenerate with make
     results-table)."""
-    dr = sweep.demo_results()
-    kept, _ = dr.current_runs(
-        dr.load_runs(dr.RESULTS), [osp.join(ROOT, c) for c in swept])
+    kept, _ = current_runs(
+        load_runs(RESULTS), [osp.join(ROOT, c) for c in swept])
     want = '\n\n'.join(sweep.sweep_table(kept, c) for c in swept)
     for readme in readmes:
         with open(osp.join(ROOT, readme)) as f:

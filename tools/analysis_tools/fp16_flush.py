@@ -15,13 +15,8 @@ so what flushes here is what the fp16 logits cannot hold.
 Usage: python tools/analysis_tools/fp16_flush.py [--entries 32000000]
 """
 import argparse
-import os.path as osp
-import sys
 
 import torch
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
 
 SCALES = (10, 12, 14, 16)
 FP16_MIN_NORMAL = 2.0**-14

@@ -23,9 +23,6 @@ from typing import Optional
 
 import torch
 
-sys.path.insert(0,
-                osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
 
 def focal_gradient_norm(g: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
     """|d FL / d x| of focal loss (alpha aside) for an example whose plain

@@ -19,12 +19,8 @@ Usage:
 """
 import argparse
 import os.path as osp
-import sys
 
 import torch
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
 
 # the output layer of each branch, by head family
 BRANCHES = {

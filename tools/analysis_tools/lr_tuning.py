@@ -15,10 +15,10 @@ import argparse
 import functools
 import os.path as osp
 import statistics
-import sys
 
-HERE = osp.dirname(osp.abspath(__file__))
-ROOT = osp.dirname(osp.dirname(HERE))
+from mmdet_lossplus_tools.results.paths import ROOT
+from mmdet_lossplus_tools.results.store import RESULTS, load_runs
+
 TUNING = osp.join(ROOT, 'results', 'lr_tuning.jsonl')
 LR = 'optim_wrapper.optimizer.lr'
 # the headline rows: each detector's focal baseline and ranking loss
@@ -28,13 +28,6 @@ ROWS = ('configs/retinanet/retinanet_r18_fpn_demo.py',
         'configs/atss/atss_r18_fpn_ranksort_demo.py',
         'configs/fcos/fcos_r18_fpn_demo.py',
         'configs/fcos/fcos_r18_fpn_aploss_demo.py')
-
-
-def demo_results():
-    """The sibling tool demo_results.py (tools/ is not a package)."""
-    sys.path.insert(0, HERE)
-    import demo_results
-    return demo_results
 
 
 @functools.lru_cache(maxsize=None)
@@ -118,8 +111,7 @@ def main(argv=None) -> None:
         default=[1e-3, 2e-3, 4e-3],
         help='the learning rates of the table')
     args = parser.parse_args(argv)
-    tool = demo_results()
-    records = tool.load_runs(tool.RESULTS) + tool.load_runs(TUNING)
+    records = load_runs(RESULTS) + load_runs(TUNING)
     defaults = {c: config_lr(c) for c in ROWS}
     print(table(records, ROWS, args.lrs, defaults, args.seeds))
 

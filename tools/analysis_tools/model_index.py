@@ -15,22 +15,11 @@ import argparse
 import glob
 import os.path as osp
 import statistics
-import sys
 
 import yaml
 
-HERE = osp.dirname(osp.abspath(__file__))
-ROOT = osp.dirname(osp.dirname(HERE))
-
-
-def _demo_results():
-    """The sibling tool (tools/ is not a package)."""
-    sys.path.insert(0, HERE)
-    import demo_results
-    return demo_results
-
-
-demo_results = _demo_results()
+from mmdet_lossplus_tools.results.paths import ROOT
+from mmdet_lossplus_tools.results.store import RESULTS, load_runs
 
 # folder -> (collection, paper title, URL); a config whose name contains a
 # key of SUB_COLLECTIONS belongs to that collection instead
@@ -134,9 +123,9 @@ def metafile(folder: str, runs: list) -> dict:
     return {'Collections': list(collections.values()), 'Models': models}
 
 
-def render(results: str = demo_results.RESULTS) -> dict:
+def render(results: str = RESULTS) -> dict:
     """``{path: text}`` of every metafile and of model-index.yml."""
-    runs = demo_results.load_runs(results)
+    runs = load_runs(results)
     files, imports = {}, []
     for folder in sorted(PAPERS):
         path = f'configs/{folder}/metafile.yml'
@@ -148,9 +137,10 @@ def render(results: str = demo_results.RESULTS) -> dict:
     return files
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> list:
+    """Write (or with ``--check`` compare) the files; the stale ones."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--results', default=demo_results.RESULTS)
+    parser.add_argument('--results', default=RESULTS)
     parser.add_argument(
         '--check',
         action='store_true',
@@ -171,6 +161,7 @@ def main(argv=None) -> None:
                          f'model_index.py): {", ".join(stale)}')
     print(('stale: ' if args.check else 'written: ') +
           (', '.join(stale) or 'nothing'))
+    return stale
 
 
 if __name__ == '__main__':

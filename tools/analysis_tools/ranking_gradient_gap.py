@@ -36,12 +36,8 @@ import argparse
 import os.path as osp
 import random
 import statistics
-import sys
 
 import torch
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
 
 SPLITS = ('random', 'by-objects')
 # loss_cls class name -> the loss whose update this tool computes

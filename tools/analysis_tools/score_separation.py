@@ -17,12 +17,8 @@ Usage:
 """
 import argparse
 import os.path as osp
-import sys
 
 import torch
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
 
 QUANTILES = (0.25, 0.5, 0.75)
 G_BINS = 10

@@ -21,24 +21,17 @@ import argparse
 import functools
 import os.path as osp
 import statistics
-import sys
 
-HERE = osp.dirname(osp.abspath(__file__))
-ROOT = osp.dirname(osp.dirname(HERE))
-sys.path.insert(0, ROOT)
+from mmdet_lossplus_tools.results.paths import ROOT
+from mmdet_lossplus_tools.results.report import difference, write_readme
+from mmdet_lossplus_tools.results.store import load_runs, run_key
+from mmdet_lossplus_tools.results.variants import current_runs
 
 SWEEP_START = '<!-- score-shift-sweep:start (score_shift_sweep.py) -->'
 SWEEP_END = '<!-- score-shift-sweep:end -->'
 BATCH = 'train_dataloader.batch_size'
 SCOPE = 'model.bbox_head.loss_cls.scope'
 SAMPLER = 'train_dataloader.sampler.type'
-
-
-def demo_results():
-    """The sibling tool demo_results.py (tools/ is not a package)."""
-    sys.path.insert(0, HERE)
-    import demo_results
-    return demo_results
 
 
 @functools.lru_cache(maxsize=None)
@@ -117,7 +110,7 @@ def sweep_table(runs: list, config: str) -> str:
             local_text, diff = 'the same (one process)', '-'
         else:
             local_text = _maps(local) if local else '-'
-            diff = demo_results().difference(glob, local) \
+            diff = difference(glob, local) \
                 if glob and local else '-'
 
         def pair(fn, *args):
@@ -200,16 +193,15 @@ def main(argv=None) -> None:
     for config in args.configs:
         if not osp.isfile(config):
             parser.error(f'config not found: {config}')
-    dr = demo_results()
-    configs = [dr.run_key(c, 0, 1)[0] for c in args.configs]
-    kept, stale = dr.current_runs(dr.load_runs(args.results), args.configs)
+    configs = [run_key(c, 0, 1)[0] for c in args.configs]
+    kept, stale = current_runs(load_runs(args.results), args.configs)
     if stale:
         print(f'!!! {len(stale)} recorded run(s) at another score cut are '
               'left out (demo_results.py --reevaluate)')
     text = '\n\n'.join(sweep_table(kept, c) for c in configs)
     print(text)
     for readme in args.readme:
-        changed = dr.write_readme(readme, text, SWEEP_START, SWEEP_END)
+        changed = write_readme(readme, text, SWEEP_START, SWEEP_END)
         print(f"{readme}: {'updated' if changed else 'unchanged'}")
     if args.plot:
         if any(cells(kept, c) for c in configs):

@@ -13,14 +13,13 @@ Usage:
 """
 import argparse
 import json
-import os.path as osp
 import statistics
 import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from bench_common import (  # noqa: E402 isort:skip
-    rss_mb, run_in_fresh_process, spread)
+from mmdet_lossplus_tools.benchmarks.bench_common import (rss_mb,
+                                                          run_in_fresh_process,
+                                                          spread)
 
 CASES = {
     # name: (input, implementation)

@@ -20,11 +20,10 @@ Usage:
 import argparse
 import math
 import os
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from bench_common import rss_mb, run_in_fresh_process  # noqa: E402 isort:skip
+from mmdet_lossplus_tools.benchmarks.bench_common import (rss_mb,
+                                                          run_in_fresh_process)
 
 C = 80
 CASES = ('focal', 'ghmc', 'ghmc_fresh', 'ap', 'rs', 'alrp')

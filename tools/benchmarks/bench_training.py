@@ -31,8 +31,8 @@ import time
 
 import torch
 
-HERE = osp.dirname(osp.abspath(__file__))
-ROOT = osp.dirname(osp.dirname(HERE))
+from mmdet_lossplus_tools.results.paths import ROOT
+
 CONFIGS = [
     'configs/retinanet/retinanet_r18_fpn_demo.py',
     'configs/ghm/retinanet_r18_fpn_ghm_demo.py',
@@ -193,8 +193,8 @@ def train_timed(config: str, iters: int, warmup: int, data_root: str,
     (tools/train.py's config handling; no evaluation, no checkpoint, the
     demo runtime's diagnostic hooks removed)."""
     from mmengine.runner import Runner
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
-    import train
+
+    from mmdet_lossplus_tools import train
     args = train.parse_args([
         config, '--work-dir', work_dir, '--data-root', data_root, '--launcher',
         launcher, '--cfg-options', f'train_cfg.max_iters={iters}',
@@ -225,7 +225,6 @@ def worker(argv) -> None:
     parser.add_argument('--out', required=True)
     parser.add_argument('--launcher', default='none')
     args = parser.parse_args(argv)
-    sys.path.insert(0, ROOT)
     from mmdet_lossplus.utils import (init_cpu_process_group,
                                       shutdown_process_group)
     init_cpu_process_group(args.launcher)
@@ -253,16 +252,10 @@ def summarise(records: list) -> dict:
     return dict(iteration_s=it, loss_s=loss, loss_share=share)
 
 
-def _demo_results():
-    """tools/analysis_tools/demo_results.py (tools/ is not a package)."""
-    sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
-    import demo_results
-    return demo_results
-
-
 def baseline_of(config: str) -> str:
     """The focal baseline of ``config``'s detector: demo_results.py's."""
-    return _demo_results().baseline_config(config)
+    from mmdet_lossplus_tools.results.variants import baseline_config
+    return baseline_config(config)
 
 
 def table(rounds: list, procs: int, configs: list) -> str:
@@ -297,8 +290,7 @@ def run_round(configs: list, procs: int, args, tmp: str) -> dict:
         str(args.iters), '--warmup',
         str(args.warmup), '--data-root', args.data_root, '--out', out
     ]
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
-    from demo import launch_command
+    from mmdet_lossplus_tools.demo import launch_command
     cmd = launch_command(cmd, procs)
     env = dict(
         os.environ,
