@@ -2,22 +2,21 @@
 detector's classification and regression losses, logged and plotted."""
 import json
 import os.path as osp
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import torch
-from mmengine.hooks import Hook
+from mmengine.visualization import TensorboardVisBackend
 from torch import Tensor, nn
 
 from .. import dist
-from ..checks import check_int, check_number, check_str
+from ..checks import check_int, check_number
 from ..core.targets import binary_targets
 from ..extras import new_figure
 from ..functional.asl1 import asl1_gradient_norm
 from ..functional.ghm import ghm_bin_counts, ghm_bin_index, ghmc_gradient_norm
 from ..losses.contract import BatchStatsLoss, loss_traits
 from ..registry import HOOKS
-from .loss_inputs import (IterationScalars, detector_head, loss_call_args,
-                          warn_if_not_logged)
+from .sampled_stats import SampledStatsHook
 
 
 def cls_gradient_counts(pred: Tensor, target: Tensor, weight: Optional[Tensor],
@@ -50,7 +49,7 @@ def reg_gradient_counts(pred: Tensor, target: Tensor, weight: Optional[Tensor],
 
 
 @HOOKS.register_module()
-class GradientHistogramHook(Hook):
+class GradientHistogramHook(SampledStatsHook):
     """Global gradient-norm histograms of ``loss_cls`` and ``loss_bbox``.
 
     Every ``interval`` training iterations the hook histograms
@@ -83,7 +82,6 @@ class GradientHistogramHook(Hook):
         out_file: PNG written in the work dir after training.
         max_curves: Curves per panel in the PNG.
     """
-    priority = 'NORMAL'  # before the LoggerHook reads the message hub
 
     def __init__(self,
                  interval: int = 50,
@@ -94,7 +92,7 @@ class GradientHistogramHook(Hook):
                  head: str = 'bbox_head',
                  out_file: str = 'gradient_histograms.png',
                  max_curves: int = 6) -> None:
-        check_int('interval', interval, 1)
+        super().__init__(interval, head, out_file)
         check_int('bins', bins, 1)
         check_number('mu', mu, low=0, low_open=True)
         check_number('easy_thr', easy_thr, 0, 1, low_open=True, high_open=True)
@@ -103,67 +101,40 @@ class GradientHistogramHook(Hook):
             raise ValueError('need 0 < easy_thr <= outlier_thr < 1, got '
                              f'easy_thr={easy_thr!r}, '
                              f'outlier_thr={outlier_thr!r}')
-        check_str('head', head)
-        check_str('out_file', out_file)
         check_int('max_curves', max_curves, 1)
-        self.interval = interval
         self.bins = bins
         self.mu = float(mu)
         self.easy_thr = float(easy_thr)
         self.outlier_thr = float(outlier_thr)
-        self.head = head
-        self.out_file = out_file
         self.max_curves = max_curves
-        self.history: List[dict] = []
-        self._active = False
         self._losses: Dict[str, nn.Module] = {}
         self._acc: Dict[str, Tensor] = {}
-        self._handles: List[Any] = []
-        self._device = torch.device('cpu')
-        self._scalars = IterationScalars()
 
-    # -- set-up --------------------------------------------------------
-    def before_run(self, runner) -> None:
-        head = detector_head(runner.model, self.head, 'GradientHistogramHook')
-        warn_if_not_logged(runner, self.interval, 'GradientHistogramHook')
-        self._device = next(head.parameters()).device
+    def attach(self, head: nn.Module) -> None:
         for kind, name in (('cls', 'loss_cls'), ('reg', 'loss_bbox')):
             loss = getattr(head, name, None)
             if loss is None:
                 continue
             self._losses[kind] = loss
             if not loss_traits(loss).histogram:
-                self._handles.append(
-                    loss.register_forward_pre_hook(
-                        self._capture(kind), with_kwargs=True))
+                self.capture(loss, self._counter(kind))
 
-    def _capture(self, kind: str):
+    def _counter(self, kind: str):
 
-        def pre_hook(module, args, kwargs):
-            if not self._active:
-                return None
-            pred, target, weight = loss_call_args(args, kwargs)
-            with torch.no_grad():
-                if kind == 'cls':
-                    counts = cls_gradient_counts(pred, target, weight,
-                                                 self.bins)
-                else:
-                    counts = reg_gradient_counts(pred, target, weight,
-                                                 self.bins, self.mu)
+        def count(pred: Tensor, target: Tensor,
+                  weight: Optional[Tensor]) -> None:
+            if kind == 'cls':
+                counts = cls_gradient_counts(pred, target, weight, self.bins)
+            else:
+                counts = reg_gradient_counts(pred, target, weight, self.bins,
+                                             self.mu)
             # mmdet heads call their losses once per FPN level: add up
             prev = self._acc.get(kind)
             self._acc[kind] = counts if prev is None else prev + counts
-            return None
 
-        return pre_hook
+        return count
 
-    # -- per iteration -------------------------------------------------
-    def before_train_iter(self,
-                          runner,
-                          batch_idx: int,
-                          data_batch=None) -> None:
-        self._scalars.withdraw(runner)
-        self._active = self.every_n_train_iters(runner, self.interval)
+    def reset(self) -> None:
         self._acc = {}
 
     def global_counts(self, kind: str) -> Optional[Tensor]:
@@ -187,28 +158,19 @@ class GradientHistogramHook(Hook):
         # on the model's device: NCCL cannot reduce CPU tensors
         return dist.all_reduce_sum(counts.to(self._device)).double().cpu()
 
-    def after_train_iter(self,
-                         runner,
-                         batch_idx: int,
-                         data_batch=None,
-                         outputs=None) -> None:
-        if not self._active:
-            return
-        self._active = False
-        record = dict(iter=runner.iter + 1)
+    def measure(self, runner) -> Dict[str, Any]:
+        scalars: Dict[str, float] = {}
+        record: Dict[str, Tensor] = {}
         for kind in ('cls', 'reg'):
             counts = self.global_counts(kind)
             if counts is None:
                 continue
             record[kind] = counts
-            self._scalars.publish(
-                runner, {
-                    f'grad_hist/{kind}_{key}': value
-                    for key, value in self.summary(counts).items()
-                })
-        self.history.append(record)
-        if dist.is_main_process():
-            self._write_tensorboard(runner, record)
+            scalars.update({
+                f'grad_hist/{kind}_{key}': value
+                for key, value in self.summary(counts).items()
+            })
+        return dict(scalars=scalars, record=record)
 
     def summary(self, counts: Tensor) -> dict:
         """Shares of easy entries and outliers, and the count."""
@@ -219,46 +181,39 @@ class GradientHistogramHook(Hook):
         denom = max(total, 1.0)
         return dict(easy=easy / denom, outlier=outlier / denom, count=total)
 
-    def _write_tensorboard(self, runner, record: dict) -> None:
+    def write_record(self, runner, record: dict) -> None:
+        """The histograms to TensorBoard, when the run writes there."""
         vis = getattr(runner, 'visualizer', None)
-        backends = getattr(vis, '_vis_backends', {}) if vis else {}
-        for backend in backends.values():
-            if type(backend).__name__ != 'TensorboardVisBackend':
+        backend = vis.get_backend('TensorboardVisBackend') if vis else None
+        if not isinstance(backend, TensorboardVisBackend):
+            return
+        writer = backend.experiment
+        for kind in ('cls', 'reg'):
+            counts = record.get(kind)
+            if counts is None or counts.sum() == 0:
                 continue
-            writer = backend.experiment
-            for kind in ('cls', 'reg'):
-                counts = record.get(kind)
-                if counts is None or counts.sum() == 0:
-                    continue
-                m = counts.numel()
-                edges = torch.arange(1, m + 1, dtype=torch.float64) / m
-                centres = edges - 0.5 / m
-                writer.add_histogram_raw(
-                    f'grad_hist/{kind}',
-                    min=0.0,
-                    max=1.0,
-                    num=int(counts.sum()),
-                    sum=float((counts * centres).sum()),
-                    sum_squares=float((counts * centres**2).sum()),
-                    bucket_limits=edges.tolist(),
-                    bucket_counts=counts.tolist(),
-                    global_step=record['iter'])
+            m = counts.numel()
+            edges = torch.arange(1, m + 1, dtype=torch.float64) / m
+            centres = edges - 0.5 / m
+            writer.add_histogram_raw(
+                f'grad_hist/{kind}',
+                min=0.0,
+                max=1.0,
+                num=int(counts.sum()),
+                sum=float((counts * centres).sum()),
+                sum_squares=float((counts * centres**2).sum()),
+                bucket_limits=edges.tolist(),
+                bucket_counts=counts.tolist(),
+                global_step=record['iter'])
 
-    # -- end -----------------------------------------------------------
-    def after_run(self, runner) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
-        if dist.is_main_process() and self.history:
-            path = osp.join(runner.work_dir, self.out_file)
-            plot_gradient_histograms(self.history, path, self.max_curves)
-            # the raw counts too, to re-plot or compare runs later
-            with open(osp.splitext(path)[0] + '.json', 'w') as f:
-                json.dump([{
-                    k: v.tolist() if torch.is_tensor(v) else v
-                    for k, v in r.items()
-                } for r in self.history], f)
-            runner.logger.info(f'gradient histograms: {path}')
+    def plot(self, path: str) -> None:
+        plot_gradient_histograms(self.history, path, self.max_curves)
+        # the raw counts too, to re-plot or compare runs later
+        with open(osp.splitext(path)[0] + '.json', 'w') as f:
+            json.dump([{
+                k: v.tolist() if torch.is_tensor(v) else v
+                for k, v in r.items()
+            } for r in self.history], f)
 
 
 def plot_gradient_histograms(history: Sequence[dict],

@@ -4,6 +4,7 @@ iteration that measured it."""
 from contextlib import contextmanager
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
+from mmengine.hooks import LoggerHook
 from mmengine.model import is_model_wrapper
 from torch import Tensor, nn
 
@@ -93,7 +94,7 @@ def warn_if_not_logged(runner, interval: int, owner: str) -> None:
     """Warn when the logger's interval does not divide ``interval``: the
     hook's statistics then reach the plots but not every log line."""
     for hook in getattr(runner, 'hooks', []):
-        if type(hook).__name__ == 'LoggerHook':
+        if isinstance(hook, LoggerHook):
             every = getattr(hook, 'interval', 1)
             if interval % every:
                 runner.logger.warning(

@@ -1,21 +1,18 @@
 """``RankingStatsHook``: the score ranking of the global mini-batch, and
 how far the per-rank rankings are from it."""
-import os.path as osp
-from typing import List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
-from mmengine.hooks import Hook
 from torch import Tensor, nn
 
 from .. import dist
-from ..checks import check_int, check_number, check_str
+from ..checks import check_number
 from ..core.global_ranking import ranking_ap_loss
 from ..core.targets import ranking_labels
 from ..extras import new_figure
 from ..losses.contract import BatchStatsLoss, loss_traits
 from ..registry import HOOKS
-from .loss_inputs import (IterationScalars, detector_head, loss_call_args,
-                          warn_if_not_logged)
+from .sampled_stats import SampledStatsHook
 
 
 def batch_ap(scores: Tensor, labels: Tensor, delta: float,
@@ -29,7 +26,7 @@ def batch_ap(scores: Tensor, labels: Tensor, delta: float,
 
 
 @HOOKS.register_module()
-class RankingStatsHook(Hook):
+class RankingStatsHook(SampledStatsHook):
     """Global batch AP of the classification scores, and the score shift
     between ranks, every ``interval`` iterations.
 
@@ -57,62 +54,41 @@ class RankingStatsHook(Hook):
         head: Attribute of the detector holding ``loss_cls``.
         out_file: PNG written in the work dir after training.
     """
-    priority = 'NORMAL'
 
     def __init__(self,
                  interval: int = 50,
                  delta: float = 1.0,
                  head: str = 'bbox_head',
                  out_file: str = 'ranking_stats.png') -> None:
-        check_int('interval', interval, 1)
+        super().__init__(interval, head, out_file)
         check_number('delta', delta, low=0, low_open=True)
-        check_str('head', head)
-        check_str('out_file', out_file)
-        self.interval = interval
         self.delta = float(delta)
-        self.head = head
-        self.out_file = out_file
-        self.history: List[dict] = []
-        self._active = False
-        self._captured: List[tuple] = []
+        self._captured: List[Tuple[Tensor, Tensor]] = []
         self._loss: Optional[nn.Module] = None
-        self._handle = None
-        self._device = torch.device('cpu')
-        self._scalars = IterationScalars()
 
-    def before_run(self, runner) -> None:
-        head = detector_head(runner.model, self.head, 'RankingStatsHook')
-        warn_if_not_logged(runner, self.interval, 'RankingStatsHook')
+    def attach(self, head: nn.Module) -> None:
         loss = getattr(head, 'loss_cls', None)
         if loss is None:
             raise ValueError(f'RankingStatsHook: {self.head} has no '
                              'loss_cls')
         self._loss = loss
-        self._device = next(head.parameters()).device
         # a ranking loss measures with its own smoothing
-        if loss_traits(loss).ranking:
-            self.delta = float(loss.ranking_delta())
-        self._handle = loss.register_forward_pre_hook(
-            self._capture, with_kwargs=True)
+        if isinstance(loss, BatchStatsLoss) and loss_traits(loss).ranking:
+            delta = loss.ranking_delta()
+            if delta is not None:
+                self.delta = float(delta)
+        self.capture(loss, self._keep)
 
-    def _capture(self, module, args, kwargs):
-        if self._active:
-            pred, target, weight = loss_call_args(args, kwargs)
-            with torch.no_grad():
-                self._captured.append((pred.detach().float().reshape(-1),
-                                       ranking_labels(pred.detach(), target,
-                                                      weight).reshape(-1)))
-        return None
+    def _keep(self, pred: Tensor, target: Tensor,
+              weight: Optional[Tensor]) -> None:
+        self._captured.append((pred.detach().float().reshape(-1),
+                               ranking_labels(pred.detach(), target,
+                                              weight).reshape(-1)))
 
-    def before_train_iter(self,
-                          runner,
-                          batch_idx: int,
-                          data_batch=None) -> None:
-        self._scalars.withdraw(runner)
-        self._active = self.every_n_train_iters(runner, self.interval)
+    def reset(self) -> None:
         self._captured = []
 
-    def measure(self) -> dict:
+    def statistics(self) -> dict:
         """Statistics of the captured iteration (collectives)."""
         device = self._device
         if self._captured:
@@ -124,7 +100,7 @@ class RankingStatsHook(Hook):
         # on the model's device: NCCL cannot reduce CPU tensors
         scores, labels = scores.to(device), labels.to(device)
         loss = self._loss
-        assert loss is not None, 'measure() outside a sampled iteration'
+        assert loss is not None, 'statistics() before attach()'
         # a global ranking loss has just measured it: no recomputation
         traits = loss_traits(loss)
         snapshot = loss.published_ranking() if isinstance(
@@ -153,38 +129,21 @@ class RankingStatsHook(Hook):
             ap_gap=float(global_ap) - float(local.mean()),
             pos_score_spread=float(means.max() - means.min()))
 
-    def after_train_iter(self,
-                         runner,
-                         batch_idx: int,
-                         data_batch=None,
-                         outputs=None) -> None:
-        if not self._active:
-            return
-        self._active = False
-        stats = self.measure()
-        self._captured = []
+    def measure(self, runner) -> Dict[str, Any]:
+        stats = self.statistics()
         # with one process the per-rank figures are the global ones:
         # logged only when there is more than one rank to compare
         per_rank = ('local_ap_min', 'local_ap_max', 'ap_gap',
                     'pos_score_spread')
         world = dist.world_size()
-        self._scalars.publish(
-            runner, {
-                f'ranking/{key}': value
-                for key, value in stats.items()
-                if world > 1 or key not in per_rank
-            })
-        self.history.append(
-            dict(iter=runner.iter + 1, world_size=world, **stats))
+        scalars = {
+            f'ranking/{key}': value
+            for key, value in stats.items() if world > 1 or key not in per_rank
+        }
+        return dict(scalars=scalars, record=dict(world_size=world, **stats))
 
-    def after_run(self, runner) -> None:
-        if self._handle is not None:
-            self._handle.remove()
-            self._handle = None
-        if dist.is_main_process() and self.history:
-            path = osp.join(runner.work_dir, self.out_file)
-            plot_ranking_stats(self.history, path)
-            runner.logger.info(f'ranking statistics: {path}')
+    def plot(self, path: str) -> None:
+        plot_ranking_stats(self.history, path)
 
 
 def plot_ranking_stats(history: List[dict], path: str) -> None:
