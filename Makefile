@@ -146,7 +146,7 @@ ALRP_SWEEP := configs/alrp/sweep/retinanet_r18_fpn_alrp_sweep.py
 # dealing and object-count shards) in the READMEs, and their pictures
 SWEEP_TABLE = $(PY) tools/analysis_tools/score_shift_sweep.py $(AP_DEMO) \
 	configs/ap_loss/retinanet_r18_fpn_aploss_demo.py \
-	--readme README.md configs/ap_loss/README.md \
+	--readme docs/results.md configs/ap_loss/README.md \
 	--plot docs/images/score_shift_sweep.png && \
 	$(PY) tools/analysis_tools/score_shift_sweep.py $(ALRP_SWEEP) \
 	--readme configs/alrp/README.md \
@@ -200,7 +200,7 @@ results-tune-plan: $(STAMP)
 # The tables, picture and README block from the recorded runs only.
 results-table: $(STAMP)
 	$(PY) tools/analysis_tools/demo_results.py $(RESULT_CONFIGS) --table \
-		--plot docs/images/demo_results.png --readme README.md --folder-readmes
+		--plot docs/images/demo_results.png --readme docs/results.md --folder-readmes
 	$(SWEEP_TABLE)
 	$(PY) tools/analysis_tools/model_index.py
 

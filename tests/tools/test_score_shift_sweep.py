@@ -75,11 +75,11 @@ def test_the_table_gives_the_hand_computed_figures():
 
 
 @pytest.mark.parametrize('swept, readmes', [
-    (SWEPT, ('README.md', 'configs/ap_loss/README.md')),
+    (SWEPT, ('docs/results.md', 'configs/ap_loss/README.md')),
     ([ALRP], ('configs/alrp/README.md', )),
 ])
 def test_the_readmes_show_the_recorded_sweep(swept, readmes):
-    """README.md's, the AP-loss and the aLRP README's sweep blocks are what
+    """docs/results.md's, the AP-loss and the aLRP README's sweep blocks are what
     the tool prints from the results file (regenerate with make
     results-table)."""
     kept, _ = current_runs(
