@@ -43,7 +43,7 @@ import torch
 from torch import Tensor
 
 from .ranking import (check_step_delta, rank_negatives, ranking_inputs,
-                      scatter_sorted, step_sum_over_sorted,
+                      scatter_sorted, step_count_above,
                       weighted_step_sum_above)
 from .torch_compat import cumsum0, device_scalar
 
@@ -115,7 +115,7 @@ def alrp_with_update(scores: Tensor,
     loc = inputs.all_values[ranked.order]
     h0 = 1.0 if delta == 0 else 0.5  # H(0), the self term removed
 
-    rank_pos = 1.0 - h0 + step_sum_over_sorted(s, s, delta)
+    rank_pos = 1.0 - h0 + step_count_above(s, s, delta)
     loc_above = weighted_step_sum_above(s, loc, s, delta) - h0 * loc
     rank = rank_pos + fp
     cls_loss = 1.0 - (rank_pos / rank).mean()

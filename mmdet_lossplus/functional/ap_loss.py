@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from .ranking import (check_step_delta, pruning_threshold, rank_negatives,
-                      ranking_inputs, step_sum_over_sorted)
+                      ranking_inputs, step_count_above)
 from .torch_compat import device_scalar
 
 __all__ = [
@@ -115,7 +115,7 @@ def ap_loss_with_update(scores: Tensor,
     ranked = rank_negatives(inputs, delta, reduce_sum)
     pos_sorted, order, fp = ranked.pos_sorted, ranked.order, ranked.fp
     # H(0) = 1/2 is the self term, removed from the positives' sum.
-    rank_pos = 0.5 + step_sum_over_sorted(pos_sorted, pos_sorted, delta)
+    rank_pos = 0.5 + step_count_above(pos_sorted, pos_sorted, delta)
     denom = rank_pos + fp
     prec = rank_pos / denom
     # Interpolated precision: max over positives scoring <= s_i, ties

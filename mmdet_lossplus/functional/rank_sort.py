@@ -44,14 +44,14 @@ Distributed use: the functions take the *global* positives (scores and
 targets) and a ``reduce_sum`` for the per-positive false-positive counts,
 as :func:`~.ap_loss.ap_loss_with_update`; this module never communicates.
 """
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from .prefix_ranking import prefix_step_sums
 from .ranking import (check_step_delta, rank_negatives, ranking_inputs,
-                      scatter_sorted, step_sum_over_sorted,
+                      scatter_sorted, step_count_above,
                       weighted_step_sum_above)
 from .torch_compat import device_scalar
 
@@ -83,6 +83,58 @@ class RankSortResult(NamedTuple):
     sorting_update: Tensor
     num_pos: Tensor
     pos_idx: Tensor
+
+
+def _sorting_errors(s: Tensor, t: Tensor,
+                    delta: float) -> Tuple[Tensor, Tensor, Tensor]:
+    """``(rank among positives, missorted mass, sorting error)``, each
+    ``[P]``, of the positives with scores ``s`` (ascending) and targets
+    ``t``.
+
+    Sums over positives: all of them, and over the "missorted" ones of
+    lower target (a prefix in increasing-target order). The sorting error
+    is written through the latter, so that it is exactly 0 when they
+    contribute nothing (no cancellation of current - target).
+    """
+    ones = torch.ones_like(s)
+    rank_pos = step_count_above(s, s, delta)
+    err_all = weighted_step_sum_above(s, 1.0 - t, s, delta)
+    by_target = torch.sort(t, stable=True)
+    lower = torch.searchsorted(by_target.values, t, right=False)
+    below_me = prefix_step_sums(
+        s[by_target.indices],
+        torch.stack([ones, 1.0 - by_target.values], 1),
+        lower,
+        s,
+        delta,
+        above=True)
+    missorted, err_missorted = below_me[:, 0], below_me[:, 1]
+    kept = rank_pos - missorted  # targets >= y_i, self included: >= H(0)
+    sorting_error = (err_missorted * kept -
+                     (err_all - err_missorted) * missorted) / (
+                         rank_pos * kept)
+    return rank_pos, missorted, sorting_error
+
+
+def _sorting_updates(s: Tensor, t: Tensor, sorting_error: Tensor,
+                     missorted: Tensor, sorts: Tensor, delta: float) -> Tensor:
+    """``[P]`` sorting update of the positives (sorted by score): positive
+    k receives the sum over i with y_i > y_k of sorting_error(i)
+    H(s_k - s_i) / m(i) (a prefix: targets > y_k) and sends its own
+    error when it sorts (``sorts``)."""
+    zeros = torch.zeros_like(sorting_error)
+    coef = torch.where(sorts, sorting_error / missorted.clamp_min(1e-300),
+                       zeros)
+    by_target_desc = torch.sort(-t, stable=True)
+    higher = torch.searchsorted(by_target_desc.values, -t, right=False)
+    received = prefix_step_sums(
+        s[by_target_desc.indices],
+        coef[by_target_desc.indices][:, None],
+        higher,
+        s,
+        delta,
+        above=False)[:, 0]
+    return received - torch.where(sorts, sorting_error, zeros)
 
 
 def rank_sort_with_update(scores: Tensor,
@@ -131,28 +183,7 @@ def rank_sort_with_update(scores: Tensor,
     s, fp = ranked.pos_sorted, ranked.fp
     t = inputs.all_values[ranked.order]
 
-    # Sums over positives: all of them, and over the "missorted" ones of
-    # lower target (a prefix in increasing-target order). The sorting error
-    # is written through the latter, so that it is exactly 0 when they
-    # contribute nothing (no cancellation of current - target).
-    ones = torch.ones_like(s)
-    rank_pos = step_sum_over_sorted(s, s, delta)
-    err_all = weighted_step_sum_above(s, 1.0 - t, s, delta)
-    by_target = torch.sort(t, stable=True)
-    lower = torch.searchsorted(by_target.values, t, right=False)
-    below_me = prefix_step_sums(
-        s[by_target.indices],
-        torch.stack([ones, 1.0 - by_target.values], 1),
-        lower,
-        s,
-        delta,
-        above=True)
-    missorted, err_missorted = below_me[:, 0], below_me[:, 1]
-    kept = rank_pos - missorted  # targets >= y_i, self included: >= H(0)
-    sorting_error = (err_missorted * kept -
-                     (err_all - err_missorted) * missorted) / (
-                         rank_pos * kept)
-
+    rank_pos, missorted, sorting_error = _sorting_errors(s, t, delta)
     rank = rank_pos + fp
     ranking_error = fp / rank
     ranks = fp > RANKING_EPS
@@ -163,21 +194,7 @@ def rank_sort_with_update(scores: Tensor,
     ranked.write_negative_sums(neg_coef / p, ranking_update)
     pos_rank = torch.where(ranks, -ranking_error, torch.zeros_like(rank))
 
-    # Sorting part: positive k receives sum over i with y_i > y_k of
-    # sorting_error(i) H(s_k - s_i) / m(i) (a prefix: targets > y_k).
-    coef = torch.where(sorts, sorting_error / missorted.clamp_min(1e-300),
-                       torch.zeros_like(rank))
-    by_target_desc = torch.sort(-t, stable=True)
-    higher = torch.searchsorted(by_target_desc.values, -t, right=False)
-    received = prefix_step_sums(
-        s[by_target_desc.indices],
-        coef[by_target_desc.indices][:, None],
-        higher,
-        s,
-        delta,
-        above=False)[:, 0]
-    pos_sort = received - torch.where(sorts, sorting_error,
-                                      torch.zeros_like(rank))
+    pos_sort = _sorting_updates(s, t, sorting_error, missorted, sorts, delta)
 
     n_local = pos_idx.numel()
     mine = slice(pos_offset, pos_offset + n_local)

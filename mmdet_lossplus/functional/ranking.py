@@ -44,9 +44,11 @@ def _prefix(values: Tensor) -> Tensor:
     return out
 
 
-def step_sum_over_sorted(sorted_ref: Tensor, queries: Tensor,
-                         delta: float) -> Tensor:
-    """``out[q] = sum_j H(ref_j - query_q)`` for every query.
+def step_count_above(sorted_ref: Tensor, queries: Tensor,
+                     delta: float) -> Tensor:
+    """``out[q] = sum_j H(ref_j - query_q)`` for every query: how many
+    references rank above it (softly; :func:`weighted_step_sum_above` with
+    unit weights).
 
     Args:
         sorted_ref: ``[M]`` reference scores sorted ascending (float64).
@@ -58,29 +60,6 @@ def step_sum_over_sorted(sorted_ref: Tensor, queries: Tensor,
     """
     return weighted_step_sum_above(sorted_ref, torch.ones_like(sorted_ref),
                                    queries, delta)
-
-
-def weighted_step_sum_over_sorted(sorted_ref: Tensor, weights: Tensor,
-                                  queries: Tensor, delta: float) -> Tensor:
-    """``out[q] = sum_i w_i H(query_q - ref_i)`` for every query.
-
-    Note the sign: the queries are the larger side here (a negative's
-    score against the positives it outranks).
-
-    Args:
-        sorted_ref: ``[M]`` reference scores sorted ascending (float64).
-        weights: ``[M]`` weights in the same order (float64).
-        queries: ``[Q]`` query scores (float64).
-        delta: Half-width of the linear part of H, >= 0.
-
-    Returns:
-        ``[Q]`` float64 sums.
-    """
-    if sorted_ref.numel() == 0:
-        return queries.new_zeros(queries.shape, dtype=torch.float64)
-    lo, hi = ramp_ranges(sorted_ref, queries, delta)
-    return weighted_step_sum_from_ranges(sorted_ref, weights, queries, lo, hi,
-                                         delta)
 
 
 def ramp_ranges(sorted_ref: Tensor,
@@ -102,63 +81,6 @@ def ramp_ranges(sorted_ref: Tensor,
     if ties_above:
         return torch.minimum(lo, hi), hi
     return lo, torch.maximum(hi, lo)
-
-
-def weighted_step_sum_from_ranges(sorted_ref: Tensor, weights: Tensor,
-                                  queries: Tensor, lo: Tensor, hi: Tensor,
-                                  delta: float) -> Tensor:
-    """:func:`weighted_step_sum_over_sorted` given :func:`ramp_ranges`."""
-    cw = _prefix(weights)
-    cws = _prefix(weights * sorted_ref)
-    # ref_i <= q - delta contributes w_i; (q - delta, q + delta) is linear.
-    w_win = cw[hi] - cw[lo]
-    ws_win = cws[hi] - cws[lo]
-    return cw[lo] + (w_win * queries - ws_win) * inverse_width(delta) + \
-        0.5 * w_win
-
-
-def step_sum_into_sorted(sorted_queries: Tensor, ref: Tensor,
-                         delta: float) -> Tensor:
-    """``out[q] = sum_j H(ref_j - query_q)`` without sorting ``ref``.
-
-    Same result as :func:`step_sum_over_sorted`, computed from the other
-    side: each reference score ``ref_j`` contributes 1 to the queries at or
-    below ``ref_j - delta`` and a linear ramp to those within ``delta`` of
-    it. Two binary searches per ``ref_j`` into the (short) sorted queries
-    give the ranges; range additions become bin sums + ``cumsum``
-    (difference arrays). O(R log Q + Q) time: the long side (negatives) is
-    never sorted.
-
-    Args:
-        sorted_queries: ``[Q]`` queries sorted ascending (float64).
-        ref: ``[R]`` reference scores in any order (float64).
-        delta: Half-width of the linear part of H, >= 0.
-
-    Returns:
-        ``[Q]`` float64 sums, in the order of ``sorted_queries``.
-    """
-    q = sorted_queries.numel()
-    if ref.numel() == 0 or q == 0:
-        return sorted_queries.new_zeros(q, dtype=torch.float64)
-    a, b = ramp_ranges(sorted_queries, ref, delta)
-    return step_sum_from_ranges(sorted_queries, ref, a, b, delta)
-
-
-def step_sum_from_ranges(sorted_queries: Tensor, ref: Tensor, a: Tensor,
-                         b: Tensor, delta: float) -> Tensor:
-    """:func:`step_sum_into_sorted` given ``ramp_ranges(sorted_queries,
-    ref)``: queries ``[0, a_j)`` get 1 from ``ref_j``, ``[a_j, b_j)`` the
-    ramp."""
-    q = sorted_queries.numel()
-    slope = inverse_width(delta)
-    ramp = ref * slope + 0.5
-    n_a = torch.cumsum(bin_sums(a, q + 1), 0)[:q]
-    n_b = torch.cumsum(bin_sums(b, q + 1), 0)[:q]
-    v_a = cumsum0(bin_sums(a, q + 1, ramp))[:q]
-    v_b = cumsum0(bin_sums(b, q + 1, ramp))[:q]
-    full = ref.numel() - n_a  # #{j : a_j > i}
-    in_ramp = (n_a - n_b).double()  # #{j : a_j <= i < b_j}
-    return full.double() + (v_a - v_b) - in_ramp * sorted_queries * slope
 
 
 def weighted_step_sum_above(sorted_ref: Tensor, weights: Tensor,

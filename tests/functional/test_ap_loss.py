@@ -4,9 +4,8 @@ import torch
 from ap_loss_reference import reference_ap_loss
 
 from mmdet_lossplus.functional.ap_loss import ap_loss_with_update
-from mmdet_lossplus.functional.ranking import (step_h, step_sum_into_sorted,
-                                               step_sum_over_sorted,
-                                               weighted_step_sum_over_sorted)
+from mmdet_lossplus.functional.ranking import (step_count_above, step_h,
+                                               weighted_step_sum_above)
 
 
 def _random_case(seed, n, p_pos, p_ign, scale, ties):
@@ -108,13 +107,11 @@ def test_step_sums_match_brute_force():
     for delta in (0.1, 1.0, 3.0):
         brute = step_h(ref[None, :] - q[:, None], delta).sum(1)
         assert torch.allclose(
-            step_sum_over_sorted(ref, q, delta), brute, atol=1e-10)
+            step_count_above(ref, q, delta), brute, atol=1e-10)
         brute_w = (w[None, :] *
-                   step_h(q[:, None] - ref[None, :], delta)).sum(1)
+                   step_h(ref[None, :] - q[:, None], delta)).sum(1)
         assert torch.allclose(
-            weighted_step_sum_over_sorted(ref, w, q, delta),
-            brute_w,
-            atol=1e-10)
+            weighted_step_sum_above(ref, w, q, delta), brute_w, atol=1e-10)
 
 
 @pytest.mark.parametrize('delta', [0, -1, float('inf'), True])
@@ -123,18 +120,19 @@ def test_bad_delta(delta):
         ap_loss_with_update(torch.zeros(2), torch.tensor([1, 0]), delta)
 
 
-def test_step_sum_into_sorted_equals_the_sorted_version():
+def test_step_sums_with_ties_and_the_hard_step():
+    """Scores on a grid (many ties, edges exactly on references) and the
+    hard step, where H(0) = 1."""
     g = torch.Generator().manual_seed(1)
-    q = torch.sort(
-        torch.round(torch.randn(40, generator=g, dtype=torch.float64) * 4) /
+    q = torch.round(torch.randn(40, generator=g, dtype=torch.float64) * 4) / 4
+    ref = torch.sort(
+        torch.round(torch.randn(300, generator=g, dtype=torch.float64) * 8) /
         4)[0]
-    ref = torch.round(
-        torch.randn(300, generator=g, dtype=torch.float64) * 8) / 4
-    for delta in (0.25, 1.0):
-        expected = step_h(ref[None, :] - q[:, None], delta).sum(1)
+    w = torch.rand(300, generator=g, dtype=torch.float64)
+    for delta in (0.0, 0.25, 1.0):
+        h = step_h(ref[None, :] - q[:, None], delta)
         assert torch.allclose(
-            step_sum_into_sorted(q, ref, delta), expected, atol=1e-10)
+            step_count_above(ref, q, delta), h.sum(1), atol=1e-10)
         assert torch.allclose(
-            step_sum_over_sorted(torch.sort(ref)[0], q, delta),
-            expected,
+            weighted_step_sum_above(ref, w, q, delta), (w * h).sum(1),
             atol=1e-10)

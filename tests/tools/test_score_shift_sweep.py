@@ -79,9 +79,9 @@ def test_the_table_gives_the_hand_computed_figures():
     ([ALRP], ('configs/alrp/README.md', )),
 ])
 def test_the_readmes_show_the_recorded_sweep(swept, readmes):
-    """docs/results.md's, the AP-loss and the aLRP README's sweep blocks are what
-    the tool prints from the results file (regenerate with make
-    results-table)."""
+    """The sweep blocks of docs/results.md and of the AP-loss and aLRP
+    READMEs are what the tool prints from the results file (regenerate
+    with make results-table)."""
     kept, _ = current_runs(
         load_runs(RESULTS), [osp.join(ROOT, c) for c in swept])
     want = '\n\n'.join(sweep.sweep_table(kept, c) for c in swept)

@@ -14,7 +14,7 @@ output encoding and loss differ. Prints a table of mean absolute angular
 error (degrees) and the share within 10 degrees.
 
 Usage:
-    python tools/analysis_tools/multibin_toy.py            # the table of configs/multibin/README.md
+    python tools/analysis_tools/multibin_toy.py   # configs/multibin/README.md
     python tools/analysis_tools/multibin_toy.py --steps 400 --json out.json
 """
 import argparse

@@ -8,7 +8,7 @@ ratio is taken between numbers of the same round (this VM's timings drift
 by tens of percent between minutes).
 
 Usage:
-    python tools/benchmarks/bench_ghm.py            # the table of docs/benchmarks.md
+    python tools/benchmarks/bench_ghm.py            # docs/benchmarks.md
     python tools/benchmarks/bench_ghm.py --quick    # smaller, seconds
 """
 import argparse

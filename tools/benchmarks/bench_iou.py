@@ -8,7 +8,7 @@ objects, distinct scores). Times are medians of ``--repeats`` after one
 warm-up; ratios compare numbers measured in this run.
 
 Usage:
-    python tools/benchmarks/bench_iou.py           # the tables of docs/benchmarks.md
+    python tools/benchmarks/bench_iou.py           # docs/benchmarks.md
     python tools/benchmarks/bench_iou.py --quick   # seconds
 """
 import argparse
