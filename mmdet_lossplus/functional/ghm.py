@@ -22,7 +22,7 @@ On CPU the cost is memory traffic and allocation, not arithmetic: the
 elementwise functions take optional
 :class:`~mmdet_lossplus.functional.scratch.ScratchBuffers` to write their
 large results into buffers reused between calls, and avoid bool masks
-(several times slower than a float multiply on CPU).
+(docs/design.md, "What we learnt").
 """
 from typing import Any, Optional, Tuple
 
@@ -55,10 +55,9 @@ def ghm_bin_index(g: Tensor,
     Bin ``i`` holds ``i/M <= g < (i+1)/M`` and the last bin also ``g = 1``,
     the edges of the paper and of mmdet (whose float32 edges may put a
     ``g`` lying within one float32 ulp of an edge in the neighbouring bin
-    instead). Arithmetic binning costs two cheap passes where
-    ``bucketize`` costs a binary search per element (about 10x slower on
-    CPU). A non-finite ``g`` lands in some regular bin; callers detect it
-    through the non-finite loss it comes with.
+    instead). Arithmetic binning is two passes where ``bucketize`` makes a
+    binary search per element. A non-finite ``g`` lands in some regular
+    bin; callers detect it through the non-finite loss it comes with.
 
     Args:
         g: Gradient norms in [0, 1], any shape, float32.
@@ -280,10 +279,10 @@ def ghmr_elementwise(
     derivative ``d / r`` and the gradient norm ``|d| / r``.
 
     Ignored entries (``label_weight <= 0``) get ``d = 0`` (so loss and
-    derivative 0) and bin ``M``. This is done with float arithmetic only:
-    on CPU a bool mask and ``masked_fill_`` cost about 10x a float
-    multiply. A non-finite value in an ignored entry therefore makes the
-    loss non-finite, as in mmdet (whose zero weight times inf is NaN).
+    derivative 0) and bin ``M``, with float arithmetic only (no bool mask:
+    see the module docstring). A non-finite value in an ignored entry
+    therefore makes the loss non-finite, as in mmdet (whose zero weight
+    times inf is NaN).
 
     Args:
         pred: Regression outputs (any float dtype).

@@ -1,9 +1,7 @@
 """Reusable buffers for the large per-call temporaries of a loss.
 
-On CPU, glibc hands every fresh multi-megabyte tensor back to the kernel
-when it is freed, so the next call pays a page fault per 4 KiB page when it
-first writes its temporaries again: for GHM-C at 2,000,000 logits that is
-comparable to the arithmetic itself. A loss that owns a
+On CPU a fresh multi-megabyte tensor per call costs as much as the
+arithmetic (docs/design.md, "What we learnt"). A loss that owns a
 :class:`ScratchBuffers` writes its temporaries (``out=`` and in-place ops)
 into buffers that survive between calls instead. CUDA's caching allocator
 already reuses freed blocks, and holding them here would only keep memory
