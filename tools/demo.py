@@ -46,7 +46,7 @@ def latest_scalars(work_dir: str) -> list:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def main(argv=None) -> None:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', help='config to train')
     parser.add_argument('--work-dir', default='work_dirs/demo')
@@ -57,32 +57,42 @@ def main(argv=None) -> None:
         default=1,
         help='processes (GPUs, or CPU processes with gloo) to train with')
     parser.add_argument('--cfg-options', nargs='+', default=[])
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    if not osp.exists(osp.join(args.data_root, 'annotations', 'val.json')):
-        print(f'>>> generating demo data in {args.data_root}', flush=True)
-        subprocess.run([
-            sys.executable,
-            osp.join(HERE, 'misc', 'make_demo_data.py'), '--out',
-            args.data_root
-        ],
-                       check=True)
 
-    train = [
+def ensure_data(data_root: str) -> None:
+    """Write the demo data set to ``data_root`` unless it is there."""
+    if osp.exists(osp.join(data_root, 'annotations', 'val.json')):
+        return
+    print(f'>>> generating demo data in {data_root}', flush=True)
+    subprocess.run([
+        sys.executable,
+        osp.join(HERE, 'misc', 'make_demo_data.py'), '--out', data_root
+    ],
+                   check=True)
+
+
+def train(args: argparse.Namespace) -> float:
+    """Train + evaluate through tools/train.py; the minutes it took."""
+    script = [
         osp.join(HERE, 'train.py'), args.config, '--work-dir', args.work_dir,
         '--data-root', args.data_root
     ]
     if args.cfg_options:
-        train += ['--cfg-options'] + args.cfg_options
-    cmd = launch_command(train, args.gpus)
+        script += ['--cfg-options'] + args.cfg_options
+    cmd = launch_command(script, args.gpus)
     print('>>> ' + ' '.join(cmd), flush=True)
     start = time.time()
     env = dict(
         os.environ,
         PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
     subprocess.run(cmd, check=True, env=env)
-    minutes = (time.time() - start) / 60
+    return (time.time() - start) / 60
 
+
+def print_summary(args: argparse.Namespace, minutes: float) -> None:
+    """The run's figures from its logged scalars, and where its pictures
+    are."""
     records = latest_scalars(args.work_dir)
     evals = [r for r in records if 'coco/bbox_mAP' in r]
     if not evals:
@@ -119,6 +129,13 @@ def main(argv=None) -> None:
               'training batch, global ranking)')
     print(f'logs          {args.work_dir}')
     print('======================================================')
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    ensure_data(args.data_root)
+    minutes = train(args)
+    print_summary(args, minutes)
 
 
 if __name__ == '__main__':

@@ -130,7 +130,7 @@ def _child(args, name: str) -> dict:
     ])
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--anchors', type=int, default=25000)
     parser.add_argument('--classes', type=int, default=80)
@@ -152,12 +152,11 @@ def main() -> None:
     if args.quick:
         args.anchors, args.reg_rows, args.repeats = 2500, 40000, 2
         args.rounds = 1
-    if args.case:  # child process
-        print(
-            json.dumps(
-                run_case(args.case, args.anchors, args.classes, args.reg_rows,
-                         args.repeats, args.threads)))
-        return
+    return args
+
+
+def measure_rounds(args: argparse.Namespace) -> list:
+    """Every case in a fresh process, ``args.rounds`` times."""
     rounds = []
     for k in range(args.rounds):
         result = {}
@@ -168,6 +167,11 @@ def main() -> None:
                 flush=True)
             result[name] = _child(args, name)
         rounds.append(result)
+    return rounds
+
+
+def print_table(args: argparse.Namespace, rounds: list) -> None:
+    """The markdown table of docs/benchmarks.md."""
 
     def ms(name):
         return statistics.median(r[name]['ms'] for r in rounds)
@@ -206,6 +210,17 @@ def main() -> None:
     print('\nfirst call (ms; ours allocates its reused buffers here): ' +
           ', '.join(f'{name} {1e3 * rounds[0][name]["first_s"]:.1f}'
                     for name in CASES))
+
+
+def main() -> None:
+    args = parse_args()
+    if args.case:  # child process
+        print(
+            json.dumps(
+                run_case(args.case, args.anchors, args.classes, args.reg_rows,
+                         args.repeats, args.threads)))
+        return
+    print_table(args, measure_rounds(args))
 
 
 if __name__ == '__main__':
