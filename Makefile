@@ -23,7 +23,7 @@ COMPAT_PIP := PIP_CACHE_DIR=$(HOME)/.cache/pip-torch-$(COMPAT_TORCH) \
 # torch 2.1 is built against numpy 1: keep every install below 2
 NUMPY1 := 'numpy<2'
 
-.PHONY: venv demo test test-compat gpu-check gpu-tests data lint bench bench-training results results-plan results-tune results-tune-plan results-table sweep sweep-alrp clean
+.PHONY: venv demo test test-compat gpu-check gpu-tests data lint bench bench-training results results-plan results-tune results-tune-plan results-tune-best results-tune-best-plan results-table sweep sweep-alrp clean
 
 venv: $(STAMP)
 
@@ -196,6 +196,15 @@ results-tune: $(STAMP)
 
 results-tune-plan: $(STAMP)
 	@$(call tune_runs,--dry-run)
+
+# Step 1 continued: the best lr of each row (over TUNE_SEEDS) gets seed 2
+# too; `python tools/analysis_tools/lr_tuning.py --tuned` prints the rows
+# at their best lr against their detector's tuned focal.
+results-tune-best: $(STAMP)
+	$(PY) tools/analysis_tools/lr_tuning.py --train-best 2
+
+results-tune-best-plan: $(STAMP)
+	@$(PY) tools/analysis_tools/lr_tuning.py --train-best 2 --dry-run
 
 # The tables, picture and README block from the recorded runs only.
 results-table: $(STAMP)

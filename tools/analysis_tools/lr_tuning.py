@@ -8,8 +8,16 @@ the recorded runs: bbox mAP of each row at every learning rate tried.
 (``--seeds``, default 0 and 1: the budget every lr gets); a row's best lr
 is the highest mean once every lr has all those seeds, else ``pending``.
 
+Then each row's best lr gets 3 seeds (``--train-best 2``: the seed the
+tuning runs lack; a row whose best lr is the demo's has its 3 seeds in
+the demo results already), and ``--tuned`` prints every row at its own
+best lr with its difference from the tuned focal baseline of its
+detector, in standard errors.
+
 Usage:
     python tools/analysis_tools/lr_tuning.py [--seeds 0 1]
+    python tools/analysis_tools/lr_tuning.py --train-best 2 [--dry-run]
+    python tools/analysis_tools/lr_tuning.py --tuned
 """
 import argparse
 import functools
@@ -17,11 +25,13 @@ import os.path as osp
 import statistics
 
 from mmdet_lossplus_tools.results.paths import ROOT
+from mmdet_lossplus_tools.results.report import difference
 from mmdet_lossplus_tools.results.store import RESULTS, load_runs
 
 TUNING = osp.join(ROOT, 'results', 'lr_tuning.jsonl')
 LR = 'optim_wrapper.optimizer.lr'
 # the headline rows: each detector's focal baseline and ranking loss
+# (a ranking row's baseline is the focal row before it)
 ROWS = ('configs/retinanet/retinanet_r18_fpn_demo.py',
         'configs/ap_loss/retinanet_r18_fpn_aploss_demo.py',
         'configs/atss/atss_r18_fpn_demo.py',
@@ -101,19 +111,117 @@ def table(records: list, configs, lrs, defaults: dict, seeds) -> str:
     return '\n'.join(lines)
 
 
+def best_lrs(records: list, defaults: dict, lrs, seeds) -> dict:
+    """``{config: best lr or None}`` of every headline row."""
+    out = {}
+    for config in ROWS:
+        maps = by_lr(records, config, defaults[config], tuple(seeds))
+        out[config] = best_lr({lr: maps.get(lr, {}) for lr in lrs}, seeds)
+    return out
+
+
+def runs_at(records: list, config: str, lr: float, default: float) -> list:
+    """``config``'s one-process records trained at ``lr``."""
+    rows = []
+    for r in records:
+        if r['config'] != config or r['gpus'] != 1:
+            continue
+        try:
+            if lr_of(r, default) == lr:
+                rows.append(r)
+        except ValueError:
+            continue
+    return sorted(rows, key=lambda r: r['seed'])
+
+
+def tuned_table(records: list, defaults: dict, best: dict) -> str:
+    """Markdown: every headline row at its own best lr (all its seeds),
+    and its difference from its detector's focal row at that row's best
+    lr (Welch standard errors, as the demo table)."""
+    lines = [
+        '| config | best lr | seeds | bbox mAP mean +- std | every seed | '
+        'vs tuned focal of the same detector |', '|---|---|---|---|---|---|'
+    ]
+    for k, config in enumerate(ROWS):
+        lr = best[config]
+        if lr is None:
+            lines.append(f'| `{config}` | pending | | | | |')
+            continue
+        rows = runs_at(records, config, lr, defaults[config])
+        maps = [r['bbox_mAP'] for r in rows]
+        spread = f'{statistics.stdev(maps):.3f}' if len(maps) > 1 else '-'
+        seeds = ', '.join(f"{r['seed']}: {r['bbox_mAP']:.3f}" for r in rows)
+        focal = ROWS[k - k % 2]
+        if focal == config:
+            versus = 'baseline'
+        elif best[focal] is None:
+            versus = 'pending'
+        else:
+            versus = difference(
+                rows, runs_at(records, focal, best[focal], defaults[focal]))
+        lines.append(f'| `{config}` | {lr:g} | {len(rows)} | '
+                     f'{statistics.mean(maps):.3f} +- {spread} | {seeds} | '
+                     f'{versus} |')
+    return '\n'.join(lines)
+
+
+def train_best(best: dict, defaults: dict, seeds, dry_run: bool) -> None:
+    """Train each row at its best lr for ``seeds`` (demo_results.py into
+    the tuning results; a row at the demo's lr has them already)."""
+    from mmdet_lossplus_tools.analysis_tools import demo_results
+    for config, lr in best.items():
+        if lr is None:
+            raise SystemExit(f'{config}: the lr check is not complete '
+                             '(make results-tune first)')
+        if lr == defaults[config]:
+            print(f'>>> {config}: best lr {lr:g} is the demo\'s; its seeds '
+                  'are in results/demo_runs.jsonl')
+            continue
+        demo_results.main([
+            osp.join(ROOT, config), '--seeds', *map(str, seeds), '--results',
+            TUNING, '--cfg-options', f'{LR}={lr:g}'
+        ] + (['--dry-run'] if dry_run else []))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
+    parser.add_argument(
+        '--seeds',
+        type=int,
+        nargs='+',
+        default=[0, 1],
+        help='the seeds every lr is compared on')
     parser.add_argument(
         '--lrs',
         type=float,
         nargs='+',
         default=[1e-3, 2e-3, 4e-3],
         help='the learning rates of the table')
+    parser.add_argument(
+        '--train-best',
+        type=int,
+        nargs='+',
+        metavar='SEED',
+        help='train every row at its best lr with these seeds')
+    parser.add_argument(
+        '--dry-run',
+        action='store_true',
+        help='with --train-best: list the runs, train nothing')
+    parser.add_argument(
+        '--tuned',
+        action='store_true',
+        help='also print every row at its best lr against its tuned focal')
     args = parser.parse_args(argv)
     records = load_runs(RESULTS) + load_runs(TUNING)
     defaults = {c: config_lr(c) for c in ROWS}
+    best = best_lrs(records, defaults, args.lrs, args.seeds)
+    if args.train_best:
+        train_best(best, defaults, args.train_best, args.dry_run)
+        return
     print(table(records, ROWS, args.lrs, defaults, args.seeds))
+    if args.tuned:
+        print()
+        print(tuned_table(records, defaults, best))
 
 
 if __name__ == '__main__':
