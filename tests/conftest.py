@@ -144,6 +144,23 @@ def run_torchrun(args, nproc=2, timeout=600, env=None, record=True):
     return proc
 
 
+def train_tiny(work_dir,
+               data,
+               config=DEMO_CONFIG,
+               *,
+               flags=(),
+               options=TINY_OPTIONS,
+               world=1):
+    """tools/train.py on ``config`` with ``--cfg-options options`` (the
+    tiny run by default) in ``world`` processes (torchrun beyond one)."""
+    args = [
+        'tools/train.py', config, '--work-dir', work_dir, '--data-root', data
+    ] + list(flags) + ['--cfg-options'] + list(options)
+    if world == 1:
+        return run_py(args)
+    return run_torchrun(args[:2] + ['--launcher', 'pytorch'] + args[2:])
+
+
 def read_scalars(work_dir):
     """Records of the newest run's ``vis_data/scalars.json``."""
     import glob

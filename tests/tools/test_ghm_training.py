@@ -4,7 +4,7 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import ROOT, TINY_OPTIONS, read_scalars, run_py
+from conftest import ROOT, TINY_OPTIONS, read_scalars, train_tiny
 
 GHM_CONFIG = osp.join(ROOT, 'configs', 'ghm', 'retinanet_r18_fpn_ghm_demo.py')
 
@@ -17,10 +17,7 @@ def _losses(work_dir):
 
 
 def _train(work_dir, data, extra=()):
-    run_py([
-        'tools/train.py', GHM_CONFIG, '--work-dir', work_dir, '--data-root',
-        data, '--cfg-options'
-    ] + TINY_OPTIONS + list(extra))
+    train_tiny(work_dir, data, GHM_CONFIG, options=TINY_OPTIONS + list(extra))
 
 
 def _safe_load(path):

@@ -5,7 +5,7 @@ import os.path as osp
 
 import pytest
 from conftest import (ROOT, TINY_OPTIONS, free_port, read_scalars, run_py,
-                      run_torchrun)
+                      train_tiny)
 
 GHM_CONFIG = osp.join(ROOT, 'configs', 'ghm', 'retinanet_r18_fpn_ghm_demo.py')
 # frozen BN: batch statistics of 2 and of 4 images differ
@@ -18,14 +18,13 @@ def _options(per_rank):
 
 
 def _train(work_dir, data, world, extra=()):
-    args = [
-        'tools/train.py', GHM_CONFIG, '--work-dir', work_dir, '--data-root',
-        data
-    ] + list(extra) + ['--cfg-options'] + _options(4 // world)
-    if world == 1:
-        run_py(args)
-    else:
-        run_torchrun(args[:2] + ['--launcher', 'pytorch'] + args[2:])
+    train_tiny(
+        work_dir,
+        data,
+        GHM_CONFIG,
+        flags=extra,
+        options=_options(4 // world),
+        world=world)
 
 
 def _losses(work_dir):

@@ -7,14 +7,15 @@ import pytest
 import torch
 from checkpoint_helpers import crafted_checkpoint
 from conftest import (DEMO_CONFIG, TINY_OPTIONS, read_scalars, run_py,
-                      run_torchrun)
+                      run_torchrun, train_tiny)
 
 
 def _train(work_dir, data, extra=(), options=(), config=DEMO_CONFIG):
-    return run_py([
-        'tools/train.py', config, '--work-dir', work_dir, '--data-root', data,
-        '--cfg-options'
-    ] + TINY_OPTIONS + list(options) + list(extra))
+    return train_tiny(
+        work_dir,
+        data,
+        config,
+        options=TINY_OPTIONS + list(options) + list(extra))
 
 
 @pytest.fixture(scope='module')
