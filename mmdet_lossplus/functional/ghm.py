@@ -44,6 +44,40 @@ def ghmc_gradient_norm(pred: Tensor, target: Tensor) -> Tensor:
     return (pred.detach().float().sigmoid() - target.float()).abs()
 
 
+def bin_dtype(bins: int) -> torch.dtype:
+    """The narrowest integer type holding the slots ``[0, bins]``: uint8 up
+    to 255 bins (one byte per sample), else int16, else int32."""
+    if bins <= 255:
+        return torch.uint8
+    return torch.int16 if bins <= 32767 else torch.int32
+
+
+def _store_bins(scaled: Tensor,
+                out: Tensor,
+                top: int,
+                absolute: bool = False) -> Tensor:
+    """``out = clamp(trunc(scaled), 0, top)`` (``|trunc|`` first with
+    ``absolute``) in ``out``'s integer type. Narrow types go through int32
+    slices of :data:`CHUNK`, so that a negative value or a NaN (INT_MIN)
+    clamps as an integer instead of wrapping."""
+    src, dst = scaled.reshape(-1), out.view(-1)
+    if out.dtype == torch.int32:
+        stage = dst.copy_(src)  # truncation toward 0 = floor for g >= 0
+        if absolute:
+            stage.abs_()  # truncation is symmetric: |trunc(v)| = trunc(|v|)
+        stage.clamp_(0, top)
+        return out
+    work = torch.empty(
+        min(src.numel(), CHUNK), dtype=torch.int32, device=src.device)
+    for start in range(0, src.numel(), CHUNK):
+        stop = min(start + CHUNK, src.numel())
+        stage = work[:stop - start].copy_(src[start:stop])
+        if absolute:
+            stage.abs_()
+        dst[start:stop].copy_(stage.clamp_(0, top))
+    return out
+
+
 def ghm_bin_index(g: Tensor,
                   bins: int,
                   valid: Optional[Tensor] = None,
@@ -64,21 +98,20 @@ def ghm_bin_index(g: Tensor,
         bins: ``M``.
         valid: Optional bool mask, same shape; invalid samples get ``M``.
         absolute: Bin ``|g|`` (saves a pass when ``g`` carries a sign).
-        out: Optional int32 tensor shaped like ``g`` to write the bins to.
+        out: Optional integer tensor shaped like ``g`` (``bin_dtype(M)``
+            or wider) to write the bins to.
         work: Optional float32 tensor shaped like ``g`` for the
             intermediate ``g * M`` (overwritten).
 
     Returns:
-        int32 tensor shaped like ``g`` with values in ``[0, M]``.
+        ``bin_dtype(M)`` tensor shaped like ``g`` with values in
+        ``[0, M]``.
     """
     scaled = torch.mul(g, bins, out=work) if work is not None else \
         torch.mul(g, bins)
     if out is None:
-        out = torch.empty(g.shape, dtype=torch.int32, device=g.device)
-    idx = out.copy_(scaled)  # truncation toward 0 = floor for g >= 0
-    if absolute:
-        idx.abs_()  # truncation is symmetric: |trunc(v)| = trunc(|v|)
-    idx.clamp_(0, bins - 1)
+        out = torch.empty(g.shape, dtype=bin_dtype(bins), device=g.device)
+    idx = _store_bins(scaled, out, bins - 1, absolute)
     if valid is not None:
         idx.masked_fill_(~valid, bins)
     return idx
@@ -102,7 +135,7 @@ def ghmc_elementwise(x: Tensor,
             without.
 
     Returns:
-        ``(sigmoid(x), bin of sigmoid(x) (int32), softplus(x))``.
+        ``(sigmoid(x), bin of sigmoid(x) (``bin_dtype``), softplus(x))``.
     """
     p = torch.sigmoid(
         x, out=scratch_tensor(scratch, 'ghm_a', x.shape, x.dtype, x.device))
@@ -110,7 +143,8 @@ def ghmc_elementwise(x: Tensor,
     idx = ghm_bin_index(
         p,
         bins,
-        out=scratch_tensor(scratch, 'ghm_idx', x.shape, torch.int32, x.device),
+        out=scratch_tensor(scratch, 'ghm_idx', x.shape, bin_dtype(bins),
+                           x.device),
         work=loss)
     torch.ops.aten.softplus.out(x, 1, 20, out=loss)  # F.softplus: no out=
     return p, idx, loss
@@ -189,7 +223,7 @@ def ghmc_index_targets(
         target.clamp(max=c - 1).long()
     valid_at = None
     if valid is not None:
-        keep = valid.to(torch.int32)
+        keep = valid.to(bin_idx.dtype)
         if valid.dim() == 1:
             keep = keep[:, None]
             valid_at = valid
@@ -259,7 +293,7 @@ def ghm_weighted_sum(per_bin: Tensor,
     for start in range(0, idx.numel(), CHUNK):
         part = slice(start, min(start + CHUNK, idx.numel()))
         w = torch.index_select(
-            per_bin, 0, idx[part], out=work[:part.stop - start])
+            per_bin, 0, idx[part].int(), out=work[:part.stop - start])
         value += torch.mul(w, loss[part], out=loss[part]).sum()
         torch.mul(w, g[part], out=out[part])
     return value, grad
@@ -321,8 +355,8 @@ def ghmr_elementwise(
     scaled.abs_().clamp_(max=bins - 1)
     if ignored is not None:
         scaled.add_(ignored, alpha=bins)  # exact: + 0 or 0 + M
-    idx = scratch_tensor(scratch, 'ghm_idx', shape, torch.int32, dev)
-    idx.copy_(scaled).clamp_(0, bins)  # a NaN converts to INT_MIN
+    idx = scratch_tensor(scratch, 'ghm_idx', shape, bin_dtype(bins), dev)
+    _store_bins(scaled, idx, bins)  # a NaN converts to INT_MIN, then 0
     return grad, idx, loss
 
 
@@ -353,14 +387,15 @@ def ghm_bin_counts(bin_idx: Tensor,
         bins: ``M``.
         fixed_slots: Count with ``index_add_`` into fixed slots instead of
             ``bincount``; None: off on CPU, on elsewhere.
-        work: Optional tensor of ``bin_idx``'s dtype with at least
+        work: Optional int32 tensor with at least
             ``min(bin_idx.numel(), CHUNK)`` elements for the
             interleaved indices (overwritten).
     """
     lanes, slots = _COUNT_LANES, bins + 1
     flat = bin_idx.reshape(-1)
     n_main = flat.numel() // lanes * lanes
-    offsets = torch.arange(lanes, dtype=flat.dtype, device=flat.device) * slots
+    offsets = torch.arange(
+        lanes, dtype=torch.int32, device=flat.device) * slots
     if fixed_slots is None:
         fixed_slots = accelerator_path(flat.device)
     counts = torch.zeros(
@@ -369,7 +404,7 @@ def ghm_bin_counts(bin_idx: Tensor,
         device=flat.device)
     chunk = min(n_main, CHUNK)
     if work is None:
-        work = torch.empty(chunk, dtype=flat.dtype, device=flat.device)
+        work = torch.empty(chunk, dtype=torch.int32, device=flat.device)
     # elsewhere bincount reads the largest index on the host to size its
     # output (a round-trip); adding into fixed slots does not
     ones = torch.ones((), dtype=torch.float32,
@@ -385,7 +420,7 @@ def ghm_bin_counts(bin_idx: Tensor,
         else:
             counts += torch.bincount(spread, minlength=lanes * slots)
     counts = counts.view(lanes, slots).sum(0)
-    tail = flat[n_main:]
+    tail = flat[n_main:].to(torch.int32)
     if fixed_slots:
         counts.index_add_(0, tail, ones[:tail.numel()])
     else:

@@ -206,7 +206,7 @@ class GHMState(BatchStatsLoss):
         stats = torch.cat([
             ghm_bin_counts(
                 bin_idx, m, None,
-                self.scratch.get('ghm_chunk_idx', chunk, bin_idx.dtype,
+                self.scratch.get('ghm_chunk_idx', chunk, torch.int32,
                                  bin_idx.device)),
             tot.reshape(1).double()
         ])

@@ -35,8 +35,45 @@ def test_bin_index_matches_the_definition():
     g = torch.cat([torch.rand(300), torch.tensor([1.0, 0.0, 0.5, 0.25])])
     valid = torch.rand(g.shape) > 0.2
     for bins in (1, 4, 10, 30):
-        assert torch.equal(
-            ghm_bin_index(g, bins, valid), loop_bin_index(g, valid, bins))
+        idx = ghm_bin_index(g, bins, valid)
+        assert idx.dtype == torch.uint8  # one byte per sample
+        assert torch.equal(idx.long(), loop_bin_index(g, valid, bins).long())
+
+
+def test_bin_dtype_is_the_narrowest_that_holds_every_slot():
+    assert [ghm.bin_dtype(m) for m in (1, 30, 255, 256, 32767, 32768)] == [
+        torch.uint8, torch.uint8, torch.uint8, torch.int16, torch.int16,
+        torch.int32
+    ]
+
+
+@pytest.mark.parametrize('bins', [255, 256, 40000])
+def test_wide_bin_counts_use_wider_integers(bins):
+    """Bin centres k + 1/2 of M bins land in bin k in every integer width,
+    the invalid ones in slot M."""
+    g = (torch.arange(bins, dtype=torch.float64) + 0.5) / bins
+    g = g.float()
+    valid = torch.arange(bins) % 7 != 3
+    idx = ghm_bin_index(g, bins, valid)
+    assert idx.dtype == ghm.bin_dtype(bins)
+    expected = torch.where(valid, torch.arange(bins), bins)
+    assert torch.equal(idx.long(), expected)
+
+
+@pytest.mark.parametrize('dtype', [torch.uint8, torch.int16, torch.int32])
+def test_store_bins_clamps_negatives_and_nan_as_integers(dtype):
+    """A narrow type must not wrap: -3.7 -> 0 (or 3 with ``absolute``), a
+    NaN -> 0, above the top -> the top; also across a CHUNK boundary."""
+    values = torch.tensor([-3.7, float('nan'), 2.2, 300.0, 9.99])
+    out = torch.empty(5, dtype=dtype)
+    assert ghm._store_bins(values, out, 10).tolist() == [0, 0, 2, 10, 9]
+    assert ghm._store_bins(
+        values, out, 10, absolute=True).tolist() == [3, 0, 2, 10, 9]
+    long = torch.linspace(-20, 300, ghm.CHUNK + 5)
+    narrow = ghm._store_bins(long, torch.empty(long.shape, dtype=dtype), 200)
+    wide = ghm._store_bins(long, torch.empty(long.shape, dtype=torch.int32),
+                           200)
+    assert torch.equal(narrow.long(), wide.long())
 
 
 def test_bin_index_agrees_with_mmdet_edges_away_from_ulps():

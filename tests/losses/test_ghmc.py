@@ -16,7 +16,7 @@ def _inputs(seed, n=400, c=5, ignore=0.2):
 
 
 @pytest.mark.parametrize('momentum', [0.0, 0.75])
-@pytest.mark.parametrize('bins', [1, 10, 30])
+@pytest.mark.parametrize('bins', [1, 10, 30, 300])
 def test_matches_mmdet_over_successive_calls(momentum, bins):
     ours = GHMC(bins=bins, momentum=momentum, bias_correction=False)
     ref = MMDetGHMC(bins=bins, momentum=momentum)
