@@ -23,7 +23,7 @@ COMPAT_PIP := PIP_CACHE_DIR=$(HOME)/.cache/pip-torch-$(COMPAT_TORCH) \
 # torch 2.1 is built against numpy 1: keep every install below 2
 NUMPY1 := 'numpy<2'
 
-.PHONY: venv demo test test-compat gpu-check gpu-tests data lint bench bench-training results results-plan results-tune results-tune-plan results-tune-best results-tune-best-plan results-table sweep sweep-alrp clean
+.PHONY: venv demo test test-compat gpu-check gpu-tests data lint bench bench-training results results-plan results-tune results-tune-plan results-tune-best results-tune-best-plan results-long results-long-plan results-table sweep sweep-alrp clean
 
 venv: $(STAMP)
 
@@ -205,6 +205,18 @@ results-tune-best: $(STAMP)
 
 results-tune-best-plan: $(STAMP)
 	@$(PY) tools/analysis_tools/lr_tuning.py --train-best 2 --dry-run
+
+# Issue 26, step 2: RetinaNet focal / AP-loss / aLRP at their tuned lr for
+# the demo schedule and three times it, evaluated every 1,000 iterations,
+# seeds LONG_SEEDS (resumable; results/long_schedule.jsonl). Needs the
+# lr check (results-tune) complete. The table and picture:
+# python tools/analysis_tools/schedule_curves.py --plot docs/images/schedule_curves.png
+LONG_SEEDS ?= 0 1
+results-long: $(STAMP)
+	$(PY) tools/analysis_tools/schedule_curves.py --train $(LONG_SEEDS)
+
+results-long-plan: $(STAMP)
+	@$(PY) tools/analysis_tools/schedule_curves.py --train $(LONG_SEEDS) --dry-run
 
 # The tables, picture and README block from the recorded runs only.
 results-table: $(STAMP)

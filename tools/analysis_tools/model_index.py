@@ -101,7 +101,9 @@ def metafile(folder: str, runs: list) -> dict:
             'In Collection': coll,
             'Config': config,
             'Metadata': {
-                'Training Data': 'digits demo' if demo else 'COCO'
+                # the 3x schedule of a demo config trains on the demo too
+                'Training Data':
+                'digits demo' if demo or name.endswith('_3x') else 'COCO'
             },
         }
         metrics = demo_metrics(runs, config) if demo else {}

@@ -104,6 +104,19 @@ def ranking_shift(records: list) -> dict:
     }
 
 
+def evaluation_curve(records: list) -> list:
+    """``[[iteration, bbox_mAP], ...]`` of every evaluation in a run's
+    logged scalars, the iteration being the last training record's before
+    it (mmengine logs iteration-based validation with ``step`` 0)."""
+    curve, iteration = [], 0
+    for r in records:
+        if 'loss' in r and 'iter' in r:
+            iteration = r['iter']
+        elif 'coco/bbox_mAP' in r:
+            curve.append([iteration, r['coco/bbox_mAP']])
+    return curve
+
+
 def train_one(config: str, seed: int, gpus: int, work_root: str,
               options=()) -> dict:
     """Train + evaluate ``config`` through tools/demo.py; the record."""
@@ -128,6 +141,9 @@ def train_one(config: str, seed: int, gpus: int, work_root: str,
     shift = ranking_shift(records)
     if shift:
         extra['ranking'] = shift
+    curve = evaluation_curve(records)
+    if len(curve) > 1:  # evaluated along the way: the curve too
+        extra['curve'] = curve
     return dict(
         config=key[0],
         seed=seed,

@@ -1,0 +1,59 @@
+"""tools/analysis_tools/schedule_curves.py and the curve a run records:
+evaluations along the way read from hand-made scalars, the table's
+figures computed by hand."""
+from conftest import load_tool
+
+from mmdet_lossplus_tools.results.runner import evaluation_curve
+
+curves = load_tool('analysis_tools', 'schedule_curves.py')
+
+
+def test_every_evaluation_is_read_at_its_iteration():
+    records = [
+        dict(iter=25, loss=1.0),
+        dict(iter=1000, loss=0.8),
+        {
+            'coco/bbox_mAP': 0.1,
+            'step': 0
+        },
+        dict(iter=2000, loss=0.7),
+        {
+            'coco/bbox_mAP': 0.2,
+            'step': 0
+        },
+    ]
+    assert evaluation_curve(records) == [[1000, 0.1], [2000, 0.2]]
+    assert evaluation_curve(records[:2]) == []
+
+
+def _run(config, options, seed, maps):
+    return dict(
+        config=config,
+        options=options,
+        seed=seed,
+        gpus=1,
+        bbox_mAP=maps[-1],
+        curve=[[1000 * (k + 1), m] for k, m in enumerate(maps)])
+
+
+def test_table_means_every_evaluation_and_compares_the_final_one():
+    focal, ap = curves.ROWS[0][1], curves.ROWS[1][1]
+    opts = [curves.EVAL_EVERY, 'optim_wrapper.optimizer.lr=0.002']
+    plan = [('focal', '1x', focal, opts), ('AP-loss', '1x', ap, opts),
+            ('aLRP', '1x', curves.ROWS[2][1], opts)]
+    records = [
+        _run(focal, opts, 0, [0.10, 0.12]),
+        _run(focal, opts, 1, [0.12, 0.16]),
+        _run(ap, opts, 0, [0.20, 0.30]),
+        _run(ap, opts, 1, [0.22, 0.26]),
+        _run(ap, ['optim_wrapper.optimizer.lr=0.004'], 2, [0.9, 0.9]),
+    ]
+    lines = curves.curve_table(records, plan).splitlines()
+    assert lines[2] == ('| focal | 1x | 2 | 0.110 / 0.140 | 0: 0.120, '
+                        '1: 0.160 | baseline |')
+    # finals 0.28 vs 0.14: +0.140; each side's sample variance of two
+    # values 0.04 apart is 0.04^2 / 2, so se = sqrt(2 * 0.0008 / 2)
+    se = (2 * (0.04**2 / 2) / 2)**0.5
+    assert lines[3] == ('| AP-loss | 1x | 2 | 0.210 / 0.280 | 0: 0.300, '
+                        f'1: 0.260 | +0.140 ({0.14 / se:+.1f} se) |')
+    assert lines[4] == '| aLRP | 1x | 0 | - | - | - |'
