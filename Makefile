@@ -23,7 +23,7 @@ COMPAT_PIP := PIP_CACHE_DIR=$(HOME)/.cache/pip-torch-$(COMPAT_TORCH) \
 # torch 2.1 is built against numpy 1: keep every install below 2
 NUMPY1 := 'numpy<2'
 
-.PHONY: venv demo test test-compat gpu-check gpu-tests data lint bench bench-training results results-plan results-tune results-tune-plan results-tune-best results-tune-best-plan results-long results-long-plan results-table sweep sweep-alrp clean
+.PHONY: venv demo test test-compat gpu-check gpu-tests data lint bench bench-training results results-plan results-tune results-tune-plan results-tune-best results-tune-best-plan results-long results-long-plan results-finetune results-finetune-plan results-table sweep sweep-alrp clean
 
 venv: $(STAMP)
 
@@ -217,6 +217,16 @@ results-long: $(STAMP)
 
 results-long-plan: $(STAMP)
 	@$(PY) tools/analysis_tools/schedule_curves.py --train $(LONG_SEEDS) --dry-run
+
+# Issue 26, step 3: fine-tune the focal demo checkpoints (seed 0) for 1,000
+# iterations with each loss, seeds 0 1 2 (resumable; results/finetune.jsonl;
+# a missing base checkpoint is retrained first). The table:
+# python tools/analysis_tools/finetune.py
+results-finetune: $(STAMP)
+	$(PY) tools/analysis_tools/finetune.py --train 0 1 2
+
+results-finetune-plan: $(STAMP)
+	@$(PY) tools/analysis_tools/finetune.py --train 0 1 2 --dry-run
 
 # The tables, picture and README block from the recorded runs only.
 results-table: $(STAMP)

@@ -1,0 +1,37 @@
+"""tools/analysis_tools/finetune.py: the fine-tuning options, where the
+base checkpoint is, and the table's figures computed by hand."""
+from conftest import load_tool
+
+ft = load_tool('analysis_tools', 'finetune.py')
+RETINA = 'configs/retinanet/retinanet_r18_fpn_demo.py'
+GHM = 'configs/ghm/retinanet_r18_fpn_ghm_demo.py'
+
+
+def test_base_checkpoint_is_the_demo_runs_last_one():
+    assert ft.base_checkpoint(RETINA) == (
+        'work_dirs/results/retinanet_r18_fpn_demo_seed0_x1/iter_2000.pth')
+    options = ft.options_for('x.pth')
+    assert options[0] == 'load_from=x.pth'
+    assert 'train_cfg.max_iters=1000' in options
+
+
+def test_table_compares_every_loss_with_the_focal_control():
+    bases = {b: f'{b}.pth' for b in ft.PLAN}
+    options = ft.options_for(bases[RETINA])
+    records = [
+        dict(config=c, seed=s, gpus=1, options=options, bbox_mAP=v)
+        for c, s, v in ((RETINA, 0, 0.20), (RETINA, 1, 0.22), (GHM, 0, 0.10),
+                        (GHM, 1, 0.14))
+    ] + [dict(config=GHM, seed=2, gpus=1, options=[], bbox_mAP=0.9)]
+    lines = ft.finetune_table(records, bases).splitlines()
+    assert lines[2] == ('| `retinanet_r18_fpn_demo.py` | '
+                        '`retinanet_r18_fpn_demo` | 2 | 0.210 +- 0.014 | '
+                        '0: 0.200, 1: 0.220 | control |')
+    # 0.12 - 0.21 = -0.090; se = sqrt(0.0002 / 2 + 0.0008 / 2)
+    se = (0.0002 / 2 + 0.0008 / 2)**0.5
+    assert lines[4] == (
+        '| `retinanet_r18_fpn_demo.py` | '
+        '`retinanet_r18_fpn_ghm_demo` | 2 | 0.120 +- 0.028 | '
+        f'0: 0.100, 1: 0.140 | -0.090 ({-0.09 / se:+.1f} se) |')
+    assert lines[3].endswith('| 0 | - | - | - |')  # GHM-C + L1: no runs
+    assert len(lines) == 2 + 5 + 2

@@ -1,0 +1,148 @@
+"""Issue 26, step 3: switch the loss of a trained detector (the model-zoo
+workflow). From the focal-loss demo checkpoint of seed 0, fine-tune 1,000
+iterations with each loss, three seeds (the seed changes the data order).
+
+* RetinaNet (focal + L1, seed 0): focal (the control), GHM-C + L1, GHM-C
+  + GHM-R, AP-loss, aLRP;
+* ATSS (focal, seed 0): focal, Rank & Sort (RS-ATSS has no centerness
+  branch: the checkpoint's is left over, and mmengine's log lists its
+  keys as unexpected).
+
+A fine-tuning run is the loss's demo config with ``load_from`` the base
+checkpoint (loaded through the project's safe loading, as every
+``load_from`` of tools/train.py) and the fine-tuning schedule of
+``FINETUNE`` as ``--cfg-options``: AdamW at a tenth of the demo's lr, a
+50-iteration warm-up, cosine to 1,000. Each finished run is recorded in
+``results/finetune.jsonl`` (resumable). A missing base checkpoint is
+trained again first (deterministic on one machine: its mAP is compared
+with the recorded run's).
+
+Usage:
+    python tools/analysis_tools/finetune.py --train 0 1 2 [--dry-run]
+    python tools/analysis_tools/finetune.py            # the table
+"""
+import argparse
+import os.path as osp
+import statistics
+
+from mmdet_lossplus_tools.results.paths import ROOT
+from mmdet_lossplus_tools.results.report import difference
+from mmdet_lossplus_tools.results.store import RESULTS, load_runs, run_key
+
+FINETUNED = osp.join(ROOT, 'results', 'finetune.jsonl')
+WORK_ROOT = 'work_dirs/results'
+FINETUNE = ('train_cfg.max_iters=1000', 'train_cfg.val_interval=1000',
+            'optim_wrapper.optimizer.lr=0.0002', 'param_scheduler.0.end=50',
+            'param_scheduler.1.begin=50', 'param_scheduler.1.end=1000',
+            'param_scheduler.1.T_max=950',
+            'default_hooks.checkpoint.interval=1000')
+# base checkpoint's config -> the configs fine-tuned from it (control first)
+PLAN = {
+    'configs/retinanet/retinanet_r18_fpn_demo.py':
+    ('configs/retinanet/retinanet_r18_fpn_demo.py',
+     'configs/ghm/retinanet_r18_fpn_ghmc-l1_demo.py',
+     'configs/ghm/retinanet_r18_fpn_ghm_demo.py',
+     'configs/ap_loss/retinanet_r18_fpn_aploss_demo.py',
+     'configs/alrp/retinanet_r18_fpn_alrp_demo.py'),
+    'configs/atss/atss_r18_fpn_demo.py':
+    ('configs/atss/atss_r18_fpn_demo.py',
+     'configs/atss/atss_r18_fpn_ranksort_demo.py'),
+}
+BASE_SEED = 0
+
+
+def base_checkpoint(base: str) -> str:
+    """Where the base run's last checkpoint is (repository-relative)."""
+    from mmdet_lossplus_tools.results.runner import run_dir
+    work_dir = run_dir(WORK_ROOT, osp.join(ROOT, base), BASE_SEED, 1)
+    return osp.relpath(osp.join(ROOT, work_dir, 'iter_2000.pth'), ROOT)
+
+
+def ensure_base(base: str, dry_run: bool) -> str:
+    """The base checkpoint, trained again when it is missing; the
+    retrained run must give the recorded mAP (SystemExit otherwise)."""
+    checkpoint = base_checkpoint(base)
+    if osp.isfile(osp.join(ROOT, checkpoint)) or dry_run:
+        return checkpoint
+    from mmdet_lossplus_tools.results.runner import train_one
+    print(
+        f'>>> {base} seed {BASE_SEED}: no checkpoint at {checkpoint}; '
+        'training it again',
+        flush=True)
+    record = train_one(osp.join(ROOT, base), BASE_SEED, 1, WORK_ROOT)
+    key = run_key(osp.join(ROOT, base), BASE_SEED, 1)
+    recorded = [
+        r for r in load_runs(RESULTS)
+        if (r['config'], r['seed'],
+            r['gpus']) == key[:3] and not r.get('options')
+    ]
+    if recorded and recorded[0]['bbox_mAP'] != record['bbox_mAP']:
+        raise SystemExit(
+            f"{base} seed {BASE_SEED} retrained to bbox mAP "
+            f"{record['bbox_mAP']} but {recorded[0]['bbox_mAP']} is "
+            'recorded: this machine does not reproduce the base run')
+    return checkpoint
+
+
+def options_for(checkpoint: str) -> list:
+    return [f'load_from={checkpoint}', *FINETUNE]
+
+
+def finetune_table(records: list, bases: dict) -> str:
+    """Markdown: per base checkpoint and loss, the fine-tuned mAP over
+    seeds and the difference from the focal control in standard errors;
+    ``bases`` maps a base config to its checkpoint."""
+    lines = [
+        '| from | fine-tuned with | seeds | bbox mAP mean +- std | every '
+        'seed | vs focal fine-tuned the same way |',
+        '|---|---|---|---|---|---|'
+    ]
+    for base, configs in PLAN.items():
+        options = options_for(bases[base])
+        control = None
+        for config in configs:
+            rows = sorted(
+                (r for r in records
+                 if r['config'] == config and r.get('options') == options),
+                key=lambda r: r['seed'])
+            name = osp.splitext(osp.basename(config))[0]
+            if not rows:
+                lines.append(f'| `{osp.basename(base)}` | `{name}` | 0 | - '
+                             '| - | - |')
+                continue
+            maps = [r['bbox_mAP'] for r in rows]
+            spread = f'{statistics.stdev(maps):.3f}' if len(maps) > 1 \
+                else '-'
+            if control is None and config == configs[0]:
+                control, versus = rows, 'control'
+            else:
+                versus = difference(rows, control) if control else '-'
+            seeds = ', '.join(f"{r['seed']}: {r['bbox_mAP']:.3f}"
+                              for r in rows)
+            lines.append(f'| `{osp.basename(base)}` | `{name}` | {len(rows)} '
+                         f'| {statistics.mean(maps):.3f} +- {spread} | '
+                         f'{seeds} | {versus} |')
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        '--train', type=int, nargs='+', metavar='SEED', help='seeds to run')
+    parser.add_argument('--dry-run', action='store_true')
+    args = parser.parse_args(argv)
+    if args.train:
+        from mmdet_lossplus_tools.analysis_tools import demo_results
+        for base, configs in PLAN.items():
+            options = options_for(ensure_base(base, args.dry_run))
+            demo_results.main([osp.join(ROOT, c) for c in configs] + [
+                '--seeds', *map(str, args.train), '--results', FINETUNED,
+                '--cfg-options', *options
+            ] + (['--dry-run'] if args.dry_run else []))
+        return
+    bases = {base: base_checkpoint(base) for base in PLAN}
+    print(finetune_table(load_runs(FINETUNED), bases))
+
+
+if __name__ == '__main__':
+    main()
