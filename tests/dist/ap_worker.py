@@ -18,6 +18,8 @@ import sys
 import torch
 import torch.distributed as dist
 
+from ranking_cases import apply_case, rows_of
+
 from mmdet_lossplus.losses import APLoss
 
 DEVICE = torch.device(os.environ.get('LOSSPLUS_TEST_DEVICE', 'cpu'))
@@ -30,19 +32,8 @@ def union_batch(case):
     labels = torch.randint(0, c + 1, (n, ), generator=g)
     labels[torch.rand(n, generator=g) < 0.7] = c  # mostly background
     weights = (torch.rand(n, generator=g) > 0.1).float()
-    if case == 'nopos':
-        labels[200:] = c
-    if case == 'allneg':
-        labels[:] = c
-    if case == 'shifted':
-        pred[200:] += 3.0  # rank 1's scores are all higher
+    apply_case(case, pred, labels, c)
     return pred, labels, weights
-
-
-def rows_of(rank, case):
-    if case == 'empty':
-        return slice(0, 300) if rank == 0 else slice(300, 300)
-    return slice(0, 200) if rank == 0 else slice(200, 300)
 
 
 def main():
@@ -50,7 +41,7 @@ def main():
     dist.init_process_group('gloo')
     rank, world = dist.get_rank(), dist.get_world_size()
     pred, labels, weights = (t.to(DEVICE) for t in union_batch(case))
-    rows = rows_of(rank, case)
+    rows = rows_of(rank, case, 300)
     if case == 'nan':
         # Only rank 1 sees a NaN; both must raise, neither may hang.
         x = pred[rows].clone()

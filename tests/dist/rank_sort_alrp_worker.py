@@ -22,6 +22,8 @@ import sys
 import torch
 import torch.distributed as dist
 
+from ranking_cases import apply_case, rows_of
+
 from mmdet_lossplus.losses import RankSortLoss, aLRPLoss
 
 DEVICE = torch.device(os.environ.get('LOSSPLUS_TEST_DEVICE', 'cpu'))
@@ -36,19 +38,8 @@ def union_batch(case):
     weights = (torch.rand(N, generator=g) > 0.1).float()
     ious = torch.rand(N, generator=g) * 0.9 + 0.05
     loc = torch.rand(N, generator=g) * 1.5  # per anchor, read at positives
-    if case == 'nopos':
-        labels[200:] = C
-    if case == 'allneg':
-        labels[:] = C
-    if case == 'shifted':
-        pred[200:] += 3.0  # rank 1's scores are all higher
+    apply_case(case, pred, labels, C)
     return pred, labels, weights, ious, loc
-
-
-def rows_of(rank, case):
-    if case == 'empty':
-        return slice(0, N) if rank == 0 else slice(N, N)
-    return slice(0, 200) if rank == 0 else slice(200, N)
 
 
 def call(loss_name, scope, pred, labels, weights, ious, loc, module=None):
@@ -72,7 +63,7 @@ def main():
     dist.init_process_group('gloo')
     rank, world = dist.get_rank(), dist.get_world_size()
     batch = [t.to(DEVICE) for t in union_batch(case)]
-    rows = rows_of(rank, case)
+    rows = rows_of(rank, case, N)
     mine = [t[rows] for t in batch]
     ref_out, ref_grad, ref_loc_grad = call(loss_name, 'local', *batch)
 
