@@ -96,7 +96,6 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) tools/benchmarks/bench_ghm.py
-	$(PY) tools/benchmarks/bench_ap_loss.py
 	$(PY) tools/benchmarks/bench_iou.py
 	$(PY) tools/benchmarks/bench_ranking_losses.py
 	$(PY) tools/benchmarks/bench_ranking_losses.py --scaling
