@@ -47,12 +47,18 @@ TINY_OPTIONS = [
     'param_scheduler.1.T_max=2'
 ]
 
+# the folders of the tests' shared helpers: on pytest's path (setup.cfg,
+# pythonpath) and on every child's
+HELPER_PATHS = [osp.join(ROOT, 'tests', d) for d in ('', 'hooks', 'dist')]
+
 
 def _env(extra=None, drop=()):
-    """This process's environment for a child: the repo importable, one
-    OpenMP thread, ``extra`` set and the ``drop`` variables removed."""
+    """This process's environment for a child: the repo and the tests'
+    helpers importable, one OpenMP thread, ``extra`` set and the ``drop``
+    variables removed."""
     env = {k: v for k, v in os.environ.items() if k not in drop}
-    env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    env['PYTHONPATH'] = os.pathsep.join([ROOT] + HELPER_PATHS +
+                                        [env.get('PYTHONPATH', '')])
     env.setdefault('OMP_NUM_THREADS', '1')
     env.update(extra or {})
     return env
@@ -137,7 +143,6 @@ def run_torchrun(args, nproc=2, timeout=600, env=None, record=True):
             timeout=timeout,
             env=env)
         if record:
-            sys.path.insert(0, osp.join(ROOT, 'tests', 'dist'))
             from collective_recorder import compare_logs
             problem = compare_logs(logs, nproc)
             assert problem is None, problem

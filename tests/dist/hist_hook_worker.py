@@ -18,8 +18,6 @@ from mmdet_lossplus.hooks import (GradientHistogramHook, cls_gradient_counts,
 
 
 def main():
-    sys.path.insert(
-        0, osp.join(osp.dirname(osp.abspath(__file__)), '..', 'hooks'))
     from hist_hook_helpers import TinyDetector, batch, fake_runner
     work_dir, case = sys.argv[1], sys.argv[2]
     dist.init_process_group('gloo')

@@ -4,16 +4,13 @@ rank without data.
 
 Usage: torchrun --nproc_per_node=2 primitives_worker.py
 """
-import os.path as osp
-import sys
 
 import torch
 import torch.distributed as torch_dist
 
-from mmdet_lossplus import dist
+from sync_counter import count_host_syncs
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from sync_counter import count_host_syncs  # noqa: E402
+from mmdet_lossplus import dist
 
 
 def main():

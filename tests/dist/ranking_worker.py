@@ -6,7 +6,6 @@ APLoss (global mode, no recomputation).
 Usage: torchrun --nproc_per_node=2 ranking_worker.py CASE
 CASE: focal | no_pos | aploss
 """
-import os.path as osp
 import sys
 
 import torch
@@ -29,8 +28,6 @@ def data(r, case):
 
 
 def main():
-    sys.path.insert(
-        0, osp.join(osp.dirname(osp.abspath(__file__)), '..', 'hooks'))
     from hist_hook_helpers import fake_runner
     case = sys.argv[1]
     dist.init_process_group('gloo')

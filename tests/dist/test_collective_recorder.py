@@ -1,13 +1,11 @@
 """The collective recorder (run around every distributed worker by
 conftest.run_torchrun) catches ranks whose collectives differ."""
 import os.path as osp
-import sys
 
+from collective_recorder import compare_logs, first_difference
 from conftest import RECORDER, free_port, run_py
 
 HERE = osp.dirname(osp.abspath(__file__))
-sys.path.insert(0, HERE)
-from collective_recorder import compare_logs, first_difference  # noqa
 
 
 def test_a_difference_between_ranks_is_reported(tmp_path):

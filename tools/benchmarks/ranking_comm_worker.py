@@ -11,8 +11,11 @@ import json
 
 import torch
 import torch.distributed as dist
-# a script's own folder is first on sys.path: the benchmark is importable
-from bench_ranking_losses import LOSSES, comm_bytes, make_batch, module_step
+
+from mmdet_lossplus_tools.benchmarks.bench_ranking_losses import (LOSSES,
+                                                                  comm_bytes,
+                                                                  make_batch,
+                                                                  module_step)
 
 
 class Counter:
