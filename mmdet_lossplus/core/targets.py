@@ -67,22 +67,27 @@ def check_cls_inputs(pred: Tensor,
     return True
 
 
-def binary_targets(pred: Tensor, target: Tensor,
-                   label_weight: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+def binary_targets(
+        pred: Tensor,
+        target: Tensor,
+        label_weight: Optional[Tensor],
+        deferred: Optional[DeferredChecks] = None) -> Tuple[Tensor, Tensor]:
     """One-hot float targets and a validity mask shaped like ``pred``.
 
-    Inputs as :func:`check_cls_inputs` (which is applied); entries with
-    ``label_weight <= 0`` are invalid.
+    Inputs as :func:`check_cls_inputs` (which is applied, into
+    ``deferred`` when given); entries with ``label_weight <= 0`` are
+    invalid.
 
     Returns:
         ``(target [N, C] float32, valid [N, C] bool)``.
     """
-    if check_cls_inputs(pred, target, label_weight):
+    if check_cls_inputs(pred, target, label_weight, deferred):
         n, c = pred.shape
         # background C scatters into an extra column that is dropped: no
-        # selection of the positives (no host round-trip)
+        # selection of the positives (no host round-trip); a label outside
+        # [0, C] (reported through the check) must not index out of bounds
         onehot = pred.new_zeros((n, c + 1), dtype=torch.float32)
-        onehot.scatter_(1, target.long()[:, None], 1.0)
+        onehot.scatter_(1, target.long().clamp(0, c)[:, None], 1.0)
         target = onehot[:, :c]
     else:
         target = target.float()
@@ -115,7 +120,8 @@ def ranking_labels(pred: Tensor,
     if not check_cls_inputs(pred, target, label_weight, deferred):
         if keep_positive is not None:
             raise ValueError('keep_positive needs class-index targets')
-        target, valid = binary_targets(pred, target, label_weight)
+        target, valid = binary_targets(pred, target, label_weight,
+                                       DeferredChecks())  # checked above
         return torch.where(valid, target.to(torch.int8),
                            torch.full_like(target, -1, dtype=torch.int8))
     n, c = pred.shape

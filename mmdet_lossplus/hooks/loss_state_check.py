@@ -45,6 +45,23 @@ def state_spread(local: Tensor) -> Tensor:
     return (both[:n] + both[n:]).max()
 
 
+def deferred_failures(model: nn.Module,
+                      device: torch.device) -> Tuple[Tensor, List[str]]:
+    """``([L] int64 counts, messages)``: per loss of the model (every
+    :class:`BatchStatsLoss`, in a fixed order: the same vector length on
+    every rank) the calls whose deferred input checks failed since the
+    last read, and the messages of those checks on this rank."""
+    counts, messages = [], []
+    for name, m in model.named_modules():
+        if isinstance(m, BatchStatsLoss):
+            count, texts = m.take_failures(device)
+            counts.append(count.reshape(1))
+            messages += [f'{name}: {t}' for t in texts]
+    if not counts:
+        return torch.zeros(0, dtype=torch.int64, device=device), messages
+    return torch.cat(counts), messages
+
+
 @HOOKS.register_module()
 class LossStateCheckHook(Hook):
     """Every ``interval`` training iterations, compare the running state of
@@ -57,9 +74,16 @@ class LossStateCheckHook(Hook):
     state and its negation (a few dozen numbers) and one of the corruption
     count; nothing in one process.
 
+    It also reads the input checks that losses without a host read of
+    their own (GHM-C) defer on accelerators: a bad label there is a
+    ``ValueError`` on every rank at the next check, not a device-side
+    assertion at the call (on CPU it raises at the call).
+
     Raises:
         RuntimeError: on every rank (the flags are reduced), naming the
             iteration, the losses and the largest spread across ranks.
+        ValueError: on every rank when a deferred input check failed on
+            any rank since the last check, naming the losses and checks.
 
     Args:
         interval: Iterations between checks.
@@ -81,20 +105,39 @@ class LossStateCheckHook(Hook):
         The state must be finite and non-negative (checked in one process
         too) and, in a distributed run, identical on every rank.
         """
-        losses = stateful_losses(bare_model(model))
-        if not losses:
+        bare = bare_model(model)
+        tensors = [*bare.parameters(), *bare.buffers()]
+        # the model's device: NCCL cannot reduce CPU tensors
+        device = tensors[0].device if tensors else torch.device('cpu')
+        failed, messages = deferred_failures(bare, device)
+        losses = stateful_losses(bare)
+        if not losses and not failed.numel():
             return 0.0
-        local = torch.cat([_state(m).reshape(-1).double() for _, m in losses])
+        local = torch.cat([_state(m).reshape(-1).double()
+                           for _, m in losses]) if losses else torch.zeros(
+                               0, dtype=torch.float64, device=device)
         corrupt = (~torch.isfinite(local)) | (local < 0)
         # corrupted entries (NaN) would spoil the spread: zero them there,
         # the corruption count says it instead
         spread = state_spread(torch.where(corrupt, 0.0, local))
-        n_bad = dist.all_reduce_sum(corrupt.sum().double().reshape(1))
+        flags = dist.all_reduce_sum(
+            torch.cat([
+                corrupt.sum().double().reshape(1).to(device),
+                failed.double()
+            ]))
         # once per interval: host reads are fine here
-        if n_bad.item() > 0:
+        n_bad, *n_failed = flags.tolist()
+        if any(n_failed):
+            raise ValueError(
+                f'invalid loss inputs before iteration {iteration}: '
+                f'{int(sum(n_failed))} call(s) over all ranks failed an '
+                'input check (read here, not at the call, on accelerators): ' +
+                ('; '.join(messages
+                           ) if messages else 'reported on another rank'))
+        if n_bad > 0:
             raise RuntimeError(
                 f'loss state is corrupted at iteration {iteration} '
-                f'(non-finite or negative values: {int(n_bad.item())} '
+                f'(non-finite or negative values: {int(n_bad)} '
                 f'entries over all ranks, {int(corrupt.sum())} on this '
                 f'rank) in: {self._names(losses)}.')
         value = spread.item()

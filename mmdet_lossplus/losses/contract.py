@@ -17,11 +17,13 @@ papers' code).
 """
 import warnings
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Optional
+from typing import Any, List, NamedTuple, Optional, Tuple
 
+import torch
 from torch import Tensor, nn
 
-from ..checks import check_choice
+from ..checks import DeferredChecks, check_choice
+from ..functional.torch_compat import accelerator_path
 
 SCOPES = ('global', 'local')
 
@@ -67,6 +69,9 @@ class BatchStatsLoss(nn.Module):
         super().__init__()
         check_choice('scope', scope, SCOPES)
         self.scope = scope
+        # input checks deferred on accelerators (see :meth:`defer_checks`)
+        self._failed_calls: Optional[Tensor] = None
+        self._failure_messages: List[str] = []
 
     @property
     def global_scope(self) -> bool:
@@ -100,6 +105,37 @@ class BatchStatsLoss(nn.Module):
 
     def restore_state(self, snapshot: Any) -> None:
         """Put back the state of :meth:`state_snapshot` (a skipped step)."""
+
+    # -- input checks of a loss that makes no host read ----------------
+    def defer_checks(self, device: torch.device) -> Optional[DeferredChecks]:
+        """Where a call's value checks go: None on CPU (they raise at
+        once), a :class:`~mmdet_lossplus.checks.DeferredChecks` on
+        accelerators, whose verdict :meth:`keep_failures` counts on the
+        device and ``LossStateCheckHook`` reads with its own host read (a
+        ``ValueError`` on every rank at the next check, never a
+        device-side assertion)."""
+        return DeferredChecks() if accelerator_path(device) else None
+
+    def keep_failures(self, checks: Optional[DeferredChecks]) -> None:
+        """Add this call's failed checks to the device-side count."""
+        if checks is None or not checks.oks:
+            return
+        failed = torch.stack([(~ok).any() for ok in checks.oks]).any()
+        count = failed.to(torch.int64)
+        self._failed_calls = count if self._failed_calls is None else \
+            self._failed_calls.to(count.device) + count
+        for message in checks.messages:
+            if message not in self._failure_messages:
+                self._failure_messages.append(message)
+
+    def take_failures(self, device: torch.device) -> Tuple[Tensor, List[str]]:
+        """``(0-dim int64 count of the calls whose deferred checks failed
+        since the last take, the checks' messages)``; resets the count."""
+        count = self._failed_calls
+        self._failed_calls = None
+        if count is None:
+            return torch.zeros((), dtype=torch.int64, device=device), []
+        return count.to(device), list(self._failure_messages)
 
 
 def loss_traits(module: nn.Module) -> LossTraits:

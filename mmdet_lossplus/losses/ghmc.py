@@ -3,7 +3,7 @@ from typing import Optional
 
 from torch import Tensor
 
-from ..checks import effective_reduction
+from ..checks import DeferredChecks, effective_reduction
 from ..core.targets import binary_targets, check_cls_inputs
 from ..functional.ghm import ghmc_binary_targets, ghmc_index_targets
 from ..registry import MODELS
@@ -100,14 +100,20 @@ class GHMC(GHMState):
         """
         reduction = effective_reduction(reduction_override, self.reduction)
         x = pred.detach().float()
-        if check_cls_inputs(pred, target, label_weight):
+        checks = self.defer_checks(pred.device)  # no host read on GPUs
+        if check_cls_inputs(pred, target, label_weight, checks):
+            if checks is not None:  # a bad label must not index out of
+                # bounds before LossStateCheckHook reports it
+                target = target.clamp(0, pred.shape[1])
             grad_elem, bin_idx, elem_loss, tot = ghmc_index_targets(
                 x, target, label_weight, self.bins, self.scratch,
                 self.select_rows)
         else:
-            y, valid = binary_targets(pred, target, label_weight)
+            y, valid = binary_targets(pred, target, label_weight,
+                                      DeferredChecks())  # checked above
             grad_elem, bin_idx, elem_loss, tot = ghmc_binary_targets(
                 x, y, valid, self.bins)
+        self.keep_failures(checks)
         # A non-finite logit anywhere, ignored entries and saturated ones
         # (-inf negatives) included, makes tot, hence the loss and its
         # gradient, NaN on every rank and leaves the EMA alone: one read of

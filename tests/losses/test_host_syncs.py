@@ -15,6 +15,7 @@ import math
 import pytest
 import torch
 from sync_counter import count_host_syncs, cuda_behaviour
+from torch import nn
 
 from mmdet_lossplus.functional import torch_compat
 from mmdet_lossplus.functional.multibin import make_spec, multibin_encode
@@ -205,3 +206,41 @@ def test_an_iou_target_out_of_range_is_a_value_error(cuda_branches):
     ious[3] = 1.5
     with pytest.raises(ValueError, match=r'IoU targets must lie in \[0, 1\]'):
         _step(loss, pred, (target, ious), weight)()
+
+
+@pytest.mark.parametrize('bad', ['label', 'binary'])
+def test_ghmc_bad_input_on_cuda_is_a_value_error_at_the_state_check(
+        cuda_branches, bad):
+    """GHM-C makes no host read, so on CUDA its input checks cannot raise
+    at the call: the call makes no sync and no device-side assert (a bad
+    label is clamped, never an out-of-bounds index), and
+    LossStateCheckHook's next check raises ValueError naming the check;
+    the count is then reset. On CPU the same input raises at the call."""
+    from mmdet_lossplus.hooks import LossStateCheckHook
+    pred, target, weight = _cls(5)
+    if bad == 'label':
+        target = target.clone()
+        target[7] = pred.shape[1] + 3  # outside [0, C]
+        args, match = (target, weight), r'target labels must be in \[0, 8\]'
+    else:
+        binary = torch.zeros_like(pred)
+        binary[3, 2] = 0.5  # not 0 or 1
+        args, match = (binary, None), 'must be binary'
+    model = nn.ModuleDict(dict(loss_cls=GHMC(bins=30, momentum=0.75)))
+    mode = cuda_behaviour(_step(model['loss_cls'], pred, *args))
+    assert dict(mode.syncs) == {} and mode.device_asserts == 0
+    hook = LossStateCheckHook(interval=1)
+    with pytest.raises(ValueError, match=match):
+        hook.check(model, iteration=4)
+    assert hook.check(model, iteration=5) == 0.0  # reported once
+    # a good call leaves nothing to report
+    _step(model['loss_cls'], pred, *_cls(5)[1:])()
+    assert hook.check(model, iteration=6) == 0.0
+
+
+def test_ghmc_bad_label_on_cpu_raises_at_the_call():
+    pred, target, weight = _cls(5)
+    target = target.clone()
+    target[7] = -1
+    with pytest.raises(ValueError, match=r'target labels must be in'):
+        GHMC(bins=30)(pred, target, weight)
