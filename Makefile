@@ -91,7 +91,7 @@ lint: $(STAMP)
 	$(PY) -m flake8 $(LINT_PATHS)
 	$(PY) -m isort --check-only --diff $(LINT_PATHS)
 	$(PY) -m yapf --diff -r $(LINT_PATHS)
-	$(PY) -m codespell $(LINT_PATHS) docs README.md
+	$(PY) -m codespell_lib $(LINT_PATHS) docs README.md
 	$(PY) -m mypy mmdet_lossplus
 
 bench: $(STAMP)
