@@ -232,6 +232,7 @@ results-table: $(STAMP)
 	$(PY) tools/analysis_tools/demo_results.py $(RESULT_CONFIGS) --table \
 		--plot docs/images/demo_results.png --readme docs/results.md --folder-readmes
 	$(SWEEP_TABLE)
+	$(PY) tools/analysis_tools/lr_tuning.py --readme docs/results.md
 	$(PY) tools/analysis_tools/model_index.py
 
 clean:

@@ -93,3 +93,23 @@ def test_train_best_refuses_an_unfinished_check():
     best = {c: None for c in tuning.ROWS}
     with pytest.raises(SystemExit, match='not complete'):
         tuning.train_best(best, {c: 2e-3 for c in tuning.ROWS}, [2], True)
+
+
+def test_the_results_page_shows_the_recorded_check():
+    """docs/results.md's lr-tuning block is what the tool writes from the
+    results files (regenerate with make results-table)."""
+    import os.path as osp
+
+    from conftest import ROOT
+    records = tuning.load_runs(tuning.RESULTS) + tuning.load_runs(
+        tuning.TUNING)
+    defaults = {c: tuning.config_lr(c) for c in tuning.ROWS}
+    lrs, seeds = [1e-3, 2e-3, 4e-3], [0, 1]
+    best = tuning.best_lrs(records, defaults, lrs, seeds)
+    want = (
+        tuning.table(records, tuning.ROWS, lrs, defaults, seeds) + '\n\n' +
+        tuning.tuned_table(records, defaults, best))
+    with open(osp.join(ROOT, 'docs', 'results.md')) as f:
+        text = f.read()
+    block = text.split(tuning.README_START)[1].split(tuning.README_END)[0]
+    assert block.strip() == want.strip()

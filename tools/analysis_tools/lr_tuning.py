@@ -25,11 +25,13 @@ import os.path as osp
 import statistics
 
 from mmdet_lossplus_tools.results.paths import ROOT
-from mmdet_lossplus_tools.results.report import difference
+from mmdet_lossplus_tools.results.report import difference, write_readme
 from mmdet_lossplus_tools.results.store import RESULTS, load_runs
 
 TUNING = osp.join(ROOT, 'results', 'lr_tuning.jsonl')
 LR = 'optim_wrapper.optimizer.lr'
+README_START = '<!-- lr-tuning:start (lr_tuning.py --readme) -->'
+README_END = '<!-- lr-tuning:end -->'
 # the headline rows: each detector's focal baseline and ranking loss
 # (a ranking row's baseline is the focal row before it)
 ROWS = ('configs/retinanet/retinanet_r18_fpn_demo.py',
@@ -211,6 +213,10 @@ def main(argv=None) -> None:
         '--tuned',
         action='store_true',
         help='also print every row at its best lr against its tuned focal')
+    parser.add_argument(
+        '--readme',
+        help='also write both tables into this markdown file, between its '
+        'lr-tuning markers')
     args = parser.parse_args(argv)
     records = load_runs(RESULTS) + load_runs(TUNING)
     defaults = {c: config_lr(c) for c in ROWS}
@@ -218,10 +224,16 @@ def main(argv=None) -> None:
     if args.train_best:
         train_best(best, defaults, args.train_best, args.dry_run)
         return
-    print(table(records, ROWS, args.lrs, defaults, args.seeds))
+    text = table(records, ROWS, args.lrs, defaults, args.seeds)
+    tuned = tuned_table(records, defaults, best)
+    print(text)
     if args.tuned:
         print()
-        print(tuned_table(records, defaults, best))
+        print(tuned)
+    if args.readme:
+        changed = write_readme(args.readme, f'{text}\n\n{tuned}', README_START,
+                               README_END)
+        print(f"{args.readme}: {'updated' if changed else 'unchanged'}")
 
 
 if __name__ == '__main__':
