@@ -81,7 +81,16 @@ def binary_targets(
     Returns:
         ``(target [N, C] float32, valid [N, C] bool)``.
     """
-    if check_cls_inputs(pred, target, label_weight, deferred):
+    index_targets = check_cls_inputs(pred, target, label_weight, deferred)
+    return checked_binary_targets(pred, target, label_weight, index_targets)
+
+
+def checked_binary_targets(pred: Tensor, target: Tensor,
+                           label_weight: Optional[Tensor],
+                           index_targets: bool) -> Tuple[Tensor, Tensor]:
+    """:func:`binary_targets` of inputs :func:`check_cls_inputs` has
+    already checked (its result is ``index_targets``): no check twice."""
+    if index_targets:
         n, c = pred.shape
         # background C scatters into an extra column that is dropped: no
         # selection of the positives (no host round-trip); a label outside
@@ -120,8 +129,8 @@ def ranking_labels(pred: Tensor,
     if not check_cls_inputs(pred, target, label_weight, deferred):
         if keep_positive is not None:
             raise ValueError('keep_positive needs class-index targets')
-        target, valid = binary_targets(pred, target, label_weight,
-                                       DeferredChecks())  # checked above
+        target, valid = checked_binary_targets(pred, target, label_weight,
+                                               False)
         return torch.where(valid, target.to(torch.int8),
                            torch.full_like(target, -1, dtype=torch.int8))
     n, c = pred.shape

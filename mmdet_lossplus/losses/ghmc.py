@@ -3,8 +3,8 @@ from typing import Optional
 
 from torch import Tensor
 
-from ..checks import DeferredChecks, effective_reduction
-from ..core.targets import binary_targets, check_cls_inputs
+from ..checks import effective_reduction
+from ..core.targets import check_cls_inputs, checked_binary_targets
 from ..functional.ghm import ghmc_binary_targets, ghmc_index_targets
 from ..registry import MODELS
 from .contract import resolve_scope
@@ -109,8 +109,8 @@ class GHMC(GHMState):
                 x, target, label_weight, self.bins, self.scratch,
                 self.select_rows)
         else:
-            y, valid = binary_targets(pred, target, label_weight,
-                                      DeferredChecks())  # checked above
+            y, valid = checked_binary_targets(pred, target, label_weight,
+                                              False)
             grad_elem, bin_idx, elem_loss, tot = ghmc_binary_targets(
                 x, y, valid, self.bins)
         self.keep_failures(checks)
