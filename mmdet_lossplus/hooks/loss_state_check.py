@@ -131,9 +131,9 @@ class LossStateCheckHook(Hook):
             raise ValueError(
                 f'invalid loss inputs before iteration {iteration}: '
                 f'{int(sum(n_failed))} call(s) over all ranks failed an '
-                'input check (read here, not at the call, on accelerators): ' +
-                ('; '.join(messages
-                           ) if messages else 'reported on another rank'))
+                'input check (read here, not at the call, on accelerators); '
+                'the checks made: ' +
+                ('; '.join(messages) if messages else 'on another rank'))
         if n_bad > 0:
             raise RuntimeError(
                 f'loss state is corrupted at iteration {iteration} '
