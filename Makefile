@@ -208,8 +208,8 @@ results-tune-best-plan: $(STAMP)
 # Issue 26, step 2: RetinaNet focal / AP-loss / aLRP at their tuned lr for
 # the demo schedule and three times it, evaluated every 1,000 iterations,
 # seeds LONG_SEEDS (resumable; results/long_schedule.jsonl). Needs the
-# lr check (results-tune) complete. The table and picture:
-# python tools/analysis_tools/schedule_curves.py --plot docs/images/schedule_curves.png
+# lr check (results-tune) complete. Its table and picture are written by
+# results-table.
 LONG_SEEDS ?= 0 1
 results-long: $(STAMP)
 	$(PY) tools/analysis_tools/schedule_curves.py --train $(LONG_SEEDS)
@@ -219,8 +219,8 @@ results-long-plan: $(STAMP)
 
 # Issue 26, step 3: fine-tune the focal demo checkpoints (seed 0) for 1,000
 # iterations with each loss, seeds 0 1 2 (resumable; results/finetune.jsonl;
-# a missing base checkpoint is retrained first). The table:
-# python tools/analysis_tools/finetune.py
+# a missing base checkpoint is retrained first). Its table is written by
+# results-table.
 results-finetune: $(STAMP)
 	$(PY) tools/analysis_tools/finetune.py --train 0 1 2
 
@@ -233,6 +233,9 @@ results-table: $(STAMP)
 		--plot docs/images/demo_results.png --readme docs/results.md --folder-readmes
 	$(SWEEP_TABLE)
 	$(PY) tools/analysis_tools/lr_tuning.py --readme docs/results.md
+	$(PY) tools/analysis_tools/schedule_curves.py --readme docs/results.md \
+		--plot docs/images/schedule_curves.png
+	$(PY) tools/analysis_tools/finetune.py --readme docs/results.md
 	$(PY) tools/analysis_tools/model_index.py
 
 clean:

@@ -23,7 +23,16 @@ def test_table_compares_every_loss_with_the_focal_control():
         for c, s, v in ((RETINA, 0, 0.20), (RETINA, 1, 0.22), (GHM, 0, 0.10),
                         (GHM, 1, 0.14))
     ] + [dict(config=GHM, seed=2, gpus=1, options=[], bbox_mAP=0.9)]
-    lines = ft.finetune_table(records, bases).splitlines()
+    demo_runs = [
+        dict(config=RETINA, seed=0, gpus=1, bbox_mAP=0.15),
+        dict(config=RETINA, seed=1, gpus=1, bbox_mAP=0.5),  # another seed
+        dict(config=RETINA, seed=0, gpus=2, bbox_mAP=0.6),  # two processes
+    ]
+    lines = ft.finetune_table(records, bases, demo_runs).splitlines()
+    assert lines[2] == ('| `retinanet_r18_fpn_demo.py` | nothing: the base '
+                        'checkpoint (seed 0, 2,000 iterations) | - | 0.150 '
+                        '| - | - |')
+    lines = lines[:2] + lines[3:]
     assert lines[2] == ('| `retinanet_r18_fpn_demo.py` | '
                         '`retinanet_r18_fpn_demo` | 2 | 0.210 +- 0.014 | '
                         '0: 0.200, 1: 0.220 | control |')
@@ -34,4 +43,21 @@ def test_table_compares_every_loss_with_the_focal_control():
         '`retinanet_r18_fpn_ghm_demo` | 2 | 0.120 +- 0.028 | '
         f'0: 0.100, 1: 0.140 | -0.090 ({-0.09 / se:+.1f} se) |')
     assert lines[3].endswith('| 0 | - | - | - |')  # GHM-C + L1: no runs
-    assert len(lines) == 2 + 5 + 2
+    assert len(lines) == 2 + 5 + 1 + 2  # the ATSS base row, its 2 losses
+    atss = ft.finetune_table(records, bases, demo_runs).splitlines()[8]
+    assert atss.endswith('| - | not recorded | - | - |')
+
+
+def test_the_results_page_shows_the_recorded_runs():
+    """docs/results.md's fine-tuning block is what the tool writes from the
+    results files (regenerate with make results-table)."""
+    import os.path as osp
+
+    from conftest import ROOT
+    bases = {base: ft.base_checkpoint(base) for base in ft.PLAN}
+    want = ft.finetune_table(
+        ft.load_runs(ft.FINETUNED), bases, ft.load_runs(ft.RESULTS))
+    with open(osp.join(ROOT, 'docs', 'results.md')) as f:
+        text = f.read()
+    block = text.split(ft.README_START)[1].split(ft.README_END)[0]
+    assert block.strip() == want.strip()

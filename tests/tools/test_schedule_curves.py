@@ -57,3 +57,16 @@ def test_table_means_every_evaluation_and_compares_the_final_one():
     assert lines[3] == ('| AP-loss | 1x | 2 | 0.210 / 0.280 | 0: 0.300, '
                         f'1: 0.260 | +0.140 ({0.14 / se:+.1f} se) |')
     assert lines[4] == '| aLRP | 1x | 0 | - | - | - |'
+
+
+def test_the_results_page_shows_the_recorded_runs():
+    """docs/results.md's schedule block is what the tool writes from the
+    results files (regenerate with make results-table)."""
+    import os.path as osp
+
+    from conftest import ROOT
+    want = curves.curve_table(curves.load_runs(curves.LONG), curves.planned())
+    with open(osp.join(ROOT, 'docs', 'results.md')) as f:
+        text = f.read()
+    block = text.split(curves.README_START)[1].split(curves.README_END)[0]
+    assert block.strip() == want.strip()

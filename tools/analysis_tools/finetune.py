@@ -17,19 +17,25 @@ checkpoint (loaded through the project's safe loading, as every
 trained again first (deterministic on one machine: its mAP is compared
 with the recorded run's).
 
+The table starts each base with the base checkpoint's own mAP (its
+recorded demo run), so a fine-tuned row reads against both the starting
+point and the focal control fine-tuned the same way.
+
 Usage:
     python tools/analysis_tools/finetune.py --train 0 1 2 [--dry-run]
-    python tools/analysis_tools/finetune.py            # the table
+    python tools/analysis_tools/finetune.py [--readme docs/results.md]
 """
 import argparse
 import os.path as osp
 import statistics
 
 from mmdet_lossplus_tools.results.paths import ROOT
-from mmdet_lossplus_tools.results.report import difference
-from mmdet_lossplus_tools.results.store import RESULTS, load_runs, run_key
+from mmdet_lossplus_tools.results.report import difference, write_readme
+from mmdet_lossplus_tools.results.store import RESULTS, load_runs
 
 FINETUNED = osp.join(ROOT, 'results', 'finetune.jsonl')
+README_START = '<!-- finetune:start (finetune.py --readme) -->'
+README_END = '<!-- finetune:end -->'
 WORK_ROOT = 'work_dirs/results'
 FINETUNE = ('train_cfg.max_iters=1000', 'train_cfg.val_interval=1000',
             'optim_wrapper.optimizer.lr=0.0002', 'param_scheduler.0.end=50',
@@ -58,6 +64,16 @@ def base_checkpoint(base: str) -> str:
     return osp.relpath(osp.join(ROOT, work_dir, 'iter_2000.pth'), ROOT)
 
 
+def base_run(records: list, base: str) -> dict:
+    """The recorded demo run the base checkpoint comes from (seed
+    ``BASE_SEED``, one process, no options), or None."""
+    for r in records:
+        if (r['config'], r['seed'], r['gpus']) == (base, BASE_SEED, 1) \
+                and not r.get('options'):
+            return r
+    return None
+
+
 def ensure_base(base: str, dry_run: bool) -> str:
     """The base checkpoint, trained again when it is missing; the
     retrained run must give the recorded mAP (SystemExit otherwise)."""
@@ -70,16 +86,11 @@ def ensure_base(base: str, dry_run: bool) -> str:
         'training it again',
         flush=True)
     record = train_one(osp.join(ROOT, base), BASE_SEED, 1, WORK_ROOT)
-    key = run_key(osp.join(ROOT, base), BASE_SEED, 1)
-    recorded = [
-        r for r in load_runs(RESULTS)
-        if (r['config'], r['seed'],
-            r['gpus']) == key[:3] and not r.get('options')
-    ]
-    if recorded and recorded[0]['bbox_mAP'] != record['bbox_mAP']:
+    recorded = base_run(load_runs(RESULTS), base)
+    if recorded and recorded['bbox_mAP'] != record['bbox_mAP']:
         raise SystemExit(
             f"{base} seed {BASE_SEED} retrained to bbox mAP "
-            f"{record['bbox_mAP']} but {recorded[0]['bbox_mAP']} is "
+            f"{record['bbox_mAP']} but {recorded['bbox_mAP']} is "
             'recorded: this machine does not reproduce the base run')
     return checkpoint
 
@@ -88,10 +99,11 @@ def options_for(checkpoint: str) -> list:
     return [f'load_from={checkpoint}', *FINETUNE]
 
 
-def finetune_table(records: list, bases: dict) -> str:
-    """Markdown: per base checkpoint and loss, the fine-tuned mAP over
-    seeds and the difference from the focal control in standard errors;
-    ``bases`` maps a base config to its checkpoint."""
+def finetune_table(records: list, bases: dict, demo_runs: list) -> str:
+    """Markdown: per base checkpoint, its own mAP (from ``demo_runs``),
+    then per loss the fine-tuned mAP over seeds and the difference from
+    the focal control in standard errors; ``bases`` maps a base config
+    to its checkpoint."""
     lines = [
         '| from | fine-tuned with | seeds | bbox mAP mean +- std | every '
         'seed | vs focal fine-tuned the same way |',
@@ -99,6 +111,11 @@ def finetune_table(records: list, bases: dict) -> str:
     ]
     for base, configs in PLAN.items():
         options = options_for(bases[base])
+        start = base_run(demo_runs, base)
+        start = f"{start['bbox_mAP']:.3f}" if start else 'not recorded'
+        lines.append(f'| `{osp.basename(base)}` | nothing: the base '
+                     f'checkpoint (seed {BASE_SEED}, 2,000 iterations) | - '
+                     f'| {start} | - | - |')
         control = None
         for config in configs:
             rows = sorted(
@@ -130,6 +147,10 @@ def main(argv=None) -> None:
     parser.add_argument(
         '--train', type=int, nargs='+', metavar='SEED', help='seeds to run')
     parser.add_argument('--dry-run', action='store_true')
+    parser.add_argument(
+        '--readme',
+        help='also write the table into this markdown file, between its '
+        'finetune markers')
     args = parser.parse_args(argv)
     if args.train:
         from mmdet_lossplus_tools.analysis_tools import demo_results
@@ -141,7 +162,11 @@ def main(argv=None) -> None:
             ] + (['--dry-run'] if args.dry_run else []))
         return
     bases = {base: base_checkpoint(base) for base in PLAN}
-    print(finetune_table(load_runs(FINETUNED), bases))
+    text = finetune_table(load_runs(FINETUNED), bases, load_runs(RESULTS))
+    print(text)
+    if args.readme:
+        changed = write_readme(args.readme, text, README_START, README_END)
+        print(f"{args.readme}: {'updated' if changed else 'unchanged'}")
 
 
 if __name__ == '__main__':

@@ -15,6 +15,7 @@ part of the tuning: it trains at the demo's 2e-3).
 Usage:
     python tools/analysis_tools/schedule_curves.py --train 0 1 [--dry-run]
     python tools/analysis_tools/schedule_curves.py [--plot curves.png]
+        [--readme docs/results.md]
 """
 import argparse
 import os.path as osp
@@ -22,11 +23,13 @@ import statistics
 
 from mmdet_lossplus_tools.analysis_tools import lr_tuning
 from mmdet_lossplus_tools.results.paths import ROOT
-from mmdet_lossplus_tools.results.report import difference
+from mmdet_lossplus_tools.results.report import difference, write_readme
 from mmdet_lossplus_tools.results.store import RESULTS, load_runs
 
 LONG = osp.join(ROOT, 'results', 'long_schedule.jsonl')
 EVAL_EVERY = 'train_cfg.val_interval=1000'
+README_START = '<!-- schedule-curves:start (schedule_curves.py --readme) -->'
+README_END = '<!-- schedule-curves:end -->'
 # (name, demo config, 3x config); focal first: the others' baseline
 ROWS = (('focal', 'configs/retinanet/retinanet_r18_fpn_demo.py',
          'configs/retinanet/retinanet_r18_fpn_3x.py'),
@@ -128,6 +131,10 @@ def main(argv=None) -> None:
         '--train', type=int, nargs='+', metavar='SEED', help='seeds to run')
     parser.add_argument('--dry-run', action='store_true')
     parser.add_argument('--plot', help='write mAP against iterations (PNG)')
+    parser.add_argument(
+        '--readme',
+        help='also write the table into this markdown file, between its '
+        'schedule-curves markers')
     args = parser.parse_args(argv)
     plan = planned()
     if args.train:
@@ -139,8 +146,14 @@ def main(argv=None) -> None:
             ] + (['--dry-run'] if args.dry_run else []))
         return
     records = load_runs(LONG)
-    print(curve_table(records, plan))
-    if args.plot:
+    text = curve_table(records, plan)
+    print(text)
+    if args.readme:
+        changed = write_readme(args.readme, text, README_START, README_END)
+        print(f"{args.readme}: {'updated' if changed else 'unchanged'}")
+    if args.plot and not any('curve' in r for r in records):
+        print(f'{args.plot}: not drawn, no run recorded yet')
+    elif args.plot:
         plot(records, plan, args.plot)
         print(f'picture: {args.plot}')
 
