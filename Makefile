@@ -232,7 +232,8 @@ results-table: $(STAMP)
 	$(PY) tools/analysis_tools/demo_results.py $(RESULT_CONFIGS) --table \
 		--plot docs/images/demo_results.png --readme docs/results.md --folder-readmes
 	$(SWEEP_TABLE)
-	$(PY) tools/analysis_tools/lr_tuning.py --readme docs/results.md
+	$(PY) tools/analysis_tools/lr_tuning.py --readme docs/results.md \
+		--headline README.md
 	$(PY) tools/analysis_tools/schedule_curves.py --readme docs/results.md \
 		--plot docs/images/schedule_curves.png
 	$(PY) tools/analysis_tools/finetune.py --readme docs/results.md

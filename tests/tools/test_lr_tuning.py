@@ -89,6 +89,47 @@ def test_tuned_table_compares_each_row_at_its_own_best_lr():
     assert lines[4].endswith('| pending | | | | |')
 
 
+def test_headline_table_shows_each_row_untuned_and_tuned():
+    """Untuned: AP-loss at the demo lr (one seed, 0.99) against focal's
+    three demo seeds; tuned: AP-loss at 4e-3 against the same focal seeds
+    (focal's best lr is the demo's). Differences computed by hand."""
+    ap = 'configs/ap_loss/retinanet_r18_fpn_aploss_demo.py'
+    focal = [_run(s, v) for s, v in ((0, 0.10), (1, 0.14), (2, 0.12))]
+    aploss = [
+        dict(_run(s, v, lr=0.004), config=ap)
+        for s, v in ((0, 0.30), (1, 0.26), (2, 0.28))
+    ] + [dict(_run(0, 0.99), config=ap)]
+    defaults = {c: 2e-3 for c in tuning.ROWS}
+    best = {c: None for c in tuning.ROWS}
+    best.update({CONFIG: 2e-3, ap: 4e-3})
+    lines = tuning.headline_table(focal + aploss, defaults, best).splitlines()
+    assert lines[2] == ('| RetinaNet | focal | 0.120 +- 0.020 (3) | baseline '
+                        '| 0.002 | 0.120 +- 0.020 (3) | baseline |')
+    se = (2 * 0.02**2 / 3)**0.5
+    assert lines[3] == ('| RetinaNet | AP-loss | 0.990 (1) | +0.870 (one '
+                        'seed) | 0.004 | 0.280 +- 0.020 (3) | '
+                        f'+0.160 ({0.16 / se:+.1f} se) |')
+    assert lines[4] == '| ATSS | focal | - | baseline | pending | - | - |'
+    assert len(lines) == 2 + 6
+
+
+def test_the_readme_shows_the_recorded_headline_rows():
+    """README.md's headline block is what the tool writes from the
+    results files (regenerate with make results-table)."""
+    import os.path as osp
+
+    from conftest import ROOT
+    records = tuning.load_runs(tuning.RESULTS) + tuning.load_runs(
+        tuning.TUNING)
+    defaults = {c: tuning.config_lr(c) for c in tuning.ROWS}
+    best = tuning.best_lrs(records, defaults, [1e-3, 2e-3, 4e-3], [0, 1])
+    with open(osp.join(ROOT, 'README.md')) as f:
+        text = f.read()
+    block = text.split(tuning.HEADLINE_START)[1].split(tuning.HEADLINE_END)[0]
+    assert block.strip() == tuning.headline_table(records, defaults,
+                                                  best).strip()
+
+
 def test_train_best_refuses_an_unfinished_check():
     best = {c: None for c in tuning.ROWS}
     with pytest.raises(SystemExit, match='not complete'):

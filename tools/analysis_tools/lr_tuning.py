@@ -18,6 +18,8 @@ Usage:
     python tools/analysis_tools/lr_tuning.py [--seeds 0 1]
     python tools/analysis_tools/lr_tuning.py --train-best 2 [--dry-run]
     python tools/analysis_tools/lr_tuning.py --tuned
+    python tools/analysis_tools/lr_tuning.py --readme docs/results.md \
+        --headline README.md
 """
 import argparse
 import functools
@@ -32,6 +34,11 @@ TUNING = osp.join(ROOT, 'results', 'lr_tuning.jsonl')
 LR = 'optim_wrapper.optimizer.lr'
 README_START = '<!-- lr-tuning:start (lr_tuning.py --readme) -->'
 README_END = '<!-- lr-tuning:end -->'
+HEADLINE_START = '<!-- headline:start (lr_tuning.py --headline) -->'
+HEADLINE_END = '<!-- headline:end -->'
+# the detector of each pair of ROWS, and each row's loss
+DETECTORS = ('RetinaNet', 'ATSS', 'FCOS')
+LOSSES = ('focal', 'AP-loss', 'focal', 'Rank & Sort', 'focal', 'AP-loss')
 # the headline rows: each detector's focal baseline and ranking loss
 # (a ranking row's baseline is the focal row before it)
 ROWS = ('configs/retinanet/retinanet_r18_fpn_demo.py',
@@ -167,6 +174,42 @@ def tuned_table(records: list, defaults: dict, best: dict) -> str:
     return '\n'.join(lines)
 
 
+def _mean_std(rows: list) -> str:
+    maps = [r['bbox_mAP'] for r in rows]
+    spread = f' +- {statistics.stdev(maps):.3f}' if len(maps) > 1 else ''
+    return f'{statistics.mean(maps):.3f}{spread} ({len(maps)})'
+
+
+def headline_table(records: list, defaults: dict, best: dict) -> str:
+    """Markdown for the README: each headline row untuned (the demo lr)
+    and tuned (its own best lr), each against its detector's focal row
+    trained the same way (Welch standard errors)."""
+    lines = [
+        '| detector | loss | untuned (demo lr): bbox mAP (seeds) | vs '
+        'focal, untuned | tuned: best lr | bbox mAP (seeds) | vs tuned '
+        'focal |', '|---|---|---|---|---|---|---|'
+    ]
+    for k, config in enumerate(ROWS):
+        focal = ROWS[k - k % 2]
+        demo = runs_at(records, config, defaults[config], defaults[config])
+        demo_focal = runs_at(records, focal, defaults[focal], defaults[focal])
+        cells = [_mean_std(demo) if demo else '-', '-']
+        if focal == config:
+            cells[1] = 'baseline'
+        elif demo and demo_focal:
+            cells[1] = difference(demo, demo_focal)
+        if best[config] is None or best[focal] is None:
+            cells += ['pending', '-', '-']
+        else:
+            rows = runs_at(records, config, best[config], defaults[config])
+            cells += [f'{best[config]:g}', _mean_std(rows)]
+            cells.append('baseline' if focal == config else difference(
+                rows, runs_at(records, focal, best[focal], defaults[focal])))
+        lines.append(f'| {DETECTORS[k // 2]} | {LOSSES[k]} | ' +
+                     ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
 def train_best(best: dict, defaults: dict, seeds, dry_run: bool) -> None:
     """Train each row at its best lr for ``seeds`` (demo_results.py into
     the tuning results; a row at the demo's lr has them already)."""
@@ -217,6 +260,10 @@ def main(argv=None) -> None:
         '--readme',
         help='also write both tables into this markdown file, between its '
         'lr-tuning markers')
+    parser.add_argument(
+        '--headline',
+        help='also write the untuned / tuned headline table into this '
+        'markdown file, between its headline markers')
     args = parser.parse_args(argv)
     records = load_runs(RESULTS) + load_runs(TUNING)
     defaults = {c: config_lr(c) for c in ROWS}
@@ -234,6 +281,11 @@ def main(argv=None) -> None:
         changed = write_readme(args.readme, f'{text}\n\n{tuned}', README_START,
                                README_END)
         print(f"{args.readme}: {'updated' if changed else 'unchanged'}")
+    if args.headline:
+        changed = write_readme(args.headline,
+                               headline_table(records, defaults, best),
+                               HEADLINE_START, HEADLINE_END)
+        print(f"{args.headline}: {'updated' if changed else 'unchanged'}")
 
 
 if __name__ == '__main__':
