@@ -59,6 +59,28 @@ def test_table_means_every_evaluation_and_compares_the_final_one():
     assert lines[4] == '| aLRP | 1x | 0 | - | - | - |'
 
 
+def test_a_third_seed_is_due_only_within_3_standard_errors():
+    focal, ap, alrp = (row[1] for row in curves.ROWS)
+    opts = [curves.EVAL_EVERY]
+    plan = [('focal', '1x', focal, opts), ('AP-loss', '1x', ap, opts),
+            ('aLRP', '1x', alrp, opts)]
+    # focal finals 0.14, 0.16; AP-loss 0.15, 0.17: +0.01, se 0.01414
+    # (within 3); aLRP 0.30, 0.32: +0.16 (11 se); one seed: not judged
+    records = [
+        _run(focal, opts, 0, [0.14]),
+        _run(focal, opts, 1, [0.16]),
+        _run(ap, opts, 0, [0.15]),
+        _run(ap, opts, 1, [0.17]),
+        _run(alrp, opts, 0, [0.30]),
+        _run(alrp, opts, 1, [0.32]),
+    ]
+    assert curves.third_seed_due(records, plan) == [(ap, opts), (focal, opts)]
+    assert curves.third_seed_due(records[:3] + records[4:], plan) == []
+    # with seed 2 on AP-loss and focal, nothing is due any more
+    records += [_run(focal, opts, 2, [0.15]), _run(ap, opts, 2, [0.16])]
+    assert curves.third_seed_due(records, plan) == []
+
+
 def test_the_results_page_shows_the_recorded_runs():
     """docs/results.md's schedule block is what the tool writes from the
     results files (regenerate with make results-table)."""

@@ -6,7 +6,9 @@ learning rate, evaluated every 1,000 iterations.
 ``results/long_schedule.jsonl`` with each evaluation along the way);
 without it the tool prints the mAP at every evaluation (mean and seeds)
 and, at the end of each schedule, the difference from focal loss in
-standard errors; ``--plot`` draws mAP against iterations.
+standard errors; ``--plot`` draws mAP against iterations. A loss whose
+final mAP is within 3 standard errors of focal's on two seeds gets a third
+(``--third-seed``: seed 2 of it and of focal, same schedule).
 
 The learning rate of a row is its tuned one (``lr_tuning.py``: the best
 over seeds 0 and 1) when the row was tuned, else the demo's (aLRP was not
@@ -14,6 +16,8 @@ part of the tuning: it trains at the demo's 2e-3).
 
 Usage:
     python tools/analysis_tools/schedule_curves.py --train 0 1 [--dry-run]
+        [--schedules 1x 3x]
+    python tools/analysis_tools/schedule_curves.py --third-seed [--dry-run]
     python tools/analysis_tools/schedule_curves.py [--plot curves.png]
         [--readme docs/results.md]
 """
@@ -77,9 +81,7 @@ def curve_table(records: list, plan: list) -> str:
     ]
     finals = {}
     for name, schedule, config, options in plan:
-        rows = sorted((r for r in records if r['config'] == config
-                       and r.get('options') == options and 'curve' in r),
-                      key=lambda r: r['seed'])
+        rows = sorted(_runs(records, config, options), key=lambda r: r['seed'])
         if not rows:
             lines.append(f'| {name} | {schedule} | 0 | - | - | - |')
             continue
@@ -99,6 +101,38 @@ def curve_table(records: list, plan: list) -> str:
     return '\n'.join(lines)
 
 
+def _runs(records: list, config: str, options: list) -> list:
+    return [
+        r for r in records if r['config'] == config
+        and r.get('options') == options and 'curve' in r
+    ]
+
+
+def third_seed_due(records: list, plan: list) -> list:
+    """``[(config, options)]`` of the plan rows that need a third seed:
+    per schedule, a loss whose final mAP is within 3 standard errors of
+    focal's (both on two seeds or more, fewer than three on one side),
+    and then focal of that schedule too."""
+    due = []
+    focal = {s: (c, o) for n, s, c, o in plan if n == 'focal'}
+    for name, schedule, config, options in plan:
+        if name == 'focal':
+            continue
+        rows = _runs(records, config, options)
+        base = _runs(records, *focal[schedule])
+        if min(len(rows), len(base)) < 2 or min(len(rows), len(base)) >= 3:
+            continue
+        a = [r['bbox_mAP'] for r in rows]
+        b = [r['bbox_mAP'] for r in base]
+        se = (statistics.variance(a) / len(a) +
+              statistics.variance(b) / len(b))**0.5
+        if abs(statistics.mean(a) - statistics.mean(b)) < 3 * se:
+            for pair in ((config, options), focal[schedule]):
+                if pair not in due:
+                    due.append(pair)
+    return due
+
+
 def plot(records: list, plan: list, path: str) -> None:
     """mAP against iterations, one line per run, one colour per loss,
     dashed for the demo schedule."""
@@ -107,17 +141,15 @@ def plot(records: list, plan: list, path: str) -> None:
     ax = fig.subplots()
     colours = {name: f'C{k}' for k, (name, _, _) in enumerate(ROWS)}
     for name, schedule, config, options in plan:
-        for r in records:
-            if r['config'] == config and r.get('options') == options and \
-                    'curve' in r:
-                its, maps = zip(*r['curve'])
-                ax.plot(
-                    its,
-                    maps,
-                    '--' if schedule == '1x' else '-',
-                    color=colours[name],
-                    marker='.',
-                    label=f'{name} {schedule}' if r['seed'] == 0 else None)
+        for r in _runs(records, config, options):
+            its, maps = zip(*r['curve'])
+            ax.plot(
+                its,
+                maps,
+                '--' if schedule == '1x' else '-',
+                color=colours[name],
+                marker='.',
+                label=f'{name} {schedule}' if r['seed'] == 0 else None)
     ax.set_xlabel('iteration')
     ax.set_ylabel('bbox mAP (200 val images)')
     ax.legend(fontsize=8)
@@ -130,6 +162,17 @@ def main(argv=None) -> None:
     parser.add_argument(
         '--train', type=int, nargs='+', metavar='SEED', help='seeds to run')
     parser.add_argument('--dry-run', action='store_true')
+    parser.add_argument(
+        '--schedules',
+        nargs='+',
+        choices=('1x', '3x'),
+        default=('1x', '3x'),
+        help='with --train: the schedules to train (default both)')
+    parser.add_argument(
+        '--third-seed',
+        action='store_true',
+        help='train seed 2 of the rows whose final difference from focal '
+        'is within 3 standard errors (and of focal)')
     parser.add_argument('--plot', help='write mAP against iterations (PNG)')
     parser.add_argument(
         '--readme',
@@ -139,13 +182,25 @@ def main(argv=None) -> None:
     plan = planned()
     if args.train:
         from mmdet_lossplus_tools.analysis_tools import demo_results
-        for _, _, config, options in plan:
+        for _, schedule, config, options in plan:
+            if schedule not in args.schedules:
+                continue
             demo_results.main([
                 osp.join(ROOT, config), '--seeds', *map(str, args.train),
                 '--results', LONG, '--cfg-options', *options
             ] + (['--dry-run'] if args.dry_run else []))
         return
     records = load_runs(LONG)
+    if args.third_seed:
+        from mmdet_lossplus_tools.analysis_tools import demo_results
+        due = third_seed_due(records, plan)
+        print(f'>>> seed 2 due for {len(due)} row(s)', flush=True)
+        for config, options in due:
+            demo_results.main([
+                osp.join(ROOT, config), '--seeds', '2', '--results', LONG,
+                '--cfg-options', *options
+            ] + (['--dry-run'] if args.dry_run else []))
+        return
     text = curve_table(records, plan)
     print(text)
     if args.readme:
