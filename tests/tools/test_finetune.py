@@ -48,6 +48,37 @@ def test_table_compares_every_loss_with_the_focal_control():
     assert atss.endswith('| - | not recorded | - | - |')
 
 
+def test_a_retrained_base_is_shown_with_its_demo_run():
+    """A base checkpoint trained again (another machine or commit) is the
+    start of the fine-tuning; its demo run's mAP is shown beside it."""
+    bases = {b: f'{b}.pth' for b in ft.PLAN}
+    retrained = dict(
+        config=RETINA, seed=0, gpus=1, bbox_mAP=0.135, role='base')
+    demo = [dict(config=RETINA, seed=0, gpus=1, bbox_mAP=0.14)]
+    line = ft.finetune_table([retrained], bases, demo).splitlines()[2]
+    assert line.endswith('| - | 0.135 (its demo run: 0.140) | - | - |')
+    same = dict(retrained, bbox_mAP=0.14)
+    line = ft.finetune_table([same], bases, demo).splitlines()[2]
+    assert line.endswith('| - | 0.140 | - | - |')
+
+
+def test_ensure_base_refuses_an_unrecorded_checkpoint(tmp_path, monkeypatch):
+    """A checkpoint in the base's place without its record: nothing says
+    what trained it, so it is not used."""
+    import pytest
+    checkpoint = tmp_path / 'iter_2000.pth'
+    checkpoint.write_bytes(b'')
+    monkeypatch.setattr(ft, 'ROOT', str(tmp_path))
+    monkeypatch.setattr(ft, 'base_checkpoint', lambda base: checkpoint.name)
+    monkeypatch.setattr(ft, 'FINETUNED', str(tmp_path / 'finetune.jsonl'))
+    with pytest.raises(SystemExit, match='not recorded'):
+        ft.ensure_base(RETINA, dry_run=False)
+    (tmp_path / 'finetune.jsonl').write_text(
+        '{"config": "%s", "seed": 0, "gpus": 1, "bbox_mAP": 0.1, '
+        '"role": "base"}\n' % RETINA)
+    assert ft.ensure_base(RETINA, dry_run=False) == checkpoint.name
+
+
 def test_the_results_page_shows_the_recorded_runs():
     """docs/results.md's fine-tuning block is what the tool writes from the
     results files (regenerate with make results-table)."""
