@@ -13,6 +13,7 @@ GHM losses:
 from typing import List, Optional, Tuple
 
 import torch
+from mmengine.logging import print_log
 from torch import Tensor
 
 from .. import dist
@@ -110,6 +111,13 @@ class GHMState(BatchStatsLoss):
             error_msgs.append(
                 f'{prefix}edges: the checkpoint has {edges.numel() - 1} bins,'
                 f' this loss {self.bins}; set bins={edges.numel() - 1}')
+        if acc is None and self.momentum > 0:
+            # a user fine-tuning from another loss's checkpoint should see it
+            print_log(
+                f'{prefix or type(self).__name__ + "."}acc_sum: not in the '
+                'checkpoint (trained with another loss?): the gradient-'
+                'density EMA starts fresh',
+                logger='current')
         if acc is not None and self.momentum > 0:
             shape_error = self._shape_error(acc, steps)
             if shape_error:  # a config change: torch/mmengine report it

@@ -4,7 +4,7 @@ import torch
 from loss_helpers import loss_and_grad
 from mmdet.models.losses import GHMC as MMDetGHMC
 
-from mmdet_lossplus.losses import GHMC
+from mmdet_lossplus.losses import GHMC, ghm_state
 
 
 def _inputs(seed, n=400, c=5, ignore=0.2):
@@ -142,7 +142,7 @@ def test_eval_mode_does_not_move_the_ema():
     assert loss.acc_sum.abs().sum() == 0
 
 
-def test_state_dict_round_trip_and_mmdet_compatibility():
+def test_state_dict_round_trip_and_mmdet_compatibility(monkeypatch):
     ours = GHMC(bins=10, momentum=0.75)
     pred, labels, lw = _inputs(0)
     ours(pred, labels, lw)
@@ -161,9 +161,17 @@ def test_state_dict_round_trip_and_mmdet_compatibility():
     # ... and then continues exactly like mmdet's.
     p2, l2, w2 = _inputs(1)
     assert torch.allclose(taken(p2, l2, w2), ref(p2, l2, w2), rtol=1e-6)
-    # An empty state (a model trained with another loss) is fine too.
+    # An empty state (a model trained with another loss) is fine too, and
+    # said in the log when there is an EMA to start.
+    said = []
+    monkeypatch.setattr(ghm_state, 'print_log',
+                        lambda msg, **kwargs: said.append(msg))
     GHMC(bins=10, momentum=0.75).load_state_dict({}, strict=True)
+    assert len(said) == 1 and 'GHMC.acc_sum: not in the checkpoint' in \
+        said[0] and 'starts fresh' in said[0]
     GHMC(bins=10).load_state_dict({}, strict=True)
+    fresh.load_state_dict(sd, strict=True)
+    assert len(said) == 1  # no EMA to start, or one taken over
     # Wrong number of bins is reported, not silently truncated.
     with pytest.raises(RuntimeError, match='bins=10'):
         GHMC(bins=5, momentum=0.75).load_state_dict(ref.state_dict())
