@@ -92,3 +92,15 @@ def test_the_results_page_shows_the_recorded_runs():
         text = f.read()
     block = text.split(ft.README_START)[1].split(ft.README_END)[0]
     assert block.strip() == want.strip()
+
+
+def test_batch_ap_means_the_start_and_the_end_of_a_run():
+    scalars = [
+        dict(iter=k, **{'ranking/global_ap': ap})
+        for k, ap in ((50, 0.1), (100, 0.3), (150, 0.9), (800, 0.5),
+                      (950, 0.2), (1000, 0.4))
+    ]
+    scalars.insert(2, {'coco/bbox_mAP': 0.2, 'step': 0})
+    # iterations <= 100: 0.1, 0.3; after 1000 - 250 = 750: 0.5, 0.2, 0.4
+    start, end = ft.batch_ap(scalars, 100, 250)
+    assert abs(start - 0.2) < 1e-12 and abs(end - 1.1 / 3) < 1e-12

@@ -25,6 +25,7 @@ point and the focal control fine-tuned the same way.
 Usage:
     python tools/analysis_tools/finetune.py --train 0 1 2 [--dry-run]
     python tools/analysis_tools/finetune.py [--readme docs/results.md]
+    python tools/analysis_tools/finetune.py --batch-ap   # needs work_dirs
 """
 import argparse
 import os.path as osp
@@ -161,6 +162,49 @@ def finetune_table(records: list, bases: dict, demo_runs: list) -> str:
     return '\n'.join(lines)
 
 
+def batch_ap(scalars: list, first: int, last: int) -> tuple:
+    """Mean logged AP of the training batches' classification ranking
+    (``ranking/global_ap``) over iterations ``<= first`` and over the last
+    ``last`` iterations of the run."""
+    aps = [(r['iter'], r['ranking/global_ap']) for r in scalars
+           if 'ranking/global_ap' in r and 'iter' in r]
+    end = aps[-1][0]
+    return (statistics.mean(a for it, a in aps if it <= first),
+            statistics.mean(a for it, a in aps if it > end - last))
+
+
+def batch_ap_table(records: list, bases: dict) -> str:
+    """Markdown: per fine-tuned loss, the batch ranking AP at the start
+    (first 100 iterations) and the end (last 250), means over seeds, read
+    from the runs' work dirs (they must still be there)."""
+    from mmdet_lossplus_tools.demo import latest_scalars
+    from mmdet_lossplus_tools.results.runner import run_dir
+    lines = [
+        '| from | fine-tuned with | seeds | batch AP, iterations 1-100 | '
+        'batch AP, last 250 iterations |', '|---|---|---|---|---|'
+    ]
+    for base, configs in PLAN.items():
+        options = options_for(bases[base])
+        for config in configs:
+            runs = [
+                r for r in records
+                if r['config'] == config and r.get('options') == options
+            ]
+            pairs = [
+                batch_ap(
+                    latest_scalars(
+                        run_dir(WORK_ROOT, osp.join(ROOT, config), r['seed'],
+                                1, options)), 100, 250) for r in runs
+            ]
+            if not pairs:
+                continue
+            start, end = (statistics.mean(p[k] for p in pairs) for k in (0, 1))
+            lines.append(f'| `{osp.basename(base)}` | '
+                         f'`{osp.splitext(osp.basename(config))[0]}` | '
+                         f'{len(pairs)} | {start:.3f} | {end:.3f} |')
+    return '\n'.join(lines)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -170,6 +214,11 @@ def main(argv=None) -> None:
         '--readme',
         help='also write the table into this markdown file, between its '
         'finetune markers')
+    parser.add_argument(
+        '--batch-ap',
+        action='store_true',
+        help='print the training batches\' ranking AP at the start and end '
+        'of each fine-tuning (from the runs\' work dirs)')
     args = parser.parse_args(argv)
     if args.train:
         from mmdet_lossplus_tools.analysis_tools import demo_results
@@ -181,6 +230,9 @@ def main(argv=None) -> None:
             ] + (['--dry-run'] if args.dry_run else []))
         return
     bases = {base: base_checkpoint(base) for base in PLAN}
+    if args.batch_ap:
+        print(batch_ap_table(load_runs(FINETUNED), bases))
+        return
     text = finetune_table(load_runs(FINETUNED), bases, load_runs(RESULTS))
     print(text)
     if args.readme:
