@@ -207,15 +207,16 @@ results-tune-best-plan: $(STAMP)
 
 # Issue 26, step 2: RetinaNet focal / AP-loss / aLRP at their tuned lr for
 # the demo schedule and three times it, evaluated every 1,000 iterations,
-# seeds LONG_SEEDS, schedules LONG_SCHEDULES (resumable;
+# seeds LONG_SEEDS, schedules LONG_SCHEDULES, rows LONG_LOSSES (resumable;
 # results/long_schedule.jsonl). Needs the lr check (results-tune) complete.
 # `make results-long-seed2` then gives seed 2 to each schedule's rows whose
 # final difference from focal is within 3 standard errors (and to focal).
 # Its table and picture are written by results-table.
 LONG_SEEDS ?= 0 1
 LONG_SCHEDULES ?= 1x 3x
+LONG_LOSSES ?= focal AP-loss aLRP
 LONG_RUNS = $(PY) tools/analysis_tools/schedule_curves.py --train $(LONG_SEEDS) \
-	--schedules $(LONG_SCHEDULES)
+	--schedules $(LONG_SCHEDULES) --losses $(LONG_LOSSES)
 results-long: $(STAMP)
 	$(LONG_RUNS)
 

@@ -16,7 +16,7 @@ part of the tuning: it trains at the demo's 2e-3).
 
 Usage:
     python tools/analysis_tools/schedule_curves.py --train 0 1 [--dry-run]
-        [--schedules 1x 3x]
+        [--schedules 1x 3x] [--losses focal AP-loss aLRP]
     python tools/analysis_tools/schedule_curves.py --third-seed [--dry-run]
     python tools/analysis_tools/schedule_curves.py [--plot curves.png]
         [--readme docs/results.md]
@@ -173,6 +173,12 @@ def main(argv=None) -> None:
         action='store_true',
         help='train seed 2 of the rows whose final difference from focal '
         'is within 3 standard errors (and of focal)')
+    parser.add_argument(
+        '--losses',
+        nargs='+',
+        choices=[name for name, _, _ in ROWS],
+        default=[name for name, _, _ in ROWS],
+        help='with --train: the rows to train (default all)')
     parser.add_argument('--plot', help='write mAP against iterations (PNG)')
     parser.add_argument(
         '--readme',
@@ -182,8 +188,8 @@ def main(argv=None) -> None:
     plan = planned()
     if args.train:
         from mmdet_lossplus_tools.analysis_tools import demo_results
-        for _, schedule, config, options in plan:
-            if schedule not in args.schedules:
+        for name, schedule, config, options in plan:
+            if schedule not in args.schedules or name not in args.losses:
                 continue
             demo_results.main([
                 osp.join(ROOT, config), '--seeds', *map(str, args.train),
