@@ -310,7 +310,9 @@ class _PolicyTorch:
 @contextlib.contextmanager
 def checkpoint_loading(trust: Optional[bool] = None) -> Iterator[None]:
     """Load mmengine checkpoints with the allow-list (or, with ``trust``,
-    fully) while the context is open.
+    fully) while the context is open; a checkpoint that does not match the
+    model exactly (``load_from`` a checkpoint of another head, say) is
+    reported in the run's log file, not only printed to the console.
 
     Args:
         trust: Full unpickling of every checkpoint loaded in the context;
@@ -332,15 +334,26 @@ def checkpoint_loading(trust: Optional[bool] = None) -> Iterator[None]:
             stacklevel=3)
     saved_torch = ckpt_module.torch
     saved_load_url = ckpt_module.load_url
+    saved_load_state_dict = ckpt_module.load_state_dict
 
     def load_url(url: str, *args: Any, **kwargs: Any) -> Any:
         return load_checkpoint_file(
             saved_load_url, url, *args, trust=trust, **kwargs)
 
+    def load_state_dict(module: Any,
+                        state_dict: Any,
+                        strict: bool = False,
+                        logger: Any = None) -> Any:
+        # the Runner passes no logger: the key mismatch went to stdout only
+        return saved_load_state_dict(module, state_dict, strict,
+                                     'current' if logger is None else logger)
+
     ckpt_module.torch = _PolicyTorch(trust)
     ckpt_module.load_url = load_url
+    ckpt_module.load_state_dict = load_state_dict
     try:
         yield
     finally:
         ckpt_module.torch = saved_torch
         ckpt_module.load_url = saved_load_url
+        ckpt_module.load_state_dict = saved_load_state_dict

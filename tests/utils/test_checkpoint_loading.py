@@ -46,13 +46,38 @@ def _load(path):
 def test_import_changes_nothing():
     import mmengine.runner.checkpoint as ckpt_module
     from mmengine.utils.dl_utils import load_url
+    load_state_dict = ckpt_module.load_state_dict
     assert ckpt_module.torch is torch
     assert ckpt_module.load_url is load_url
-    # and the context restores both
+    # and the context restores all three
     with checkpoint_loading():
         assert ckpt_module.torch is not torch
+        assert ckpt_module.load_state_dict is not load_state_dict
     assert ckpt_module.torch is torch
     assert ckpt_module.load_url is load_url
+    assert ckpt_module.load_state_dict is load_state_dict
+
+
+def test_a_key_mismatch_goes_to_the_run_log(tmp_path, loader):
+    """What the Runner does for load_from (no logger passed): the
+    unexpected and missing keys reach the current logger's file."""
+    from mmengine.logging import MMLogger
+    from mmengine.runner.checkpoint import _load_checkpoint_to_model
+    log_file = tmp_path / 'run.log'
+    logger = MMLogger.get_instance(
+        f'ckpt_log_{loader}', log_file=str(log_file))
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    state = dict(state_dict={
+        '0.weight': torch.zeros(2, 2),
+        'centerness.weight': torch.zeros(1)
+    })
+    with checkpoint_loading():
+        _load_checkpoint_to_model(model, state)
+    for handler in logger.handlers:
+        handler.flush()
+    text = log_file.read_text()
+    assert 'unexpected key in source state_dict: centerness.weight' in text
+    assert 'missing keys in source state_dict: 0.bias' in text
 
 
 def test_crafted_checkpoint_refused_under_the_policy(tmp_path):
