@@ -19,8 +19,8 @@ deterministic on one machine only, so its mAP may differ from the
 recorded demo run's; the table shows both.
 
 The table starts each base with the base checkpoint's own mAP (its
-recorded demo run), so a fine-tuned row reads against both the starting
-point and the focal control fine-tuned the same way.
+retrained run, else its demo run), so a fine-tuned row reads against
+both the starting point and the focal control fine-tuned the same way.
 
 Usage:
     python tools/analysis_tools/finetune.py --train 0 1 2 [--dry-run]

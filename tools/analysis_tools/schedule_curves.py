@@ -27,7 +27,7 @@ import statistics
 
 from mmdet_lossplus_tools.analysis_tools import lr_tuning
 from mmdet_lossplus_tools.results.paths import ROOT
-from mmdet_lossplus_tools.results.report import difference, write_readme
+from mmdet_lossplus_tools.results.report import difference, welch, write_readme
 from mmdet_lossplus_tools.results.store import RESULTS, load_runs
 
 LONG = osp.join(ROOT, 'results', 'long_schedule.jsonl')
@@ -120,13 +120,10 @@ def third_seed_due(records: list, plan: list) -> list:
             continue
         rows = _runs(records, config, options)
         base = _runs(records, *focal[schedule])
-        if min(len(rows), len(base)) < 2 or min(len(rows), len(base)) >= 3:
+        if min(len(rows), len(base)) != 2:
             continue
-        a = [r['bbox_mAP'] for r in rows]
-        b = [r['bbox_mAP'] for r in base]
-        se = (statistics.variance(a) / len(a) +
-              statistics.variance(b) / len(b))**0.5
-        if abs(statistics.mean(a) - statistics.mean(b)) < 3 * se:
+        diff, se = welch(rows, base)
+        if abs(diff) < 3 * se:
             for pair in ((config, options), focal[schedule]):
                 if pair not in due:
                     due.append(pair)

@@ -12,17 +12,25 @@ README_START = '<!-- demo-results:start (demo_results.py --readme) -->'
 README_END = '<!-- demo-results:end -->'
 
 
-def difference(rows: list, base: list) -> str:
-    """``mean(rows) - mean(base)`` and, with two seeds or more on both
-    sides, that difference in standard errors (Welch: the square root of
-    s1^2 / n1 + s0^2 / n0)."""
+def welch(rows: list, base: list) -> tuple:
+    """``(mean(rows) - mean(base), standard error)`` of the runs' bbox
+    mAP; the error (Welch: the square root of s1^2 / n1 + s0^2 / n0) is
+    None unless both sides have two seeds or more."""
     a = [r['bbox_mAP'] for r in rows]
     b = [r['bbox_mAP'] for r in base]
     diff = statistics.mean(a) - statistics.mean(b)
     if len(a) < 2 or len(b) < 2:
+        return diff, None
+    return diff, (statistics.variance(a) / len(a) +
+                  statistics.variance(b) / len(b))**0.5
+
+
+def difference(rows: list, base: list) -> str:
+    """``mean(rows) - mean(base)`` and, with two seeds or more on both
+    sides, that difference in standard errors (:func:`welch`)."""
+    diff, se = welch(rows, base)
+    if se is None:
         return f'{diff:+.3f} (one seed)'
-    se = (statistics.variance(a) / len(a) +
-          statistics.variance(b) / len(b))**0.5
     return f'{diff:+.3f} ({diff / se:+.1f} se)' if se > 0 else \
         f'{diff:+.3f}'
 
