@@ -95,12 +95,88 @@ def test_the_results_page_shows_the_recorded_runs():
 
 
 def test_batch_ap_means_the_start_and_the_end_of_a_run():
+    from mmdet_lossplus_tools.results.runner import batch_ap_curve
     scalars = [
         dict(iter=k, **{'ranking/global_ap': ap})
         for k, ap in ((50, 0.1), (100, 0.3), (150, 0.9), (800, 0.5),
                       (950, 0.2), (1000, 0.4))
     ]
     scalars.insert(2, {'coco/bbox_mAP': 0.2, 'step': 0})
+    scalars.insert(1, dict(iter=75, loss=0.5))  # no ranking figure
+    curve = batch_ap_curve(scalars)
+    assert curve == [[50, 0.1], [100, 0.3], [150, 0.9], [800, 0.5], [950, 0.2],
+                     [1000, 0.4]]
     # iterations <= 100: 0.1, 0.3; after 1000 - 250 = 750: 0.5, 0.2, 0.4
-    start, end = ft.batch_ap(scalars, 100, 250)
+    start, end = ft.batch_ap(curve, 100, 250)
     assert abs(start - 0.2) < 1e-12 and abs(end - 1.1 / 3) < 1e-12
+
+
+def _finetuned(config, seed, curve=None):
+    options = ft.options_for(ft.base_checkpoint(RETINA))
+    record = dict(
+        config=config, seed=seed, gpus=1, options=options, bbox_mAP=0.1)
+    if curve:
+        record['batch_ap'] = curve
+    return record
+
+
+def test_batch_ap_table_reads_the_recorded_curves(tmp_path, monkeypatch):
+    """Recorded curves are used as they are; a run without one and without
+    a work dir counts as no seed, not as a zero."""
+    monkeypatch.setattr(ft, 'ROOT', str(tmp_path))  # no work dirs there
+    bases = {base: ft.base_checkpoint(base) for base in ft.PLAN}
+    records = [
+        _finetuned(RETINA, 0, [[50, 0.1], [100, 0.3], [900, 0.5]]),
+        _finetuned(RETINA, 1, [[50, 0.2], [100, 0.2], [900, 0.7]]),
+        _finetuned(GHM, 0),
+    ]
+    lines = ft.batch_ap_table(records, bases).splitlines()
+    # start: mean(0.2, 0.2); end (after 650): mean(0.5, 0.7)
+    assert lines[2] == ('| `retinanet_r18_fpn_demo.py` | '
+                        '`retinanet_r18_fpn_demo` | 2 | 0.200 | 0.600 |')
+    assert lines[4] == ('| `retinanet_r18_fpn_demo.py` | '
+                        '`retinanet_r18_fpn_ghm_demo` | 0 | - | - |')
+    assert len(lines) == 2 + 5 + 2
+
+
+def test_record_batch_ap_completes_records_from_work_dirs(
+        tmp_path, monkeypatch):
+    """Runs recorded before the curve was: it is read from their work dir's
+    scalars and written into their record; others are left as they are."""
+    import json
+    import os
+
+    from mmdet_lossplus_tools.results.runner import run_dir
+    monkeypatch.setattr(ft, 'ROOT', str(tmp_path))
+    path = tmp_path / 'finetune.jsonl'
+    old = _finetuned(RETINA, 0)
+    kept = _finetuned(GHM, 0, [[50, 0.9]])
+    lost = _finetuned(GHM, 1)  # its work dir is gone
+    base = dict(config=RETINA, seed=0, gpus=1, bbox_mAP=0.13, role='base')
+    path.write_text(''.join(
+        json.dumps(r) + '\n' for r in (base, old, kept, lost)))
+    logs = tmp_path / run_dir(ft.WORK_ROOT, RETINA, 0, 1, old['options'])
+    os.makedirs(logs / '20261207_000000' / 'vis_data')
+    (logs / '20261207_000000' / 'vis_data' / 'scalars.json').write_text(
+        '{"iter": 50, "loss": 1.0, "ranking/global_ap": 0.123456}\n'
+        '{"iter": 100, "loss": 0.9, "ranking/global_ap": 0.2}\n')
+    assert ft.record_batch_ap(str(path)) == 1
+    after = [json.loads(line) for line in path.read_text().splitlines()]
+    assert after[1]['batch_ap'] == [[50, 0.1235], [100, 0.2]]
+    assert after[0] == base and after[2] == kept and after[3] == lost
+    assert ft.record_batch_ap(str(path)) == 0  # nothing left to complete
+
+
+def test_the_results_page_shows_the_recorded_batch_ap():
+    """docs/results.md's batch-AP block is what the tool writes from the
+    records alone (every fine-tuning record carries its curve)."""
+    import os.path as osp
+
+    from conftest import ROOT
+    records = ft.load_runs(ft.FINETUNED)
+    assert all(r.get('batch_ap') for r in records if r.get('role') != 'base')
+    bases = {base: ft.base_checkpoint(base) for base in ft.PLAN}
+    with open(osp.join(ROOT, 'docs', 'results.md')) as f:
+        text = f.read()
+    block = text.split(ft.BATCH_AP_START)[1].split(ft.BATCH_AP_END)[0]
+    assert block.strip() == ft.batch_ap_table(records, bases).strip()

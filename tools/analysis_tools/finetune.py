@@ -25,7 +25,8 @@ both the starting point and the focal control fine-tuned the same way.
 Usage:
     python tools/analysis_tools/finetune.py --train 0 1 2 [--dry-run]
     python tools/analysis_tools/finetune.py [--readme docs/results.md]
-    python tools/analysis_tools/finetune.py --batch-ap   # needs work_dirs
+    python tools/analysis_tools/finetune.py --batch-ap
+    python tools/analysis_tools/finetune.py --record-batch-ap  # from work_dirs
 """
 import argparse
 import os.path as osp
@@ -33,11 +34,14 @@ import statistics
 
 from mmdet_lossplus_tools.results.paths import ROOT
 from mmdet_lossplus_tools.results.report import difference, write_readme
-from mmdet_lossplus_tools.results.store import RESULTS, append_run, load_runs
+from mmdet_lossplus_tools.results.store import (RESULTS, append_run, load_runs,
+                                                rewrite_runs)
 
 FINETUNED = osp.join(ROOT, 'results', 'finetune.jsonl')
 README_START = '<!-- finetune:start (finetune.py --readme) -->'
 README_END = '<!-- finetune:end -->'
+BATCH_AP_START = '<!-- finetune-batch-ap:start (finetune.py --readme) -->'
+BATCH_AP_END = '<!-- finetune-batch-ap:end -->'
 WORK_ROOT = 'work_dirs/results'
 FINETUNE = ('train_cfg.max_iters=1000', 'train_cfg.val_interval=1000',
             'optim_wrapper.optimizer.lr=0.0002', 'param_scheduler.0.end=50',
@@ -162,23 +166,50 @@ def finetune_table(records: list, bases: dict, demo_runs: list) -> str:
     return '\n'.join(lines)
 
 
-def batch_ap(scalars: list, first: int, last: int) -> tuple:
-    """Mean logged AP of the training batches' classification ranking
-    (``ranking/global_ap``) over iterations ``<= first`` and over the last
-    ``last`` iterations of the run."""
-    aps = [(r['iter'], r['ranking/global_ap']) for r in scalars
-           if 'ranking/global_ap' in r and 'iter' in r]
-    end = aps[-1][0]
-    return (statistics.mean(a for it, a in aps if it <= first),
-            statistics.mean(a for it, a in aps if it > end - last))
+def batch_ap(curve: list, first: int, last: int) -> tuple:
+    """Mean AP of the training batches' classification ranking over a
+    run's ``[[iteration, AP], ...]`` curve (``runner.batch_ap_curve``):
+    over iterations ``<= first`` and over its last ``last`` iterations."""
+    end = curve[-1][0]
+    return (statistics.mean(a for it, a in curve if it <= first),
+            statistics.mean(a for it, a in curve if it > end - last))
+
+
+def run_batch_ap(record: dict) -> list:
+    """A fine-tuning run's batch-AP curve: recorded with the run, else read
+    from its work dir (runs recorded before the curve was); [] if neither."""
+    if record.get('batch_ap'):
+        return record['batch_ap']
+    from mmdet_lossplus_tools.demo import latest_scalars
+    from mmdet_lossplus_tools.results.runner import batch_ap_curve, run_dir
+    work_dir = osp.join(
+        ROOT,
+        run_dir(WORK_ROOT, record['config'], record['seed'], record['gpus'],
+                record.get('options', ())))
+    if not osp.isdir(work_dir):
+        return []
+    return batch_ap_curve(latest_scalars(work_dir))
+
+
+def record_batch_ap(path: str) -> int:
+    """Write each run's batch-AP curve, read from its work dir, into the
+    records of ``path`` that lack it; the number of records completed."""
+    runs, done = load_runs(path), 0
+    for record in runs:
+        if record.get('role') == 'base' or record.get('batch_ap'):
+            continue
+        curve = run_batch_ap(record)
+        if curve:
+            record['batch_ap'], done = curve, done + 1
+    if done:
+        rewrite_runs(path, runs)
+    return done
 
 
 def batch_ap_table(records: list, bases: dict) -> str:
-    """Markdown: per fine-tuned loss, the batch ranking AP at the start
-    (first 100 iterations) and the end (last 250), means over seeds, read
-    from the runs' work dirs (they must still be there)."""
-    from mmdet_lossplus_tools.demo import latest_scalars
-    from mmdet_lossplus_tools.results.runner import run_dir
+    """Markdown: per fine-tuned loss, the training batches' ranking AP at
+    the start (first 100 iterations) and the end (last 250), means over
+    the seeds whose curve is recorded."""
     lines = [
         '| from | fine-tuned with | seeds | batch AP, iterations 1-100 | '
         'batch AP, last 250 iterations |', '|---|---|---|---|---|'
@@ -186,22 +217,19 @@ def batch_ap_table(records: list, bases: dict) -> str:
     for base, configs in PLAN.items():
         options = options_for(bases[base])
         for config in configs:
-            runs = [
-                r for r in records
+            curves = [
+                run_batch_ap(r) for r in records
                 if r['config'] == config and r.get('options') == options
             ]
-            pairs = [
-                batch_ap(
-                    latest_scalars(
-                        run_dir(WORK_ROOT, osp.join(ROOT, config), r['seed'],
-                                1, options)), 100, 250) for r in runs
-            ]
+            pairs = [batch_ap(c, 100, 250) for c in curves if c]
+            row = (f'| `{osp.basename(base)}` | '
+                   f'`{osp.splitext(osp.basename(config))[0]}` | '
+                   f'{len(pairs)} |')
             if not pairs:
+                lines.append(f'{row} - | - |')
                 continue
             start, end = (statistics.mean(p[k] for p in pairs) for k in (0, 1))
-            lines.append(f'| `{osp.basename(base)}` | '
-                         f'`{osp.splitext(osp.basename(config))[0]}` | '
-                         f'{len(pairs)} | {start:.3f} | {end:.3f} |')
+            lines.append(f'{row} {start:.3f} | {end:.3f} |')
     return '\n'.join(lines)
 
 
@@ -218,7 +246,12 @@ def main(argv=None) -> None:
         '--batch-ap',
         action='store_true',
         help='print the training batches\' ranking AP at the start and end '
-        'of each fine-tuning (from the runs\' work dirs)')
+        'of each fine-tuning')
+    parser.add_argument(
+        '--record-batch-ap',
+        action='store_true',
+        help='write the batch-AP curve of runs recorded without it into '
+        'results/finetune.jsonl, read from their work dirs')
     args = parser.parse_args(argv)
     if args.train:
         from mmdet_lossplus_tools.analysis_tools import demo_results
@@ -229,6 +262,10 @@ def main(argv=None) -> None:
                 '--cfg-options', *options
             ] + (['--dry-run'] if args.dry_run else []))
         return
+    if args.record_batch_ap:
+        print(f'{record_batch_ap(FINETUNED)} record(s) completed with '
+              'their batch-AP curve')
+        return
     bases = {base: base_checkpoint(base) for base in PLAN}
     if args.batch_ap:
         print(batch_ap_table(load_runs(FINETUNED), bases))
@@ -237,6 +274,9 @@ def main(argv=None) -> None:
     print(text)
     if args.readme:
         changed = write_readme(args.readme, text, README_START, README_END)
+        ap_text = batch_ap_table(load_runs(FINETUNED), bases)
+        changed |= write_readme(args.readme, ap_text, BATCH_AP_START,
+                                BATCH_AP_END)
         print(f"{args.readme}: {'updated' if changed else 'unchanged'}")
 
 

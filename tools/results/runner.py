@@ -117,6 +117,14 @@ def evaluation_curve(records: list) -> list:
     return curve
 
 
+def batch_ap_curve(records: list) -> list:
+    """``[[iteration, AP], ...]``: the ranking hook's AP of each logged
+    training batch's classification ranking (``ranking/global_ap``, every
+    hook interval), in a run's logged scalars."""
+    return [[r['iter'], round(r['ranking/global_ap'], 4)] for r in records
+            if 'ranking/global_ap' in r and 'iter' in r]
+
+
 def train_one(config: str, seed: int, gpus: int, work_root: str,
               options=()) -> dict:
     """Train + evaluate ``config`` through tools/demo.py; the record."""
@@ -144,6 +152,9 @@ def train_one(config: str, seed: int, gpus: int, work_root: str,
     curve = evaluation_curve(records)
     if len(curve) > 1:  # evaluated along the way: the curve too
         extra['curve'] = curve
+    batch_ap = batch_ap_curve(records)
+    if batch_ap:  # read back by finetune.py --batch-ap: no work dir needed
+        extra['batch_ap'] = batch_ap
     return dict(
         config=key[0],
         seed=seed,
