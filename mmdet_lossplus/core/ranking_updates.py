@@ -7,7 +7,7 @@ error-driven update per score, which is used as the gradient. The losses
 here are computed without autograd (:mod:`~mmdet_lossplus.core.global_ranking`)
 and :func:`with_ranking_updates` attaches their updates to the scores.
 """
-from typing import NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -35,7 +35,8 @@ class _RankingUpdates(torch.autograd.Function):
     of ``update * upstream gradient * scale``."""
 
     @staticmethod
-    def forward(ctx, scores: Tensor, scale: int, *flat: Tensor):
+    def forward(ctx: Any, scores: Tensor, scale: int, *flat:
+                Tensor) -> Tuple[Tensor, ...]:
         parts = [UpdatePart(*flat[k:k + 3]) for k in range(0, len(flat), 3)]
         ctx.scale, ctx.shape, ctx.dtype = scale, scores.shape, scores.dtype
         ctx.indexed = [p.positions is not None for p in parts]
@@ -46,7 +47,7 @@ class _RankingUpdates(torch.autograd.Function):
                      for p in parts)
 
     @staticmethod
-    def backward(ctx, *grads: Tensor):
+    def backward(ctx: Any, *grads: Tensor) -> Tuple[Optional[Tensor], ...]:
         saved = ctx.saved_tensors
         updates, indices = saved[:len(grads)], iter(saved[len(grads):])
         total: Optional[Tensor] = None
@@ -89,4 +90,5 @@ def with_ranking_updates(scores: Tensor, parts: Sequence[UpdatePart],
     scale = dist.ddp_gradient_scale() if global_scope and \
         dist.is_distributed() else 1
     flat = [x for part in parts for x in part]
-    return _RankingUpdates.apply(scores, scale, *flat)
+    apply: Callable[..., Tuple[Tensor, ...]] = _RankingUpdates.apply
+    return apply(scores, scale, *flat)

@@ -1,5 +1,5 @@
 """Check and convert mmdet's classification targets."""
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -151,8 +151,8 @@ def ranking_labels(pred: Tensor,
 
 def rank_sort_targets(
         pred: Tensor,
-        target,
-        label_weight,
+        target: Union[Tuple[Tensor, Tensor], Tensor],
+        label_weight: Optional[Tensor],
         deferred: Optional[DeferredChecks] = None
 ) -> Tuple[Tensor, Tensor, int]:
     """Rank & Sort's inputs from mmdet's or the authors' targets.

@@ -1,6 +1,6 @@
 """aLRP loss (mmdet adapter): one ranking-based loss for classification
 and localisation, with its self-balancing weight as checkpointed state."""
-from typing import Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 from mmengine.logging import MessageHub
@@ -98,11 +98,12 @@ class aLRPLoss(RankingLoss):  # noqa: N801 (the paper's name)
             parts.append(self._sums.to(self.sb_weight.device))
         return torch.cat(parts)
 
-    def state_snapshot(self) -> tuple:
+    def state_snapshot(self) -> Tuple[Tensor, Tensor, int, Optional[int]]:
         return (self.sb_weight.clone(), self._sums.clone(), self._calls,
                 self._epoch)
 
-    def restore_state(self, snapshot: tuple) -> None:
+    def restore_state(
+            self, snapshot: Tuple[Tensor, Tensor, int, Optional[int]]) -> None:
         sb_weight, sums, self._calls, self._epoch = snapshot
         self.sb_weight.copy_(sb_weight)
         self._sums = sums.clone()
@@ -120,7 +121,7 @@ class aLRPLoss(RankingLoss):  # noqa: N801 (the paper's name)
                          dtype=torch.float64)
         ])
 
-    def set_extra_state(self, state) -> None:
+    def set_extra_state(self, state: Any) -> None:
         if isinstance(state,
                       dict) and set(state) == {'sums', 'calls', 'epoch'}:
             # the dict of earlier versions
@@ -154,8 +155,11 @@ class aLRPLoss(RankingLoss):  # noqa: N801 (the paper's name)
         self._sums = sums.to(torch.float64).clone()
         self._calls, self._epoch = calls, epoch
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
-                              missing_keys, unexpected_keys, error_msgs):
+    def _load_from_state_dict(self, state_dict: Dict[str, Any], prefix: str,
+                              local_metadata: Dict[str, Any], strict: bool,
+                              missing_keys: List[str],
+                              unexpected_keys: List[str],
+                              error_msgs: List[str]) -> None:
         sb = state_dict.get(prefix + 'sb_weight')
         if sb is not None and (sb.numel() != 1
                                or not bool(torch.isfinite(sb).all())
@@ -184,7 +188,7 @@ class aLRPLoss(RankingLoss):  # noqa: N801 (the paper's name)
             return False
         if self._epoch is None:
             self._epoch = epoch
-        return epoch != self._epoch
+        return bool(epoch != self._epoch)
 
     @torch.no_grad()
     def _self_balance(self, cls_loss: Tensor, loc_loss: Tensor,
@@ -226,7 +230,7 @@ class aLRPLoss(RankingLoss):  # noqa: N801 (the paper's name)
                 label_weight: Optional[Tensor] = None,
                 *,
                 loc_errors: Tensor,
-                **kwargs) -> Tuple[Tensor, Tensor]:
+                **kwargs: Any) -> Tuple[Tensor, Tensor]:
         """``(classification part, SB * localisation part)``, times
         ``loss_weight``.
 

@@ -1,5 +1,5 @@
 """AP-loss (mmdet adapter): ranking of the global mini-batch."""
-from typing import Optional
+from typing import Any, Optional
 
 from torch import Tensor
 
@@ -64,7 +64,7 @@ class APLoss(RankingLoss):
                 label_weight: Optional[Tensor] = None,
                 avg_factor: Optional[float] = None,
                 reduction_override: Optional[str] = None,
-                **kwargs) -> Tensor:
+                **kwargs: Any) -> Tensor:
         """Compute the loss.
 
         Args:

@@ -1,5 +1,5 @@
 """Authentic smooth L1 as a plain weighted regression loss."""
-from typing import Optional
+from typing import Any, Optional
 
 from torch import Tensor
 
@@ -37,7 +37,7 @@ class ASL1Loss(MMDetStyleLoss):
                 weight: Optional[Tensor] = None,
                 avg_factor: Optional[float] = None,
                 reduction_override: Optional[str] = None,
-                **kwargs) -> Tensor:
+                **kwargs: Any) -> Tensor:
         check_regression_inputs(pred, target, weight)
         loss = asl1_loss(pred.float() - target.float(), self.mu)
         return self.reduce(loss, weight, avg_factor,

@@ -146,7 +146,7 @@ def loss_traits(module: nn.Module) -> LossTraits:
     return LossTraits()
 
 
-def resolve_scope(scope: Optional[str], owner: str, **legacy) -> str:
+def resolve_scope(scope: Optional[str], owner: str, **legacy: Any) -> str:
     """``scope`` after the deprecated spellings of earlier versions.
 
     Args:
@@ -170,6 +170,7 @@ def resolve_scope(scope: Optional[str], owner: str, **legacy) -> str:
             f'{owner}: give only scope=..., not also the deprecated '
             f'{", ".join(sorted(given))}')
     (name, value), = given.items()
+    new: str
     if name == 'mode':
         check_choice('mode', value, SCOPES)
         new = value

@@ -10,7 +10,7 @@ GHM losses:
   starts fresh), with mmdet's ``edges``/``acc_sum`` (mmdet's GHM: the EMA is
   taken over, treated as warmed up) or with ours (exact resume).
 """
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from mmengine.logging import print_log
@@ -91,7 +91,8 @@ class GHMState(BatchStatsLoss):
             return None
         return torch.cat([self.acc_sum.double(), self.ema_steps.double()])
 
-    def _save_to_state_dict(self, destination, prefix, keep_vars):
+    def _save_to_state_dict(self, destination: Dict[str, Any], prefix: str,
+                            keep_vars: bool) -> None:
         super()._save_to_state_dict(destination, prefix, keep_vars)
         if self.momentum > 0:
             for name in ('acc_sum', 'ema_steps'):
@@ -99,7 +100,8 @@ class GHMState(BatchStatsLoss):
                 destination[prefix + name] = buf if keep_vars else \
                     buf.detach()
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+    def _load_from_state_dict(self, state_dict: Dict[str, Any], prefix: str,
+                              local_metadata: Dict[str, Any], strict: bool,
                               missing_keys: List[str],
                               unexpected_keys: List[str],
                               error_msgs: List[str]) -> None:

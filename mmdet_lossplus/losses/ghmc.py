@@ -1,5 +1,5 @@
 """GHM-C: gradient harmonized sigmoid cross-entropy (mmdet adapter)."""
-from typing import Optional
+from typing import Any, Optional
 
 from torch import Tensor
 
@@ -83,7 +83,7 @@ class GHMC(GHMState):
                 label_weight: Optional[Tensor] = None,
                 avg_factor: Optional[float] = None,
                 reduction_override: Optional[str] = None,
-                **kwargs) -> Tensor:
+                **kwargs: Any) -> Tensor:
         """Compute the loss.
 
         Args:

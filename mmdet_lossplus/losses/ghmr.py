@@ -1,5 +1,5 @@
 """GHM-R: gradient harmonized authentic smooth L1 (mmdet adapter)."""
-from typing import Optional
+from typing import Any, Optional
 
 from torch import Tensor
 
@@ -58,7 +58,7 @@ class GHMR(GHMState):
                 label_weight: Optional[Tensor] = None,
                 avg_factor: Optional[float] = None,
                 reduction_override: Optional[str] = None,
-                **kwargs) -> Tensor:
+                **kwargs: Any) -> Tensor:
         """Compute the loss.
 
         Args:

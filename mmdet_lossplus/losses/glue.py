@@ -39,5 +39,6 @@ class MMDetStyleLoss(nn.Module):
         else by the number of elements."""
         if weight is not None:
             weight = weight.float()
-        return weight_reduce_loss(loss, weight, reduction,
-                                  avg_factor) * self.loss_weight
+        reduced: Tensor = weight_reduce_loss(loss, weight, reduction,
+                                             avg_factor)
+        return reduced * self.loss_weight

@@ -52,7 +52,7 @@ class _BoxOverlapLoss(MMDetStyleLoss):
                 weight: Optional[Tensor] = None,
                 avg_factor: Optional[float] = None,
                 reduction_override: Optional[str] = None,
-                **kwargs) -> Tensor:
+                **kwargs: Any) -> Tensor:
         check_box_pairs(pred, target)
         reduction = self.call_reduction(reduction_override)
         if weight is not None:

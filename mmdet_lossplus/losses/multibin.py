@@ -1,6 +1,6 @@
 """``MultiBinLoss``: bin classification plus in-bin residual regression."""
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import Tensor
@@ -64,7 +64,7 @@ class MultiBinLoss(MMDetStyleLoss):
                 weight: Optional[Tensor] = None,
                 avg_factor: Optional[float] = None,
                 reduction_override: Optional[str] = None,
-                **kwargs) -> Tensor:
+                **kwargs: Any) -> Tensor:
         c = self.spec.channels
         for name, value in (('pred', pred), ('target', target)):
             if not torch.is_tensor(value) or not value.is_floating_point():

@@ -1,6 +1,6 @@
 """Rank & Sort loss (mmdet adapter): ranking and sorting of the global
 mini-batch."""
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 from torch import Tensor
 
@@ -52,7 +52,7 @@ class RankSortLoss(RankingLoss):
                 label_weight: Optional[Tensor] = None,
                 avg_factor: Optional[float] = None,
                 reduction_override: Optional[str] = None,
-                **kwargs) -> Tuple[Tensor, Tensor]:
+                **kwargs: Any) -> Tuple[Tensor, Tensor]:
         """``(ranking loss, sorting loss)``, each times ``loss_weight``
         (mmdet's call convention; a head adds both to its losses).
 

@@ -1,6 +1,6 @@
 """Base of the ranking losses: the arguments they share and how their
 error-driven updates become gradients."""
-from typing import Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 from torch import Tensor
 
@@ -39,7 +39,7 @@ class RankingLoss(BatchStatsLoss):
                  scope: Optional[str] = None,
                  use_sigmoid: bool = True,
                  zero_delta: bool = True,
-                 **legacy) -> None:
+                 **legacy: Any) -> None:
         super().__init__(resolve_scope(scope, type(self).__name__, **legacy))
         check_step_delta(delta, allow_zero=zero_delta)
         check_loss_weight(loss_weight)
