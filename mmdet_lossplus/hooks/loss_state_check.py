@@ -150,6 +150,11 @@ class LossStateCheckHook(Hook):
                 '(scope=\'global\') and load the same checkpoint.')
         return value
 
+    def before_train(self, runner) -> None:
+        for m in bare_model(runner.model).modules():
+            if isinstance(m, BatchStatsLoss):
+                m.expect_checks_read()
+
     @staticmethod
     def _names(losses: List[Tuple[str, BatchStatsLoss]]) -> str:
         return ', '.join(n for n, _ in losses)

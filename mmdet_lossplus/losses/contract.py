@@ -72,6 +72,8 @@ class BatchStatsLoss(nn.Module):
         # input checks deferred on accelerators (see :meth:`defer_checks`)
         self._failed_calls: Optional[Tensor] = None
         self._failure_messages: List[str] = []
+        self._checks_reader = False  # set by LossStateCheckHook
+        self._told_unread = False
 
     @property
     def global_scope(self) -> bool:
@@ -116,9 +118,28 @@ class BatchStatsLoss(nn.Module):
         device-side assertion)."""
         return DeferredChecks() if accelerator_path(device) else None
 
+    def expect_checks_read(self) -> None:
+        """Declare that something reads the deferred checks
+        (``LossStateCheckHook`` does before training)."""
+        self._checks_reader = True
+
     def keep_failures(self, checks: Optional[DeferredChecks]) -> None:
-        """Add this call's failed checks to the device-side count."""
-        if checks is None or not checks.oks:
+        """Add this call's failed checks to the device-side count (and
+        warn once when nothing will read them: a run without
+        ``LossStateCheckHook``)."""
+        if checks is None:
+            return
+        if not (self._checks_reader or self._told_unread):
+            self._told_unread = True
+            warnings.warn(
+                f'{type(self).__name__}: on accelerators its input checks '
+                '(labels, binary targets) are deferred, to make no host '
+                'sync, and read by LossStateCheckHook, which this run does '
+                "not have: add dict(type='mmdet_lossplus.LossStateCheckHook')"
+                ' to custom_hooks, else invalid inputs are clamped into '
+                'range and never reported',
+                stacklevel=3)
+        if not checks.oks:
             return
         # one call counts once, whichever of its checks failed
         count = torch.stack(checks.failures(checks.oks[0].device)).amax()

@@ -41,3 +41,33 @@ def test_bad_argument_types():
         LossStateCheckHook(interval=2.0)
     with pytest.raises(ValueError, match='atol'):
         LossStateCheckHook(atol=float('nan'))
+
+
+def _ghmc_call(loss):
+    g = torch.Generator().manual_seed(3)
+    pred = torch.randn(50, 4, generator=g)
+    target = torch.randint(0, 5, (50, ), generator=g)
+    return loss(pred, target, torch.ones(50))
+
+
+def test_deferred_checks_without_the_hook_warn_once(monkeypatch):
+    """On accelerators GHM-C defers its input checks to the hook: a run
+    without it is told so once, at the first call; a run with it (marked
+    before training) and the CPU path (which raises at the call) are not."""
+    import warnings
+    from types import SimpleNamespace
+
+    from mmdet_lossplus.functional import torch_compat
+    monkeypatch.setattr(torch_compat, 'FORCE_PORTABLE', True)
+    loss = GHMC(bins=10)
+    with pytest.warns(UserWarning, match='GHMC: .*LossStateCheckHook'):
+        _ghmc_call(loss)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        _ghmc_call(loss)  # once per loss
+        model = nn.Module()
+        model.loss_cls = GHMC(bins=10)
+        LossStateCheckHook().before_train(SimpleNamespace(model=model))
+        _ghmc_call(model.loss_cls)
+        monkeypatch.setattr(torch_compat, 'FORCE_PORTABLE', False)
+        _ghmc_call(GHMC(bins=10))
