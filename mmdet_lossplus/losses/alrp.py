@@ -15,6 +15,9 @@ from ..registry import MODELS
 from .contract import LossTraits
 from .ranking_loss import RankingLoss
 
+# (SB weight, accumulated sums, calls, epoch): a skipped step's rollback
+Snapshot = Tuple[Tensor, Tensor, int, Optional[int]]
+
 
 @MODELS.register_module()
 class aLRPLoss(RankingLoss):  # noqa: N801 (the paper's name)
@@ -98,12 +101,11 @@ class aLRPLoss(RankingLoss):  # noqa: N801 (the paper's name)
             parts.append(self._sums.to(self.sb_weight.device))
         return torch.cat(parts)
 
-    def state_snapshot(self) -> Tuple[Tensor, Tensor, int, Optional[int]]:
+    def state_snapshot(self) -> Snapshot:
         return (self.sb_weight.clone(), self._sums.clone(), self._calls,
                 self._epoch)
 
-    def restore_state(
-            self, snapshot: Tuple[Tensor, Tensor, int, Optional[int]]) -> None:
+    def restore_state(self, snapshot: Snapshot) -> None:
         sb_weight, sums, self._calls, self._epoch = snapshot
         self.sb_weight.copy_(sb_weight)
         self._sums = sums.clone()

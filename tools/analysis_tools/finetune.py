@@ -267,14 +267,15 @@ def main(argv=None) -> None:
               'their batch-AP curve')
         return
     bases = {base: base_checkpoint(base) for base in PLAN}
+    records = load_runs(FINETUNED)
     if args.batch_ap:
-        print(batch_ap_table(load_runs(FINETUNED), bases))
+        print(batch_ap_table(records, bases))
         return
-    text = finetune_table(load_runs(FINETUNED), bases, load_runs(RESULTS))
+    text = finetune_table(records, bases, load_runs(RESULTS))
     print(text)
     if args.readme:
         changed = write_readme(args.readme, text, README_START, README_END)
-        ap_text = batch_ap_table(load_runs(FINETUNED), bases)
+        ap_text = batch_ap_table(records, bases)
         changed |= write_readme(args.readme, ap_text, BATCH_AP_START,
                                 BATCH_AP_END)
         print(f"{args.readme}: {'updated' if changed else 'unchanged'}")
